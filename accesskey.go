@@ -1,0 +1,146 @@
+package nkms
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/nkms/nkms/internal/crypto"
+)
+
+// BootstrapKeystore is the keystore of the bootstrap access key (decisions.md D8).
+const BootstrapKeystore = 1
+
+var accessKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]{4,64}$`)
+
+// Credentials are an access key id and its secret, as shown once to an operator.
+type Credentials struct {
+	AccessKey string
+	SecretKey string
+	Keystore  int64
+	Role      Role
+}
+
+// String never prints the secret.
+func (c Credentials) String() string {
+	return fmt.Sprintf("Credentials{AccessKey:%s Keystore:%d Role:%s}", c.AccessKey, c.Keystore, c.Role)
+}
+
+// AccessKeySecret returns the caller an access key stands for and its secret,
+// for signature verification. Unknown access keys are ErrAccessKeyNotFound.
+func (s *Service) AccessKeySecret(ctx context.Context, id string) (Caller, []byte, error) {
+	a, err := s.Store.GetAccessKey(ctx, id)
+	if err != nil {
+		return Caller{}, nil, err
+	}
+	secret, err := s.Root.Open(a.SealedSecret, crypto.SealSecretAD(a.ID))
+	if err != nil {
+		return Caller{}, nil, fmt.Errorf("unseal secret of access key %s: %w", a.ID, err)
+	}
+	return Caller{AccessKey: a.ID, Keystore: a.Keystore, Role: a.Role}, secret, nil
+}
+
+// CreateAccessKey makes a new access key for a keystore; only admins may.
+func (s *Service) CreateAccessKey(ctx context.Context, c Caller, keystore int64) (*Credentials, error) {
+	if c.Role != RoleAdmin {
+		return nil, Errorf(PermissionDenied, "only an admin access key may create access keys")
+	}
+	if keystore < 1 {
+		return nil, invalid("keystoreId must be a positive integer")
+	}
+	for {
+		cred, err := newCredentials(keystore, RoleAdmin)
+		if err != nil {
+			return nil, err
+		}
+		a, err := s.sealAccessKey(cred)
+		if err != nil {
+			return nil, err
+		}
+		err = s.Store.CreateAccessKey(ctx, a)
+		if errors.Is(err, ErrAccessKeyExists) {
+			continue // a random id collided; draw again
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.log().Info("access key created", "accessKey", cred.AccessKey, "keystore", keystore, "by", c.AccessKey)
+		return cred, nil
+	}
+}
+
+// EnsureAccessKey makes sure the given access key exists with that secret, full
+// rights and the bootstrap keystore (NKMS_ACCESS_KEY / NKMS_SECRET_KEY).
+func (s *Service) EnsureAccessKey(ctx context.Context, id, secret string) error {
+	if !accessKeyRE.MatchString(id) {
+		return invalid("access key must be 4-64 letters, digits, '-' or '_'")
+	}
+	if len(secret) < 16 {
+		return invalid("secret key must be at least 16 characters")
+	}
+	cred := &Credentials{AccessKey: id, SecretKey: secret, Keystore: BootstrapKeystore, Role: RoleAdmin}
+	if old, err := s.Store.GetAccessKey(ctx, id); err == nil {
+		if cur, err := s.Root.Open(old.SealedSecret, crypto.SealSecretAD(id)); err == nil &&
+			hmac.Equal(cur, []byte(secret)) && old.Keystore == cred.Keystore && old.Role == cred.Role {
+			return nil
+		}
+	} else if !errors.Is(err, ErrAccessKeyNotFound) {
+		return err
+	}
+	a, err := s.sealAccessKey(cred)
+	if err != nil {
+		return err
+	}
+	return s.Store.PutAccessKey(ctx, a)
+}
+
+// Bootstrap creates a first admin access key in the bootstrap keystore when no
+// access key exists yet; created is nil when there was one already.
+func (s *Service) Bootstrap(ctx context.Context) (created *Credentials, err error) {
+	all, err := s.Store.ListAccessKeys(ctx)
+	if err != nil || len(all) > 0 {
+		return nil, err
+	}
+	cred, err := newCredentials(BootstrapKeystore, RoleAdmin)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.sealAccessKey(cred)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.CreateAccessKey(ctx, a); err != nil {
+		return nil, err
+	}
+	return cred, nil
+}
+
+func (s *Service) sealAccessKey(c *Credentials) (*AccessKey, error) {
+	sealed, err := s.Root.Seal([]byte(c.SecretKey), crypto.SealSecretAD(c.AccessKey))
+	if err != nil {
+		return nil, fmt.Errorf("seal access key secret: %w", err)
+	}
+	return &AccessKey{ID: c.AccessKey, Keystore: c.Keystore, Role: c.Role, SealedSecret: sealed, Created: s.now()}, nil
+}
+
+// newCredentials draws a 20-character access key id and a 40-character secret.
+func newCredentials(keystore int64, role Role) (*Credentials, error) {
+	id, err := crypto.RandomBytes(15)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := crypto.RandomBytes(30)
+	if err != nil {
+		return nil, err
+	}
+	return &Credentials{
+		AccessKey: "NK" + base32.StdEncoding.EncodeToString(id)[:18],
+		SecretKey: base64.RawURLEncoding.EncodeToString(secret),
+		Keystore:  keystore,
+		Role:      role,
+	}, nil
+}

@@ -1,0 +1,273 @@
+// Package client is the Go client of nkms. It speaks NAVER Cloud Platform's
+// KMS API 2.0, so it also works against NAVER Cloud KMS itself
+// (https://ocapi.ncloud.com), except for nkms's own admin routes.
+//
+// Every request is signed with signature v2 (a fresh timestamp each time).
+// Methods take and return raw bytes; the Base64 of the wire is handled here.
+// A failed call returns an *Error carrying the HTTP status and the error
+// code of either error body of the server.
+//
+//	c, err := client.New("http://127.0.0.1:8383", accessKey, secretKey)
+//	key, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "orders", KeyType: "AES256", ProtectionType: "BASIC"})
+//	ct, err := c.Encrypt(ctx, key.KeyTag, []byte("hello"), nil)
+//	pt, err := c.Decrypt(ctx, key.KeyTag, ct, nil)
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nkms/nkms/internal/sigv2"
+)
+
+// maxResponse bounds the size of a response body that the client reads.
+const maxResponse = 16 << 20
+
+// Client calls one nkms (or NAVER Cloud KMS) server with one access key.
+// It is safe for concurrent use.
+type Client struct {
+	base      string // scheme://host[:port][/prefix], no trailing slash
+	accessKey string
+	secret    []byte
+	hc        *http.Client
+	now       func() time.Time
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient makes the client send requests with hc. The default client
+// has a 30-second timeout and does not follow redirects.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithClock sets the clock that stamps each request (default time.Now).
+func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
+
+// New returns a client of the server at baseURL (for example
+// "http://127.0.0.1:8383" or "https://ocapi.ncloud.com"; a path prefix is
+// kept) that signs with accessKey and secretKey.
+func New(baseURL, accessKey, secretKey string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("client: invalid base URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return nil, fmt.Errorf("client: base URL %q must be http(s)://host[:port][/path], without user, query or fragment", u.Redacted())
+	}
+	if accessKey == "" || secretKey == "" {
+		return nil, errors.New("client: access key and secret key are required")
+	}
+	c := &Client{
+		base:      u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
+		accessKey: accessKey,
+		secret:    []byte(secretKey),
+		now:       time.Now,
+		hc: &http.Client{
+			Timeout: 30 * time.Second,
+			// A KMS API never redirects; do not replay signed headers elsewhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.hc == nil || c.now == nil {
+		return nil, errors.New("client: nil HTTP client or clock")
+	}
+	return c, nil
+}
+
+// String describes c without its secret key.
+func (c *Client) String() string {
+	return fmt.Sprintf("nkms client %s (access key %s)", c.base, c.accessKey)
+}
+
+// GoString describes c without its secret key.
+func (c *Client) GoString() string { return c.String() }
+
+// Error is a failure answered by the server. Code is set for KMS-style
+// bodies ({"code","msg"}); ErrorCode and Details for gateway-style bodies
+// ({"error":{"errorCode","message","details"}}); Message for both. For any
+// other body, only Status and a short Message (the HTTP status text) are set.
+// The text comes from the server and never includes the client's secret.
+type Error struct {
+	Status    int    // HTTP status
+	Code      string // KMS-style code, e.g. "INVALID_REQUEST", "NOT_FOUND"
+	ErrorCode string // gateway-style errorCode, e.g. "200" (authentication failed)
+	Message   string
+	Details   string // gateway-style details, when the server gives them
+}
+
+// Error formats e as "HTTP <status>: <code>: <message> (<details>)", leaving out empty parts.
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP %d", e.Status)
+	if e.Code != "" {
+		fmt.Fprintf(&b, ": %s", e.Code)
+	}
+	if e.ErrorCode != "" {
+		fmt.Fprintf(&b, ": errorCode %s", e.ErrorCode)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.Details != "" {
+		fmt.Fprintf(&b, " (%s)", e.Details)
+	}
+	return b.String()
+}
+
+// Do sends one signed request and decodes the answer. path starts with "/"
+// and may carry a query; it is appended to the base URL as is. body, when
+// not nil, is sent as JSON. On a 2xx answer the envelope
+// {"code":"SUCCESS","data":...} is checked and data is decoded into out
+// (out may be nil). Any other answer gives an *Error.
+func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	req, err := c.newRequest(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	sigv2.SignRequest(req, c.accessKey, c.secret, c.now())
+	status, data, err := c.send(req)
+	if err != nil {
+		return err
+	}
+	if status < 200 || status > 299 {
+		return parseError(status, data)
+	}
+	var env struct {
+		Code string          `json:"code"`
+		Msg  string          `json:"msg"`
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		return fmt.Errorf("client: %s %s: malformed response: %w", method, path, err)
+	}
+	if env.Code != "SUCCESS" {
+		return &Error{Status: status, Code: clean(env.Code), Message: clean(env.Msg)}
+	}
+	if out == nil {
+		return nil
+	}
+	if len(env.Data) == 0 || string(env.Data) == "null" {
+		return fmt.Errorf("client: %s %s: response has no data", method, path)
+	}
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		return fmt.Errorf("client: %s %s: malformed response data: %w", method, path, err)
+	}
+	return nil
+}
+
+// Health checks that the server is ready to serve: GET /healthz,
+// unauthenticated, answering 200 "ok".
+func (c *Client) Health(ctx context.Context) error {
+	req, err := c.newRequest(ctx, http.MethodGet, "/healthz", nil)
+	if err != nil {
+		return err
+	}
+	status, data, err := c.send(req)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return parseError(status, data)
+	}
+	if strings.TrimSpace(string(data)) != "ok" {
+		return &Error{Status: status, Message: "unexpected health answer"}
+	}
+	return nil
+}
+
+func (c *Client) newRequest(ctx context.Context, method, path string, body any) (*http.Request, error) {
+	if !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("client: path %q does not start with /", path)
+	}
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("client: encode request body: %w", err)
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
+}
+
+// send performs req and reads its whole (bounded) body.
+func (c *Client) send(req *http.Request) (status int, body []byte, err error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("client: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err == nil && len(body) > maxResponse {
+		err = fmt.Errorf("response body over %d bytes", maxResponse)
+	}
+	if err != nil {
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			return resp.StatusCode, nil, nil // the status alone makes the *Error
+		}
+		return 0, nil, fmt.Errorf("client: %s %s: read response: %w", req.Method, req.URL.Path, err)
+	}
+	return resp.StatusCode, body, nil
+}
+
+// parseError reads either error body of decisions.md D3; anything else
+// becomes an *Error with the status text only.
+func parseError(status int, body []byte) *Error {
+	var v struct {
+		Error *struct {
+			ErrorCode string `json:"errorCode"`
+			Message   string `json:"message"`
+			Details   string `json:"details"`
+		} `json:"error"`
+		Code string `json:"code"`
+		Msg  string `json:"msg"`
+	}
+	if json.Unmarshal(body, &v) == nil {
+		if g := v.Error; g != nil && (g.ErrorCode != "" || g.Message != "") {
+			return &Error{Status: status, ErrorCode: clean(g.ErrorCode), Message: clean(g.Message), Details: clean(g.Details)}
+		}
+		if v.Code != "" {
+			return &Error{Status: status, Code: clean(v.Code), Message: clean(v.Msg)}
+		}
+	}
+	msg := http.StatusText(status)
+	if msg == "" {
+		msg = "unexpected response"
+	}
+	return &Error{Status: status, Message: msg}
+}
+
+// clean keeps server text printable and short.
+func clean(s string) string {
+	const max = 300
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "..."
+	}
+	return s
+}

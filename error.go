@@ -1,0 +1,88 @@
+package nkms
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an error for callers; the api package maps each code to one
+// HTTP status and body (decisions.md D3).
+type Code string
+
+// The error codes of the domain.
+const (
+	Invalid          Code = "invalid"           // malformed or out-of-range input, decryption failure
+	NotFound         Code = "not_found"         // no such key or version (or another keystore's key)
+	Conflict         Code = "conflict"          // key name already used in the keystore
+	InvalidState     Code = "invalid_state"     // the key's or version's state forbids the operation
+	Forbidden        Code = "forbidden"         // IP ACL refused a token call
+	Unauthenticated  Code = "unauthenticated"   // bad credentials
+	PermissionDenied Code = "permission_denied" // authenticated, but the role may not do this
+	Internal         Code = "internal"          // anything unexpected
+)
+
+// Error is the error type of the domain. Message is safe to show to a caller:
+// it never contains secrets or key material. Err is the cause, for logs only.
+type Error struct {
+	Code    Code
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is an *Error with the same Code, so that
+// errors.Is(err, nkms.ErrKeyNotFound) works for every not-found error.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && (t.Message == "" || t.Message == e.Message)
+}
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code Code, format string, args ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the Code of err, or Internal when err is not an *Error.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Internal
+}
+
+// ErrorMessage returns the caller-safe message of err; for anything that is
+// not an *Error it returns a generic text.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Code != Internal {
+		return e.Message
+	}
+	return "Server internal error"
+}
+
+// Sentinel errors. Compare with errors.Is.
+var (
+	ErrKeyNotFound       = &Error{Code: NotFound, Message: "key not found"}
+	ErrVersionNotFound   = &Error{Code: NotFound, Message: "key version not found"}
+	ErrAccessKeyNotFound = &Error{Code: NotFound, Message: "access key not found"}
+	ErrNameConflict      = &Error{Code: Conflict, Message: "key name already exists in the keystore"}
+	ErrAccessKeyExists   = &Error{Code: Conflict, Message: "access key already exists"}
+	ErrInvalidStatus     = &Error{Code: InvalidState, Message: "Invalid status"}
+	// ErrDecrypt is the one answer to every decryption failure: no oracle.
+	ErrDecrypt = &Error{Code: Invalid, Message: "decryption failed"}
+)
+
+// invalid returns an Invalid error with a formatted message.
+func invalid(format string, args ...any) error { return Errorf(Invalid, format, args...) }

@@ -1,0 +1,182 @@
+package nkms
+
+import (
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// KeyType is the algorithm family of a key (decisions.md D5).
+type KeyType string
+
+// The key types of NAVER Cloud KMS.
+const (
+	AES256  KeyType = "AES256"
+	RSA2048 KeyType = "RSA2048"
+	ECDSA   KeyType = "ECDSA"
+)
+
+// Valid reports whether t is a known key type.
+func (t KeyType) Valid() bool { return t == AES256 || t == RSA2048 || t == ECDSA }
+
+// CanEncrypt reports whether keys of type t encrypt and decrypt.
+func (t KeyType) CanEncrypt() bool { return t == AES256 || t == RSA2048 }
+
+// CanSign reports whether keys of type t sign and verify.
+func (t KeyType) CanSign() bool { return t == RSA2048 || t == ECDSA }
+
+// MaxPlaintext is the limit on the decoded plaintext of one encrypt request.
+func (t KeyType) MaxPlaintext() int {
+	if t == RSA2048 {
+		return 190
+	}
+	return 32 * 1024
+}
+
+// State is the status of a key or of a key version.
+type State string
+
+// Key and version states. Versions use only ENABLE and DISABLE.
+const (
+	StateEnable  State = "ENABLE"
+	StateDisable State = "DISABLE"
+	StateRevoke  State = "REVOKE" // pending deletion
+)
+
+// Protection is where key material is kept; nkms keeps every kind sealed in its store.
+type Protection string
+
+// Protection types accepted at creation.
+const (
+	ProtectionBasic     Protection = "BASIC"
+	ProtectionCommonHSM Protection = "COMMON_HSM"
+)
+
+// Valid reports whether p is a known protection type.
+func (p Protection) Valid() bool { return p == ProtectionBasic || p == ProtectionCommonHSM }
+
+// Rotation period limits, in days.
+const (
+	DefaultRotationPeriod = 90
+	MinRotationPeriod     = 1
+	MaxRotationPeriod     = 730
+)
+
+// Key is one KMS key with all its versions. It is a plain value: the store
+// hands out copies, and state changes go through its methods (state.go).
+type Key struct {
+	ID         int64 // positive, unique in the server; assigned by the store
+	Tag        string
+	Keystore   int64
+	Name       string
+	Type       KeyType
+	Protection Protection
+	Memo       string
+	Convergent bool
+
+	State       State
+	StatusDate  time.Time
+	DestroyDate time.Time // set only while State is REVOKE
+	Registered  time.Time
+
+	AutoRotation   bool
+	RotationPeriod int       // days; kept when auto rotation is off
+	RotationBase   time.Time // when auto rotation was enabled or the key last auto-rotated
+
+	Versions []Version // Versions[i].Number == i+1; the last one is current
+}
+
+// Version is one generation of key material.
+type Version struct {
+	Number     int
+	State      State // StateEnable or StateDisable
+	StatusDate time.Time
+	Created    time.Time // rotatedDate on the wire
+	Sealed     []byte    // material sealed under the root key; never plaintext
+}
+
+// Clone returns a deep copy of k.
+func (k *Key) Clone() *Key {
+	c := *k
+	c.Versions = make([]Version, len(k.Versions))
+	for i, v := range k.Versions {
+		v.Sealed = append([]byte(nil), v.Sealed...)
+		c.Versions[i] = v
+	}
+	return &c
+}
+
+// Current returns the current (latest) version number.
+func (k *Key) Current() int { return len(k.Versions) }
+
+// Version returns version n, or ErrVersionNotFound.
+func (k *Key) Version(n int) (*Version, error) {
+	if n < 1 || n > len(k.Versions) {
+		return nil, ErrVersionNotFound
+	}
+	return &k.Versions[n-1], nil
+}
+
+// NextRotation returns when auto rotation is next due; ok is false when
+// auto rotation is off.
+func (k *Key) NextRotation() (t time.Time, ok bool) {
+	if !k.AutoRotation {
+		return time.Time{}, false
+	}
+	return k.RotationBase.Add(time.Duration(k.RotationPeriod) * 24 * time.Hour), true
+}
+
+// DueAt returns the earliest time at which the scheduler has work for k
+// (destruction or auto rotation); ok is false when it has none. Stores use it
+// to index keys by due time so that a scheduler pass does not scan every key.
+func (k *Key) DueAt() (t time.Time, ok bool) {
+	if k.State == StateRevoke {
+		return k.DestroyDate, true
+	}
+	return k.NextRotation()
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{2,14}$`)
+
+// ValidateName checks the key name rule of decisions.md D4.
+func ValidateName(name string) error {
+	if !nameRE.MatchString(name) {
+		return invalid("keyName must be 3-15 letters, digits, '-' or '_', starting with a letter")
+	}
+	return nil
+}
+
+// NameKey is the form of a key name that uniqueness is decided on.
+func NameKey(name string) string { return strings.ToLower(name) }
+
+// MaxMemo is the longest memo, in characters.
+const MaxMemo = 100
+
+// ValidateMemo checks the memo rule of decisions.md D4.
+func ValidateMemo(memo string) error {
+	if !utf8.ValidString(memo) || utf8.RuneCountInString(memo) > MaxMemo {
+		return invalid("memo must be at most %d characters", MaxMemo)
+	}
+	return nil
+}
+
+// ValidateRotationPeriod checks a rotation period in days.
+func ValidateRotationPeriod(days int) error {
+	if days < MinRotationPeriod || days > MaxRotationPeriod {
+		return invalid("rotationPeriod must be %d-%d days", MinRotationPeriod, MaxRotationPeriod)
+	}
+	return nil
+}
+
+var tagRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// NormalizeTag returns the canonical (lower-case) form of a keyTag, or
+// ErrKeyNotFound when tag cannot be a keyTag at all.
+func NormalizeTag(tag string) (string, error) {
+	t := strings.ToLower(tag)
+	if !tagRE.MatchString(t) {
+		return "", ErrKeyNotFound
+	}
+	return t, nil
+}

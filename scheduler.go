@@ -1,0 +1,110 @@
+package nkms
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// DefaultSchedulerInterval is how often the scheduler looks for due work.
+const DefaultSchedulerInterval = 30 * time.Second
+
+// dueBatch is how many due keys one store query returns.
+const dueBatch = 500
+
+// PassResult counts what one scheduler pass did.
+type PassResult struct {
+	Destroyed int
+	Rotated   int
+	Failed    int
+}
+
+// RunDue does one scheduler pass at the service clock: it destroys every REVOKE
+// key whose destroyDate has passed and auto-rotates every key whose rotation
+// is due. Each key is re-checked inside its store transaction, so a cancel or
+// a settings change that wins the race is kept. Failures on one key are
+// logged and do not stop the pass.
+func (s *Service) RunDue(ctx context.Context) (PassResult, error) {
+	var res PassResult
+	seen := map[string]bool{}
+	for {
+		now := s.now()
+		tags, err := s.Store.Due(ctx, now, dueBatch)
+		if err != nil {
+			return res, err
+		}
+		fresh := 0
+		for _, tag := range tags {
+			if seen[tag] {
+				continue
+			}
+			seen[tag] = true
+			fresh++
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			s.runKey(ctx, tag, now, &res)
+		}
+		if len(tags) < dueBatch || fresh == 0 {
+			return res, nil
+		}
+	}
+}
+
+func (s *Service) runKey(ctx context.Context, tag string, now time.Time, res *PassResult) {
+	k, err := s.Store.Get(ctx, tag)
+	if errors.Is(err, ErrKeyNotFound) {
+		return
+	}
+	if err == nil && k.State == StateRevoke {
+		err = s.Store.Delete(ctx, tag, func(k *Key) error { return k.CheckPurge(now) })
+		if err == nil {
+			res.Destroyed++
+			s.log().Info("key destroyed after pending-deletion window", "keyTag", tag, "requestType", "SYSTEM")
+			return
+		}
+	} else if err == nil {
+		var rotated *Key
+		rotated, err = s.rotate(ctx, tag, func(k *Key, _ time.Time, sealed []byte) error {
+			_, err := k.AutoRotate(now, sealed)
+			return err
+		})
+		if err == nil {
+			res.Rotated++
+			s.log().Info("key auto-rotated", "keyTag", tag, "version", rotated.Current(), "requestType", "SYSTEM")
+			return
+		}
+	}
+	if errors.Is(err, ErrInvalidStatus) || errors.Is(err, ErrKeyNotFound) {
+		return // the key changed since Due looked: nothing to do
+	}
+	res.Failed++
+	s.log().Error("scheduler pass on key failed", "keyTag", tag, "err", err)
+}
+
+// Scheduler runs RunDue at start and then every Interval until its context ends.
+type Scheduler struct {
+	Service  *Service
+	Interval time.Duration
+}
+
+// Run blocks until ctx is done. The first pass runs at once, so a deletion
+// window that passed while the server was down is honoured at start-up.
+func (sc *Scheduler) Run(ctx context.Context) {
+	interval := sc.Interval
+	if interval <= 0 {
+		interval = DefaultSchedulerInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := sc.Service.RunDue(ctx); err != nil && ctx.Err() == nil {
+			sc.Service.log().Error("scheduler pass failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
