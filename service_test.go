@@ -41,7 +41,7 @@ var (
 	bob   = nkms.Caller{AccessKey: "bob", Keystore: 2, Role: nkms.RoleAdmin}
 )
 
-func newService(t *testing.T) (*nkms.Service, *clock) {
+func newService(t testing.TB) (*nkms.Service, *clock) {
 	t.Helper()
 	text, err := kcrypto.NewRootKeyFile()
 	if err != nil {

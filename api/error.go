@@ -1,0 +1,109 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/nkms/nkms"
+)
+
+// gatewayError is a failure before a request reaches a key (decisions.md D3,
+// first body): authentication, routing, body size.
+type gatewayError struct {
+	status    int
+	errorCode string
+	message   string
+	details   string
+}
+
+func (e *gatewayError) Error() string { return e.message + ": " + e.details }
+
+// The gateway errors of D3.
+func errAuth(details string) error {
+	return &gatewayError{http.StatusUnauthorized, "200", "Authentication Failed", details}
+}
+
+func errPermission(details string) error {
+	return &gatewayError{http.StatusUnauthorized, "210", "Permission Denied", details}
+}
+
+var (
+	errNoRoute   = &gatewayError{http.StatusNotFound, "300", "Not Found Exception", "no such route"}
+	errMethod    = &gatewayError{http.StatusMethodNotAllowed, "100", "Bad Request Exception", "method not allowed on this path"}
+	errTooLarge  = &gatewayError{http.StatusRequestEntityTooLarge, "430", "Request Entity Too Large", "request body over the limit of this route"}
+	errRateLimit = &gatewayError{http.StatusTooManyRequests, "420", "Rate Limited", ""}
+)
+
+type gatewayBody struct {
+	Error struct {
+		ErrorCode string `json:"errorCode"`
+		Message   string `json:"message"`
+		Details   string `json:"details,omitempty"`
+	} `json:"error"`
+}
+
+// kmsBody is the KMS-style body, for successes and key errors alike.
+type kmsBody struct {
+	Code string  `json:"code"`
+	Msg  *string `json:"msg,omitempty"`
+	Data any     `json:"data"`
+}
+
+// kmsCodes is the one table from domain code to HTTP status and KMS code (D3).
+var kmsCodes = map[nkms.Code]struct {
+	status int
+	code   string
+}{
+	nkms.Invalid:      {http.StatusBadRequest, "INVALID_REQUEST"},
+	nkms.Forbidden:    {http.StatusForbidden, "FORBIDDEN"},
+	nkms.NotFound:     {http.StatusNotFound, "NOT_FOUND"},
+	nkms.Conflict:     {http.StatusConflict, "CONFLICT"},
+	nkms.InvalidState: {http.StatusUnprocessableEntity, "UNPROCESSABLE_ENTITY"},
+	nkms.Internal:     {http.StatusInternalServerError, "INTERNAL_SERVER_ERROR"},
+}
+
+// writeError writes err as one of the two D3 bodies. Internal errors are logged
+// once with the request id; the caller sees only "Server internal error".
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var gw *gatewayError
+	if errors.As(err, &gw) {
+		var b gatewayBody
+		b.Error.ErrorCode, b.Error.Message, b.Error.Details = gw.errorCode, gw.message, gw.details
+		writeJSON(w, gw.status, b)
+		return
+	}
+	switch code := nkms.ErrorCode(err); code {
+	case nkms.Unauthenticated:
+		writeError(w, r, log, errAuth(nkms.ErrorMessage(err)))
+		return
+	case nkms.PermissionDenied:
+		writeError(w, r, log, errPermission(nkms.ErrorMessage(err)))
+		return
+	}
+	code := nkms.ErrorCode(err)
+	m, ok := kmsCodes[code]
+	if !ok {
+		code, m = nkms.Internal, kmsCodes[nkms.Internal]
+	}
+	msg := nkms.ErrorMessage(err)
+	switch code {
+	case nkms.Internal:
+		log.Error("internal error", "requestId", requestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "Server internal error"
+	case nkms.InvalidState:
+		msg = "Invalid status"
+	}
+	writeJSON(w, m.status, kmsBody{Code: m.code, Msg: &msg, Data: nil})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // only our own wire types get here; they always marshal
+		status, b = http.StatusInternalServerError, []byte(`{"code":"INTERNAL_SERVER_ERROR","msg":"Server internal error","data":null}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}

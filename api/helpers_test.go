@@ -1,0 +1,196 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nkms/nkms"
+	"github.com/nkms/nkms/api"
+	"github.com/nkms/nkms/client"
+	kcrypto "github.com/nkms/nkms/internal/crypto"
+	"github.com/nkms/nkms/internal/sigv2"
+	"github.com/nkms/nkms/store/mem"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// t0 is the fixed clock of every API test.
+var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is one server over a mem store, with one admin access key per keystore.
+type env struct {
+	t     testing.TB
+	srv   *httptest.Server
+	svc   *nkms.Service
+	clk   *clock
+	creds map[int64]*nkms.Credentials
+	logs  *lockedBuffer
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	text, err := kcrypto.NewRootKeyFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := kcrypto.ParseRootKeyFile(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: t0}
+	logs := &lockedBuffer{}
+	log := newLogger(logs)
+	svc := &nkms.Service{Store: mem.New(), Root: root, Now: clk.Now, DeletionWindow: nkms.DefaultDeletionWindow, Log: log}
+	e := &env{t: t, svc: svc, clk: clk, creds: map[int64]*nkms.Credentials{}, logs: logs}
+	e.srv = httptest.NewServer(api.New(svc, api.Config{PublicURL: "https://kms.example", Log: log}))
+	t.Cleanup(e.srv.Close)
+	first, err := svc.Bootstrap(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.creds[1] = first
+	admin := nkms.Caller{AccessKey: first.AccessKey, Keystore: 1, Role: nkms.RoleAdmin}
+	second, err := svc.CreateAccessKey(context.Background(), admin, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.creds[2] = second
+	return e
+}
+
+// client returns a client of the given keystore's access key.
+func (e *env) client(keystore int64) *client.Client {
+	e.t.Helper()
+	cr := e.creds[keystore]
+	c, err := client.New(e.srv.URL, cr.AccessKey, cr.SecretKey, client.WithClock(e.clk.Now))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// raw sends a request signed by keystore 1's access key, with the body as
+// given, and returns the status and body.
+func (e *env) raw(method, path, body string) (int, []byte) {
+	e.t.Helper()
+	return e.rawWith(method, path, body, func(r *http.Request) {
+		sigv2.SignRequest(r, e.creds[1].AccessKey, []byte(e.creds[1].SecretKey), e.clk.Now())
+	})
+}
+
+func (e *env) rawWith(method, path, body string, prepare func(*http.Request)) (int, []byte) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	r, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r.Header.Set("Content-Type", "application/json")
+	if prepare != nil {
+		prepare(r)
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+var (
+	tagRE    = regexp.MustCompile(`[0-9a-f]{64}`)
+	cipherRE = regexp.MustCompile(`ncpkms:v([0-9]+):[A-Za-z0-9+/=]+`)
+	pemRE    = regexp.MustCompile(`-----BEGIN PUBLIC KEY-----[^"]*-----END PUBLIC KEY-----\\n`)
+	b64RE    = regexp.MustCompile(`"(plaintext|secretKey|accessKey)":"[^"]+"`)
+	reqIDRE  = regexp.MustCompile(`"requestId":"[0-9a-f]+"`)
+)
+
+// normalize replaces the random parts of a body so that it can be compared
+// with a golden file, and indents it.
+func normalize(body []byte) []byte {
+	b := tagRE.ReplaceAll(body, []byte("<keyTag>"))
+	b = cipherRE.ReplaceAll(b, []byte("ncpkms:v$1:<base64>"))
+	b = pemRE.ReplaceAll(b, []byte("<pem>"))
+	b = b64RE.ReplaceAll(b, []byte(`"$1":"<random>"`))
+	b = reqIDRE.ReplaceAll(b, []byte(`"requestId":"<id>"`))
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return b
+	}
+	return append(out.Bytes(), '\n')
+}
+
+// golden compares a status and body with testdata/<name>.golden (-update rewrites it).
+func golden(t testing.TB, name string, status int, body []byte) {
+	t.Helper()
+	got := append([]byte(fmt.Sprintf("HTTP %d\n", status)), normalize(body)...)
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./api -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: got\n%s\nwant\n%s", name, got, want)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newLogger(w *lockedBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

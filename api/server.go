@@ -1,0 +1,199 @@
+// Package api is the HTTP adapter of nkms: the route table, wire types,
+// handlers, authentication and the one error-to-HTTP mapping.
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/nkms/nkms"
+)
+
+// Config is what the HTTP adapter needs besides the Service.
+type Config struct {
+	// PublicURL is reported as baseUrl in key info.
+	PublicURL string
+	// Log receives one line per request and every internal error. Never
+	// bodies, secrets or key material.
+	Log *slog.Logger
+}
+
+// Server serves the NAVER Cloud KMS API over a Service.
+type Server struct {
+	svc *nkms.Service
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// handlerFunc handles one authenticated request and returns the value for
+// the "data" field of the success body, or an error.
+type handlerFunc func(ctx context.Context, c nkms.Caller, r *http.Request) (any, error)
+
+// New returns the HTTP handler of the whole API.
+func New(svc *nkms.Service, cfg Config) *Server {
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Log, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+	}
+	s.mux.HandleFunc("/", s.unknownRoute)
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := newRequestID()
+	w.Header().Set("X-Request-Id", id)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	rec := &statusRecorder{ResponseWriter: w}
+	start := time.Now()
+	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+		// No route has a non-canonical path; answer 404 rather than let the
+		// mux redirect a signed request elsewhere.
+		writeError(rec, r, s.log, errNoRoute)
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
+	s.log.Info("request", "requestId", id, "method", r.Method, "path", r.URL.Path,
+		"status", rec.status, "duration", time.Since(start), "accessKey", r.Header.Get("x-ncp-iam-access-key"))
+}
+
+// wrap turns a route into an http.Handler: body limit, authentication,
+// handler, envelope.
+func (s *Server) wrap(rt route) http.Handler {
+	if rt.handle == nil { // GET /healthz
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			io.WriteString(w, "ok")
+		})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, rt.limit)
+		c, err := s.authenticate(r, rt.auth)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		data, err := rt.handle(r.Context(), c, r)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		body := kmsBody{Code: "SUCCESS", Data: data}
+		if rt.v1 {
+			empty := ""
+			body.Msg = &empty
+		}
+		writeJSON(w, http.StatusOK, body)
+	})
+}
+
+// unknownRoute answers 405 when the path exists with another method, and 404 otherwise.
+func (s *Server) unknownRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); strings.HasPrefix(pattern, m+" ") {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		writeError(w, r, s.log, errNoRoute)
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, r, s.log, errMethod)
+}
+
+// decode reads the JSON body of r into v. An empty body is an empty object.
+// Unknown fields are ignored, as a gateway would; anything else malformed is
+// INVALID_REQUEST, and a body over the route's limit is 413.
+func decode(r *http.Request, v any) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return errTooLarge
+		}
+		return nkms.Errorf(nkms.Invalid, "cannot read request body")
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return nkms.Errorf(nkms.Invalid, "request body is not valid JSON for this route: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return nkms.Errorf(nkms.Invalid, "request body has data after the JSON object")
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing the input.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return "field " + te.Field + " has the wrong type"
+		}
+		return "wrong type"
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "syntax error"
+	}
+	if strings.HasPrefix(err.Error(), "json: cannot unmarshal") || strings.Contains(err.Error(), "must be a string") {
+		return "a field has the wrong type"
+	}
+	return "malformed"
+}
+
+type requestIDKey struct{}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}

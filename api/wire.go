@@ -1,0 +1,298 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nkms/nkms"
+)
+
+// Wire types: the exact JSON names of ncp-kms-api.md §6.
+
+type createKeyRequest struct {
+	KeyName        string `json:"keyName"`
+	KeyType        string `json:"keyType"`
+	ProtectionType string `json:"protectionType"`
+	IsAutoRotation bool   `json:"isAutoRotation"`
+	RotationPeriod int    `json:"rotationPeriod"`
+	Memo           string `json:"memo"`
+	IsConvergent   bool   `json:"isConvergent"`
+}
+
+type createKeyResponse struct {
+	KeyID            int64  `json:"keyId"`
+	KeyTag           string `json:"keyTag"`
+	KeyName          string `json:"keyName"`
+	KeyType          string `json:"keyType"`
+	Status           string `json:"status"`
+	KeystoreID       int64  `json:"keystoreId"`
+	ProtectionType   string `json:"protectionType"`
+	Memo             string `json:"memo"`
+	IsConvergent     bool   `json:"isConvergent"`
+	IsAutoRotation   bool   `json:"isAutoRotation"`
+	RotationPeriod   int    `json:"rotationPeriod"`
+	NextRotationDate *int64 `json:"nextRotationDate"`
+	RegisterDate     int64  `json:"registerDate"`
+}
+
+type keyInfoResponse struct {
+	KeyID            int64  `json:"keyId"`
+	KeyTag           string `json:"keyTag"`
+	KeyName          string `json:"keyName"`
+	Nrn              string `json:"nrn"`
+	BaseURL          string `json:"baseUrl"`
+	KeyType          string `json:"keyType"`
+	Status           string `json:"status"`
+	KeystoreID       int64  `json:"keystoreId"`
+	CurrentVersion   int    `json:"currentVersion"`
+	ProtectionType   string `json:"protectionType"`
+	Memo             string `json:"memo"`
+	IsConvergent     bool   `json:"isConvergent"`
+	IsAutoRotation   bool   `json:"isAutoRotation"`
+	RotationPeriod   int    `json:"rotationPeriod"`
+	NextRotationDate *int64 `json:"nextRotationDate"`
+	RegisterDate     int64  `json:"registerDate"`
+	DestroyDate      *int64 `json:"destroyDate"`
+}
+
+type keyListItem struct {
+	KeyID          int64  `json:"keyId"`
+	KeyTag         string `json:"keyTag"`
+	KeyName        string `json:"keyName"`
+	KeyType        string `json:"keyType"`
+	Status         string `json:"status"`
+	ProtectionType string `json:"protectionType"`
+	IsConvergent   bool   `json:"isConvergent"`
+	RegisterDate   int64  `json:"registerDate"`
+	DestroyDate    *int64 `json:"destroyDate"`
+}
+
+type keyListResponse struct {
+	KeyList       []keyListItem `json:"keyList"`
+	CurrentPageNo int           `json:"currentPageNo"`
+	TotalPageNo   int           `json:"totalPageNo"`
+	TotalCount    int           `json:"totalCount"`
+}
+
+type statusResponse struct {
+	KeyTag     string `json:"keyTag"`
+	Status     string `json:"status"`
+	StatusDate int64  `json:"statusDate"`
+}
+
+type nameRequest struct {
+	KeyName *string `json:"keyName"`
+}
+
+type nameResponse struct {
+	KeyTag  string `json:"keyTag"`
+	KeyName string `json:"keyName"`
+}
+
+type memoRequest struct {
+	Memo *string `json:"memo"`
+}
+
+type memoResponse struct {
+	KeyTag string `json:"keyTag"`
+	Memo   string `json:"memo"`
+}
+
+type rotateResponse struct {
+	KeyTag      string `json:"keyTag"`
+	Version     int    `json:"version"`
+	RotatedDate int64  `json:"rotatedDate"`
+}
+
+type autoRotationResponse struct {
+	KeyTag           string `json:"keyTag"`
+	IsAutoRotation   bool   `json:"isAutoRotation"`
+	RotationPeriod   int    `json:"rotationPeriod"`
+	NextRotationDate *int64 `json:"nextRotationDate"`
+}
+
+type autoRotationOffResponse struct {
+	KeyTag         string `json:"keyTag"`
+	IsAutoRotation bool   `json:"isAutoRotation"`
+}
+
+type rotationPeriodRequest struct {
+	RotationPeriod *int `json:"rotationPeriod"`
+}
+
+type rotationPeriodResponse struct {
+	KeyTag           string `json:"keyTag"`
+	RotationPeriod   int    `json:"rotationPeriod"`
+	NextRotationDate *int64 `json:"nextRotationDate"`
+}
+
+type versionItem struct {
+	Version     int    `json:"version"`
+	Status      string `json:"status"`
+	StatusDate  int64  `json:"statusDate"`
+	RotatedDate int64  `json:"rotatedDate"`
+}
+
+type versionListResponse struct {
+	KeyTag         string        `json:"keyTag"`
+	CurrentVersion int           `json:"currentVersion"`
+	VersionList    []versionItem `json:"versionList"`
+}
+
+type versionStatusResponse struct {
+	Version    int    `json:"version"`
+	Status     string `json:"status"`
+	StatusDate int64  `json:"statusDate"`
+}
+
+type publicKeyRequest struct {
+	KeyVersion int `json:"keyVersion"`
+}
+
+type publicKeyResponse struct {
+	PublicKey string `json:"publicKey"`
+}
+
+type encryptRequest struct {
+	Plaintext stringOrList `json:"plaintext"`
+	Context   string       `json:"context"`
+}
+
+type encryptResponse struct {
+	Ciphertext stringOrList `json:"ciphertext"`
+}
+
+type decryptRequest struct {
+	Ciphertext stringOrList `json:"ciphertext"`
+	Context    string       `json:"context"`
+}
+
+type decryptResponse struct {
+	Plaintext stringOrList `json:"plaintext"`
+}
+
+type reEncryptResponse struct {
+	NewCiphertext stringOrList `json:"newCiphertext"`
+}
+
+type customKeyRequest struct {
+	RequestPlainKey bool   `json:"requestPlainKey"`
+	Bits            int    `json:"bits"`
+	Context         string `json:"context"`
+}
+
+type customKeyResponse struct {
+	Ciphertext string `json:"ciphertext"`
+	Plaintext  string `json:"plaintext,omitempty"`
+	KeyVersion int    `json:"key_version"`
+}
+
+type signRequest struct {
+	Data *string `json:"data"`
+}
+
+type signResponse struct {
+	Signature string `json:"signature"`
+}
+
+type verifyRequest struct {
+	Data      *string `json:"data"`
+	Signature *string `json:"signature"`
+}
+
+type verifyResponse struct {
+	Valid bool `json:"valid"`
+}
+
+type createAccessKeyRequest struct {
+	KeystoreID int64 `json:"keystoreId"`
+}
+
+type accessKeyResponse struct {
+	AccessKey  string `json:"accessKey"`
+	SecretKey  string `json:"secretKey"`
+	KeystoreID int64  `json:"keystoreId"`
+	Role       string `json:"role"`
+}
+
+// stringOrList is a JSON value that is either a string or an array of strings
+// (plaintext and ciphertext fields, D4); the answer mirrors the shape.
+type stringOrList struct {
+	Items []string
+	List  bool
+	Set   bool
+}
+
+func (s *stringOrList) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		*s = stringOrList{}
+		return nil
+	case len(b) > 0 && b[0] == '[':
+		var items []string
+		if err := json.Unmarshal(b, &items); err != nil {
+			return errors.New("must be a string or an array of strings")
+		}
+		*s = stringOrList{Items: items, List: true, Set: true}
+		return nil
+	default:
+		var one string
+		if err := json.Unmarshal(b, &one); err != nil {
+			return errors.New("must be a string or an array of strings")
+		}
+		*s = stringOrList{Items: []string{one}, Set: true}
+		return nil
+	}
+}
+
+func (s stringOrList) MarshalJSON() ([]byte, error) {
+	if s.List {
+		if s.Items == nil {
+			return []byte("[]"), nil
+		}
+		return json.Marshal(s.Items)
+	}
+	if len(s.Items) != 1 {
+		return nil, fmt.Errorf("single value with %d items", len(s.Items))
+	}
+	return json.Marshal(s.Items[0])
+}
+
+// mirror returns items in the shape of s.
+func (s stringOrList) mirror(items []string) stringOrList {
+	return stringOrList{Items: items, List: s.List, Set: true}
+}
+
+// ms is a time as Unix milliseconds.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// optMS is a time as Unix milliseconds, or null when unset.
+func optMS(t time.Time, ok bool) *int64 {
+	if !ok {
+		return nil
+	}
+	v := t.UnixMilli()
+	return &v
+}
+
+func destroyDate(k *nkms.Key) *int64 {
+	return optMS(k.DestroyDate, k.State == nkms.StateRevoke)
+}
+
+// parseVersion parses the {version} path segment: a positive decimal integer.
+func parseVersion(s string) (int, error) {
+	if s == "" || s[0] == '0' || len(s) > 9 || strings.Trim(s, "0123456789") != "" {
+		return 0, nkms.Errorf(nkms.Invalid, "version must be a positive integer")
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, nkms.Errorf(nkms.Invalid, "version must be a positive integer")
+	}
+	return n, nil
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nkms/nkms"
+	"github.com/nkms/nkms/api"
+	"github.com/nkms/nkms/internal/crypto"
+	"github.com/nkms/nkms/store/bolt"
+)
+
+// Config is everything `nkms server` reads from flags and environment (decisions.md D8).
+type Config struct {
+	Listen            string
+	DataDir           string
+	RootKeyFile       string
+	DeletionWindow    time.Duration
+	SchedulerInterval time.Duration
+	PublicURL         string
+	AccessKey         string // NKMS_ACCESS_KEY
+	SecretKey         string // NKMS_SECRET_KEY
+}
+
+// Validate checks the configuration and fills derived defaults.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("--listen %q is not host:port", c.Listen)
+	}
+	if c.DataDir == "" {
+		return errors.New("--data-dir must not be empty")
+	}
+	if c.RootKeyFile == "" {
+		c.RootKeyFile = filepath.Join(c.DataDir, "root.key")
+	}
+	if c.DeletionWindow <= 0 {
+		return errors.New("--pending-deletion-window must be positive")
+	}
+	if c.SchedulerInterval <= 0 {
+		return errors.New("--scheduler-interval must be positive")
+	}
+	if (c.AccessKey == "") != (c.SecretKey == "") {
+		return &hintError{errors.New("NKMS_ACCESS_KEY and NKMS_SECRET_KEY must be set together"),
+			"set both to bootstrap an access key, or neither to have one generated on first start"}
+	}
+	return nil
+}
+
+func serverCommand(stderr io.Writer) *cobra.Command {
+	cfg := Config{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the nkms server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.AccessKey, cfg.SecretKey = os.Getenv("NKMS_ACCESS_KEY"), os.Getenv("NKMS_SECRET_KEY")
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, stderr)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8383", "address to listen on")
+	f.StringVar(&cfg.DataDir, "data-dir", "./nkms-data", "directory of the data file (and of the root key by default)")
+	f.StringVar(&cfg.RootKeyFile, "root-key-file", "", "root key file, created with mode 0600 on first start (default <data-dir>/root.key)")
+	f.DurationVar(&cfg.DeletionWindow, "pending-deletion-window", nkms.DefaultDeletionWindow, "how long a key waits in REVOKE before it is destroyed")
+	f.DurationVar(&cfg.SchedulerInterval, "scheduler-interval", nkms.DefaultSchedulerInterval, "how often destruction and auto rotation run")
+	f.StringVar(&cfg.PublicURL, "public-url", "", "URL reported as baseUrl (default http://<listen>)")
+	return cmd
+}
+
+// serve runs the server until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	root, err := loadRootKey(cfg.RootKeyFile)
+	if err != nil {
+		return err
+	}
+	st, err := bolt.Open(filepath.Join(cfg.DataDir, "nkms.db"), bolt.Options{})
+	if err != nil {
+		return &hintError{err, "is another nkms server running on this --data-dir?"}
+	}
+	defer st.Close()
+	svc := &nkms.Service{Store: st, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log}
+	if err := bootstrapAccessKey(ctx, svc, cfg, stderr); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	url := "http://" + ln.Addr().String()
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = url
+	}
+	srv := &http.Server{
+		Handler:           api.New(svc, api.Config{PublicURL: cfg.PublicURL, Log: log}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	schedCtx, stopSched := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { (&nkms.Scheduler{Service: svc, Interval: cfg.SchedulerInterval}).Run(schedCtx) })
+	defer func() { stopSched(); wg.Wait() }()
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(stderr, "nkms: serving on %s (data dir %s)\n", url, cfg.DataDir)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(stderr, "nkms: shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// loadRootKey reads the root key file, creating it with mode 0600 when it does not exist.
+func loadRootKey(path string) (*crypto.RootKey, error) {
+	text, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if text, err = crypto.NewRootKeyFile(); err != nil {
+			return nil, err
+		}
+		if err := writeNewFile(path, text); err != nil {
+			return nil, fmt.Errorf("create root key file: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("read root key file: %w", err)
+	}
+	root, err := crypto.ParseRootKeyFile(text)
+	if err != nil {
+		return nil, fmt.Errorf("root key file %s: %w", path, err)
+	}
+	return root, nil
+}
+
+// writeNewFile creates path with mode 0600 and text, durably; it fails if path exists.
+func writeNewFile(path string, text []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(text); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// bootstrapAccessKey applies NKMS_ACCESS_KEY / NKMS_SECRET_KEY, or creates and
+// prints a first access key when there is none.
+func bootstrapAccessKey(ctx context.Context, svc *nkms.Service, cfg Config, stderr io.Writer) error {
+	if cfg.AccessKey != "" {
+		if err := svc.EnsureAccessKey(ctx, cfg.AccessKey, cfg.SecretKey); err != nil {
+			return fmt.Errorf("NKMS_ACCESS_KEY: %w", err)
+		}
+		return nil
+	}
+	cred, err := svc.Bootstrap(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap access key: %w", err)
+	}
+	if cred != nil {
+		fmt.Fprintf(stderr, "nkms: created the first access key (keystore %d); it is shown only this once:\n", cred.Keystore)
+		fmt.Fprintf(stderr, "NKMS_ACCESS_KEY=%s\nNKMS_SECRET_KEY=%s\n", cred.AccessKey, cred.SecretKey)
+	}
+	return nil
+}
