@@ -183,7 +183,11 @@ func (s *Service) DisableKey(ctx context.Context, c Caller, tag string) (*Key, e
 // RequestDeletion puts a key into REVOKE for the deletion window.
 func (s *Service) RequestDeletion(ctx context.Context, c Caller, tag string) (*Key, error) {
 	now := s.now()
-	return s.update(ctx, c, tag, func(k *Key) error { return k.RequestDeletion(now, s.DeletionWindow) })
+	window := s.DeletionWindow
+	if window <= 0 {
+		window = DefaultDeletionWindow
+	}
+	return s.update(ctx, c, tag, func(k *Key) error { return k.RequestDeletion(now, window) })
 }
 
 // CancelDeletion returns a REVOKE key to DISABLE.
@@ -294,11 +298,15 @@ func (s *Service) rotate(ctx context.Context, tag string, apply func(*Key, time.
 			return nil, err
 		}
 		next := cur.Current() + 1
+		now := s.now()
+		// Dry run on a copy: refuse before paying for key generation.
+		if err := apply(cur.Clone(), now, nil); err != nil {
+			return nil, err
+		}
 		sealed, err := s.newMaterial(cur.Type, tag, next)
 		if err != nil {
 			return nil, err
 		}
-		now := s.now()
 		k, err := s.Store.Update(ctx, tag, func(k *Key) error {
 			if k.Current()+1 != next {
 				return errVersionRace

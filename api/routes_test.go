@@ -17,7 +17,7 @@ func (e *env) call(name, method, path, body string) []byte {
 }
 
 // data decodes field of the "data" object of a success body.
-func data(t *testing.T, body []byte, field string) string {
+func data(t testing.TB, body []byte, field string) string {
 	t.Helper()
 	var env struct {
 		Data map[string]json.RawMessage `json:"data"`
@@ -85,6 +85,17 @@ func TestRoutesGolden(t *testing.T) {
 	status, body := e.rawWith("GET", "/healthz", "", nil)
 	if status != http.StatusOK || string(body) != "ok" {
 		t.Fatalf("healthz: %d %q", status, body)
+	}
+
+	// Nothing secret reached the log: no secret key, plaintext, ciphertext or signature.
+	logs := e.logs.String()
+	if !strings.Contains(logs, "msg=request") {
+		t.Fatal("no request was logged; the check below could not fail")
+	}
+	for _, secret := range []string{e.creds[1].SecretKey, e.creds[2].SecretKey, "aGVsbG8=", "bWVzc2FnZQ==", "ncpkms:", "PUBLIC KEY", ct, sig} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log contains %q", secret)
+		}
 	}
 }
 

@@ -315,5 +315,10 @@ func TestLifecycleAcrossCrashes(t *testing.T) {
 	if holds(raw) {
 		t.Fatal("sealed material of the destroyed key is still in the data file")
 	}
+	for _, out := range []string{p.stderr.String(), p2.stderr.String()} {
+		if strings.Contains(out, testSecretKey) || strings.Contains(out, "ncpkms:") {
+			t.Fatalf("the server log shows a secret key or a ciphertext:\n%s", out)
+		}
+	}
 	t.Logf("%d acknowledged keys survived the crash", len(acks))
 }
