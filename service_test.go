@@ -18,30 +18,18 @@ import (
 
 	"github.com/nkms/nkms"
 	kcrypto "github.com/nkms/nkms/internal/crypto"
+	"github.com/nkms/nkms/internal/testkit"
 	"github.com/nkms/nkms/store/mem"
 )
 
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
-
-// clock is a settable clock for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 var (
 	alice = nkms.Caller{AccessKey: "alice", Keystore: 1, Role: nkms.RoleAdmin}
 	bob   = nkms.Caller{AccessKey: "bob", Keystore: 2, Role: nkms.RoleAdmin}
 )
 
-func newService(t testing.TB) (*nkms.Service, *clock) {
+func newService(t testing.TB) (*nkms.Service, *testkit.Clock) {
 	t.Helper()
 	text, err := kcrypto.NewRootKeyFile()
 	if err != nil {
@@ -51,7 +39,7 @@ func newService(t testing.TB) (*nkms.Service, *clock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: t0}
+	clk := testkit.NewClock(t0)
 	return &nkms.Service{Store: mem.New(), Root: root, Now: clk.Now, DeletionWindow: nkms.DefaultDeletionWindow}, clk
 }
 

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/nkms/nkms/client"
 	kcrypto "github.com/nkms/nkms/internal/crypto"
 	"github.com/nkms/nkms/internal/sigv2"
+	"github.com/nkms/nkms/internal/testkit"
 	"github.com/nkms/nkms/store/mem"
 )
 
@@ -31,26 +31,14 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // t0 is the fixed clock of every API test.
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is one server over a mem store, with one admin access key per keystore.
 type env struct {
 	t     testing.TB
 	srv   *httptest.Server
 	svc   *nkms.Service
-	clk   *clock
+	clk   *testkit.Clock
 	creds map[int64]*nkms.Credentials
-	logs  *lockedBuffer
+	logs  *testkit.Buffer
 }
 
 func newEnv(t testing.TB) *env {
@@ -63,8 +51,8 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: t0}
-	logs := &lockedBuffer{}
+	clk := testkit.NewClock(t0)
+	logs := &testkit.Buffer{}
 	log := newLogger(logs)
 	svc := &nkms.Service{Store: mem.New(), Root: root, Now: clk.Now, DeletionWindow: nkms.DefaultDeletionWindow, Log: log}
 	e := &env{t: t, svc: svc, clk: clk, creds: map[int64]*nkms.Credentials{}, logs: logs}
@@ -173,24 +161,6 @@ func golden(t testing.TB, name string, status int, body []byte) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newLogger(w *lockedBuffer) *slog.Logger {
+func newLogger(w *testkit.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

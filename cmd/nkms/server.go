@@ -91,7 +91,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := bolt.Open(filepath.Join(cfg.DataDir, "nkms.db"), bolt.Options{})
+	st, err := bolt.Open(filepath.Join(cfg.DataDir, "nkms.db"), bolt.Options{Log: log})
 	if err != nil {
 		return &hintError{err, "is another nkms server running on this --data-dir?"}
 	}
