@@ -11,6 +11,7 @@ import (
 
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/api"
+	"github.com/nkms/nkms/client"
 	kcrypto "github.com/nkms/nkms/internal/crypto"
 	"github.com/nkms/nkms/internal/sigv2"
 )
@@ -105,5 +106,41 @@ func TestInternalErrorIsOpaqueAndLogged(t *testing.T) {
 	golden(t, "error_500_internal", status, b)
 	if !strings.Contains(e.logs.String(), "disk on fire") || !strings.Contains(e.logs.String(), "requestId=") {
 		t.Fatalf("internal error not logged with a request id:\n%s", e.logs.String())
+	}
+}
+
+// TestKeystoresIsolateThroughHTTP: with two access keys in two keystores,
+// neither sees, uses, rotates or deletes the other's keys (404).
+func TestKeystoresIsolateThroughHTTP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	alice, bob := e.client(1), e.client(2)
+	k, err := alice.CreateKey(ctx, client.CreateKeyRequest{KeyName: "private", KeyType: "AES256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := alice.Encrypt(ctx, k.KeyTag, []byte("x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]func() error{
+		"info":    func() error { _, err := bob.GetKey(ctx, k.KeyTag); return err },
+		"decrypt": func() error { _, err := bob.Decrypt(ctx, k.KeyTag, ct, nil); return err },
+		"rotate":  func() error { _, err := bob.Rotate(ctx, k.KeyTag); return err },
+		"request": func() error { _, err := bob.RequestDeletion(ctx, k.KeyTag); return err },
+		"delete":  func() error { return bob.DeleteKey(ctx, k.KeyTag) },
+	}
+	for name, call := range calls {
+		var ce *client.Error
+		if err := call(); !errors.As(err, &ce) || ce.Status != 404 || ce.Code != "NOT_FOUND" {
+			t.Errorf("%s by the other keystore: got %v, want 404 NOT_FOUND", name, err)
+		}
+	}
+	if l, err := bob.ListKeys(ctx, 1, 10); err != nil || l.TotalCount != 0 {
+		t.Fatalf("the other keystore lists %+v (%v)", l, err)
+	}
+	if got, err := alice.GetKey(ctx, k.KeyTag); err != nil || got.Status != "ENABLE" || got.CurrentVersion != 1 {
+		t.Fatalf("owner's key changed: %+v %v", got, err)
 	}
 }
