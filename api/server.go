@@ -160,9 +160,6 @@ func jsonProblem(err error) string {
 	if errors.As(err, &se) {
 		return "syntax error"
 	}
-	if strings.HasPrefix(err.Error(), "json: cannot unmarshal") || strings.Contains(err.Error(), "must be a string") {
-		return "a field has the wrong type"
-	}
 	return "malformed"
 }
 

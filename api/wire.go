@@ -3,8 +3,8 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -220,6 +220,9 @@ type accessKeyResponse struct {
 	Role       string `json:"role"`
 }
 
+// errStringOrList is a type error, so that the decoder names the field.
+var errStringOrList = &json.UnmarshalTypeError{Value: "value", Type: reflect.TypeFor[string]()}
+
 // stringOrList is a JSON value that is either a string or an array of strings
 // (plaintext and ciphertext fields, D4); the answer mirrors the shape.
 type stringOrList struct {
@@ -237,14 +240,14 @@ func (s *stringOrList) UnmarshalJSON(b []byte) error {
 	case len(b) > 0 && b[0] == '[':
 		var items []string
 		if err := json.Unmarshal(b, &items); err != nil {
-			return errors.New("must be a string or an array of strings")
+			return errStringOrList
 		}
 		*s = stringOrList{Items: items, List: true, Set: true}
 		return nil
 	default:
 		var one string
 		if err := json.Unmarshal(b, &one); err != nil {
-			return errors.New("must be a string or an array of strings")
+			return errStringOrList
 		}
 		*s = stringOrList{Items: []string{one}, Set: true}
 		return nil
