@@ -78,6 +78,7 @@ var (
 	ErrVersionNotFound   = &Error{Code: NotFound, Message: "key version not found"}
 	ErrAccessKeyNotFound = &Error{Code: NotFound, Message: "access key not found"}
 	ErrNameConflict      = &Error{Code: Conflict, Message: "key name already exists in the keystore"}
+	ErrKeyExists         = &Error{Code: Conflict, Message: "key tag already exists"}
 	ErrAccessKeyExists   = &Error{Code: Conflict, Message: "access key already exists"}
 	ErrInvalidStatus     = &Error{Code: InvalidState, Message: "Invalid status"}
 	// ErrDecrypt is the one answer to every decryption failure: no oracle.

@@ -17,10 +17,10 @@ import (
 //   - Update and Delete are atomic read-modify-write operations. Their fn may
 //     run more than once (optimistic backends retry), so it must do no I/O and
 //     draw no randomness. An error from fn aborts the operation unchanged and
-//     is returned as it is.
+//     is returned as it is. fn may not change the key's Tag or ID.
 type Store interface {
 	// Create stores a new key and assigns k.ID (a positive integer unique in
-	// the server); it returns the stored copy. The Tag must not exist yet.
+	// the server); it returns the stored copy. An existing Tag is ErrKeyExists.
 	Create(ctx context.Context, k *Key) (*Key, error)
 	// Get returns the key with the given tag.
 	Get(ctx context.Context, tag string) (*Key, error)
@@ -46,7 +46,8 @@ type Store interface {
 	// ListAccessKeys returns every access key, ordered by ID.
 	ListAccessKeys(ctx context.Context) ([]*AccessKey, error)
 
-	// Close releases the store. Operations after Close fail.
+	// Close releases the store; calling it again returns nil. Operations
+	// after Close fail.
 	Close() error
 }
 

@@ -12,9 +12,6 @@ import (
 	"github.com/nkms/nkms"
 )
 
-// errTagExists is the answer to Create with a tag that is already stored.
-var errTagExists = &nkms.Error{Code: nkms.Conflict, Message: "key tag already exists"}
-
 // buckets are the buckets of one transaction.
 type buckets struct {
 	keys, names, byKeystore, due, accessKeys, meta *bbolt.Bucket

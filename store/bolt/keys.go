@@ -27,7 +27,7 @@ func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
 			return err
 		}
 		if b.keys.Get([]byte(c.Tag)) != nil {
-			return errTagExists
+			return nkms.ErrKeyExists
 		}
 		id, err := b.meta.NextSequence()
 		if err != nil {

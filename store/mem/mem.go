@@ -17,9 +17,6 @@ import (
 // ErrClosed is returned by every operation after Close.
 var ErrClosed = errors.New("mem store: closed")
 
-// errTagExists is the answer to Create with a tag that is already stored.
-var errTagExists = &nkms.Error{Code: nkms.Conflict, Message: "key tag already exists"}
-
 // nameIndex identifies a key name in a keystore.
 type nameIndex struct {
 	keystore int64
@@ -70,7 +67,7 @@ func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
 	}
 	defer s.mu.Unlock()
 	if _, ok := s.keys[k.Tag]; ok {
-		return nil, errTagExists
+		return nil, nkms.ErrKeyExists
 	}
 	n := nameIndex{k.Keystore, nkms.NameKey(k.Name)}
 	if _, ok := s.names[n]; ok {
