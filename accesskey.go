@@ -1,6 +1,7 @@
 package nkms
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"encoding/base32"
@@ -8,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"time"
 
 	"github.com/nkms/nkms/internal/crypto"
 )
@@ -44,16 +47,39 @@ func (s *Service) AccessKeySecret(ctx context.Context, id string) (Caller, []byt
 	return Caller{AccessKey: a.ID, Keystore: a.Keystore, Role: a.Role}, secret, nil
 }
 
-// CreateAccessKey makes a new access key for a keystore; only admins may.
-func (s *Service) CreateAccessKey(ctx context.Context, c Caller, keystore int64) (*Credentials, error) {
-	if c.Role != RoleAdmin {
-		return nil, Errorf(PermissionDenied, "only an admin access key may create access keys")
-	}
+// AccessKeyInfo is an access key as listed: never its secret.
+type AccessKeyInfo struct {
+	AccessKey string
+	Keystore  int64
+	Role      Role
+	Created   time.Time
+}
+
+// manages reports whether caller c (an admin) may manage the access keys of
+// keystore ks: admins of the bootstrap keystore are the operators and manage
+// every keystore; other admins only their own.
+func (c Caller) manages(ks int64) bool {
+	return c.Keystore == BootstrapKeystore || c.Keystore == ks
+}
+
+// CreateAccessKey makes a new access key with a role for a keystore. The
+// route needs PermAdmin; an admin outside the bootstrap keystore may create
+// access keys only for its own keystore. role "" means RoleAdmin.
+func (s *Service) CreateAccessKey(ctx context.Context, c Caller, keystore int64, role Role) (*Credentials, error) {
 	if keystore < 1 {
 		return nil, invalid("keystoreId must be a positive integer")
 	}
+	if role == "" {
+		role = RoleAdmin
+	}
+	if !role.Valid() {
+		return nil, invalid("role must be admin, manager, crypto or viewer")
+	}
+	if !c.manages(keystore) {
+		return nil, errPermission("manage access keys of another keystore")
+	}
 	for {
-		cred, err := newCredentials(keystore, RoleAdmin)
+		cred, err := newCredentials(keystore, role)
 		if err != nil {
 			return nil, err
 		}
@@ -68,9 +94,50 @@ func (s *Service) CreateAccessKey(ctx context.Context, c Caller, keystore int64)
 		if err != nil {
 			return nil, err
 		}
-		s.log().Info("access key created", "accessKey", cred.AccessKey, "keystore", keystore, "by", c.AccessKey)
+		s.log().Info("access key created", "accessKey", cred.AccessKey, "keystore", keystore, "role", role, "by", c.AccessKey)
 		return cred, nil
 	}
+}
+
+// ListAccessKeys lists the access keys the caller manages, by keystore, then
+// oldest first.
+func (s *Service) ListAccessKeys(ctx context.Context, c Caller) ([]AccessKeyInfo, error) {
+	all, err := s.Store.ListAccessKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []AccessKeyInfo{}
+	for _, a := range all {
+		if c.manages(a.Keystore) {
+			out = append(out, AccessKeyInfo{AccessKey: a.ID, Keystore: a.Keystore, Role: a.Role, Created: a.Created})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b AccessKeyInfo) int {
+		return cmp.Or(cmp.Compare(a.Keystore, b.Keystore), a.Created.Compare(b.Created))
+	})
+	return out, nil
+}
+
+// RevokeAccessKey deletes an access key the caller manages; it stops working
+// on its next request. An access key cannot revoke itself (no lock-out by
+// accident); an access key of a keystore the caller does not manage answers
+// like one that does not exist.
+func (s *Service) RevokeAccessKey(ctx context.Context, c Caller, id string) error {
+	if id == c.AccessKey {
+		return invalid("an access key cannot revoke itself; revoke it with another admin access key")
+	}
+	a, err := s.Store.GetAccessKey(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !c.manages(a.Keystore) {
+		return ErrAccessKeyNotFound
+	}
+	if err := s.Store.DeleteAccessKey(ctx, id); err != nil {
+		return err
+	}
+	s.log().Info("access key revoked", "accessKey", id, "keystore", a.Keystore, "by", c.AccessKey)
+	return nil
 }
 
 // EnsureAccessKey makes sure the given access key exists with that secret, full

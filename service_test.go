@@ -461,12 +461,36 @@ func TestAccessKeys(t *testing.T) {
 	if err != nil || string(secret) != first.SecretKey || c.Keystore != 1 || c.Role != nkms.RoleAdmin {
 		t.Fatalf("lookup: %+v %v", c, err)
 	}
-	cred, err := s.CreateAccessKey(ctx, c, 7)
-	if err != nil || cred.Keystore != 7 {
+	cred, err := s.CreateAccessKey(ctx, c, 7, "")
+	if err != nil || cred.Keystore != 7 || cred.Role != nkms.RoleAdmin {
 		t.Fatalf("create: %v %v", cred, err)
 	}
-	_, err = s.CreateAccessKey(ctx, nkms.Caller{Keystore: 7, Role: "viewer"}, 8)
+	tenant := nkms.Caller{AccessKey: cred.AccessKey, Keystore: 7, Role: nkms.RoleAdmin}
+	viewer, err := s.CreateAccessKey(ctx, tenant, 7, nkms.RoleViewer)
+	if err != nil || viewer.Role != nkms.RoleViewer {
+		t.Fatalf("a tenant admin creates a viewer in its keystore: %v %v", viewer, err)
+	}
+	// A tenant admin manages only its own keystore; the operator (keystore 1) manages all.
+	_, err = s.CreateAccessKey(ctx, tenant, 1, nkms.RoleAdmin)
 	wantCode(t, err, nkms.PermissionDenied)
+	_, err = s.CreateAccessKey(ctx, c, 7, "root")
+	wantCode(t, err, nkms.Invalid)
+	if l, _ := s.ListAccessKeys(ctx, tenant); len(l) != 2 {
+		t.Fatalf("tenant admin lists %d access keys, want its 2", len(l))
+	}
+	if l, _ := s.ListAccessKeys(ctx, c); len(l) != 3 {
+		t.Fatalf("operator lists %d access keys, want 3", len(l))
+	}
+	err = s.RevokeAccessKey(ctx, tenant, first.AccessKey)
+	wantCode(t, err, nkms.NotFound)
+	err = s.RevokeAccessKey(ctx, tenant, tenant.AccessKey)
+	wantCode(t, err, nkms.Invalid)
+	if err := s.RevokeAccessKey(ctx, tenant, viewer.AccessKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AccessKeySecret(ctx, viewer.AccessKey); !errors.Is(err, nkms.ErrAccessKeyNotFound) {
+		t.Fatalf("revoked access key still resolves: %v", err)
+	}
 	if err := s.EnsureAccessKey(ctx, "CIKEY", "0123456789abcdef"); err != nil {
 		t.Fatal(err)
 	}

@@ -45,19 +45,17 @@ type Store interface {
 	GetAccessKey(ctx context.Context, id string) (*AccessKey, error)
 	// ListAccessKeys returns every access key, ordered by ID.
 	ListAccessKeys(ctx context.Context) ([]*AccessKey, error)
+	// DeleteAccessKey removes an access key and its sealed secret;
+	// ErrAccessKeyNotFound if there is none.
+	DeleteAccessKey(ctx context.Context, id string) error
 
 	// Close releases the store; calling it again returns nil. Operations
 	// after Close fail.
 	Close() error
 }
 
-// Role is what an access key may do.
+// Role is what an access key may do (role.go).
 type Role string
-
-// Roles. Only RoleAdmin exists in this release; narrower roles follow.
-const (
-	RoleAdmin Role = "admin"
-)
 
 // AccessKey is an account credential: an id, a secret (kept only sealed) and
 // the keystore whose keys it sees.

@@ -64,7 +64,7 @@ func newEnv(t testing.TB) *env {
 	}
 	e.creds[1] = first
 	admin := nkms.Caller{AccessKey: first.AccessKey, Keystore: 1, Role: nkms.RoleAdmin}
-	second, err := svc.CreateAccessKey(context.Background(), admin, 2)
+	second, err := svc.CreateAccessKey(context.Background(), admin, 2, nkms.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -210,9 +210,26 @@ func (s *Server) createAccessKey(ctx context.Context, c nkms.Caller, r *http.Req
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	cred, err := s.svc.CreateAccessKey(ctx, c, req.KeystoreID)
+	cred, err := s.svc.CreateAccessKey(ctx, c, req.KeystoreID, nkms.Role(req.Role))
 	if err != nil {
 		return nil, err
 	}
 	return accessKeyResponse{AccessKey: cred.AccessKey, SecretKey: cred.SecretKey, KeystoreID: cred.Keystore, Role: string(cred.Role)}, nil
+}
+
+func (s *Server) listAccessKeys(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+	all, err := s.svc.ListAccessKeys(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	out := accessKeyListResponse{AccessKeyList: make([]accessKeyItem, 0, len(all))}
+	for _, a := range all {
+		out.AccessKeyList = append(out.AccessKeyList, accessKeyItem{AccessKey: a.AccessKey, KeystoreID: a.Keystore,
+			Role: string(a.Role), CreatedDate: ms(a.Created)})
+	}
+	return out, nil
+}
+
+func (s *Server) revokeAccessKey(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+	return nil, s.svc.RevokeAccessKey(ctx, c, r.PathValue("accessKey"))
 }

@@ -83,6 +83,9 @@ func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, rt.limit)
 		c, err := s.authenticate(r, rt.auth)
+		if err == nil && !c.Role.Can(rt.perm) {
+			err = errPermission("the role " + string(c.Role) + " of this access key does not allow this route")
+		}
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return

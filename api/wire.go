@@ -210,7 +210,19 @@ type verifyResponse struct {
 }
 
 type createAccessKeyRequest struct {
-	KeystoreID int64 `json:"keystoreId"`
+	KeystoreID int64  `json:"keystoreId"`
+	Role       string `json:"role"`
+}
+
+type accessKeyItem struct {
+	AccessKey   string `json:"accessKey"`
+	KeystoreID  int64  `json:"keystoreId"`
+	Role        string `json:"role"`
+	CreatedDate int64  `json:"createdDate"`
+}
+
+type accessKeyListResponse struct {
+	AccessKeyList []accessKeyItem `json:"accessKeyList"`
 }
 
 type accessKeyResponse struct {

@@ -148,14 +148,37 @@ func (c *Client) DisableVersion(ctx context.Context, tag string, version int) (*
 	return callKey[VersionStatus](ctx, c, http.MethodPost, tag, "/versions/"+strconv.Itoa(version)+"/disable", nil)
 }
 
-// CreateAccessKey creates an access key of the given keystore
-// (POST /nkms/v1/access-keys). This is an nkms admin route; NAVER Cloud KMS
-// does not have it. The answer holds the only copy of the secret key.
-func (c *Client) CreateAccessKey(ctx context.Context, keystoreID int64) (*AccessKeyCredentials, error) {
+// CreateAccessKey creates an access key of the given keystore with a role
+// (admin, manager, crypto or viewer; "" is admin) — POST /nkms/v1/access-keys.
+// This is an nkms admin route; NAVER Cloud KMS does not have it. The answer
+// holds the only copy of the secret key.
+func (c *Client) CreateAccessKey(ctx context.Context, keystoreID int64, role string) (*AccessKeyCredentials, error) {
 	var a AccessKeyCredentials
-	body := map[string]int64{"keystoreId": keystoreID}
+	body := struct {
+		KeystoreID int64  `json:"keystoreId"`
+		Role       string `json:"role,omitempty"`
+	}{keystoreID, role}
 	if err := c.Do(ctx, http.MethodPost, "/nkms/v1/access-keys", body, &a); err != nil {
 		return nil, err
 	}
 	return &a, nil
+}
+
+// ListAccessKeys lists the access keys the caller manages (GET /nkms/v1/access-keys), never their secrets.
+func (c *Client) ListAccessKeys(ctx context.Context) ([]AccessKey, error) {
+	var l struct {
+		AccessKeyList []AccessKey `json:"accessKeyList"`
+	}
+	if err := c.Do(ctx, http.MethodGet, "/nkms/v1/access-keys", nil, &l); err != nil {
+		return nil, err
+	}
+	return l.AccessKeyList, nil
+}
+
+// RevokeAccessKey deletes an access key (DELETE /nkms/v1/access-keys/{id}); it stops working at once.
+func (c *Client) RevokeAccessKey(ctx context.Context, id string) error {
+	if id == "" {
+		return errors.New("nkms client: empty access key id")
+	}
+	return c.Do(ctx, http.MethodDelete, "/nkms/v1/access-keys/"+url.PathEscape(id), nil, nil)
 }

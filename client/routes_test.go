@@ -274,10 +274,24 @@ func TestRoutes(t *testing.T) {
 		},
 		{
 			name:   "CreateAccessKey",
-			call:   func(ctx context.Context, c *Client) (any, error) { return c.CreateAccessKey(ctx, 3) },
+			call:   func(ctx context.Context, c *Client) (any, error) { return c.CreateAccessKey(ctx, 3, "") },
 			method: "POST", uri: "/nkms/v1/access-keys", body: `{"keystoreId":3}`,
 			data: `{"accessKey":"AK2","secretKey":"SK2","keystoreId":3,"role":"admin"}`,
 			want: &AccessKeyCredentials{AccessKey: "AK2", SecretKey: "SK2", KeystoreID: 3, Role: "admin"},
+		},
+		{
+			name:   "CreateAccessKey with role",
+			call:   func(ctx context.Context, c *Client) (any, error) { return c.CreateAccessKey(ctx, 3, "viewer") },
+			method: "POST", uri: "/nkms/v1/access-keys", body: `{"keystoreId":3,"role":"viewer"}`,
+			data: `{"accessKey":"AK3","secretKey":"SK3","keystoreId":3,"role":"viewer"}`,
+			want: &AccessKeyCredentials{AccessKey: "AK3", SecretKey: "SK3", KeystoreID: 3, Role: "viewer"},
+		},
+		{
+			name:   "ListAccessKeys",
+			call:   func(ctx context.Context, c *Client) (any, error) { return c.ListAccessKeys(ctx) },
+			method: "GET", uri: "/nkms/v1/access-keys",
+			data: `{"accessKeyList":[{"accessKey":"AK2","keystoreId":3,"role":"admin","createdDate":5}]}`,
+			want: []AccessKey{{AccessKey: "AK2", KeystoreID: 3, Role: "admin", CreatedDate: 5}},
 		},
 	}
 	for _, tc := range tests {

@@ -164,6 +164,14 @@ func (a AccessKeyCredentials) GoString() string {
 		a.AccessKey, a.KeystoreID, a.Role)
 }
 
+// AccessKey is one item of nkms's List Access Keys.
+type AccessKey struct {
+	AccessKey   string `json:"accessKey"`
+	KeystoreID  int64  `json:"keystoreId"`
+	Role        string `json:"role"`
+	CreatedDate int64  `json:"createdDate"`
+}
+
 // Wire types of the crypto operations; callers see raw bytes instead.
 
 type encryptBody struct {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -37,6 +39,7 @@ func accessKeyCommand(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "access-key", Short: "Manage access keys (needs an admin access key)"}
 	var cf clientFlags
 	var keystore int64
+	var role string
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create an access key for a keystore and print its id and secret once",
@@ -46,18 +49,61 @@ func accessKeyCommand(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cred, err := c.CreateAccessKey(cmd.Context(), keystore)
+			cred, err := c.CreateAccessKey(cmd.Context(), keystore, role)
 			if err != nil {
 				return fmt.Errorf("create access key: %w", err)
 			}
-			fmt.Fprintf(stdout, "NKMS_ACCESS_KEY=%s\nNKMS_SECRET_KEY=%s\nNKMS_KEYSTORE=%d\n", cred.AccessKey, cred.SecretKey, cred.KeystoreID)
+			fmt.Fprintf(stdout, "NKMS_ACCESS_KEY=%s\nNKMS_SECRET_KEY=%s\nNKMS_KEYSTORE=%d\nNKMS_ROLE=%s\n",
+				cred.AccessKey, cred.SecretKey, cred.KeystoreID, cred.Role)
 			fmt.Fprintln(stderr, "nkms: the secret key is shown only this once; keep it safe")
 			return nil
 		},
 	}
-	cf.register(create)
 	create.Flags().Int64Var(&keystore, "keystore", 0, "keystore (tenant) number the access key sees")
+	create.Flags().StringVar(&role, "role", "admin", "admin, manager, crypto or viewer")
 	create.MarkFlagRequired("keystore")
-	cmd.AddCommand(create)
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the access keys you manage (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			all, err := c.ListAccessKeys(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("list access keys: %w", err)
+			}
+			w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ACCESS KEY\tKEYSTORE\tROLE\tCREATED")
+			for _, a := range all {
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", a.AccessKey, a.KeystoreID, a.Role,
+					time.UnixMilli(a.CreatedDate).UTC().Format(time.RFC3339))
+			}
+			return w.Flush()
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke ACCESS_KEY",
+		Short: "Revoke an access key; it stops working on its next request",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := c.RevokeAccessKey(cmd.Context(), args[0]); err != nil {
+				return fmt.Errorf("revoke access key: %w", err)
+			}
+			fmt.Fprintf(stderr, "nkms: access key %s revoked\n", args[0])
+			return nil
+		},
+	}
+	for _, sub := range []*cobra.Command{create, list, revoke} {
+		cf.register(sub)
+		cmd.AddCommand(sub)
+	}
 	return cmd
 }

@@ -311,3 +311,45 @@ func TestLifecycleAcrossCrashes(t *testing.T) {
 	}
 	t.Logf("%d acknowledged keys survived the crash", len(acks))
 }
+
+// TestAccessKeyCommands drives `nkms access-key create|list|revoke` against a
+// running server.
+func TestAccessKeyCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := start(t, t.TempDir(), credEnv)
+	nkmsCmd := func(args ...string) (string, error) {
+		cmd := exec.Command(binary, append(args, "--url", p.url)...)
+		cmd.Env = append(os.Environ(), credEnv...)
+		out, err := cmd.Output()
+		return string(out), err
+	}
+	out, err := nkmsCmd("access-key", "create", "--keystore", "2", "--role", "viewer")
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	m := regexp.MustCompile(`NKMS_ACCESS_KEY=(\S+)\nNKMS_SECRET_KEY=(\S+)\nNKMS_KEYSTORE=2\nNKMS_ROLE=viewer`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("create printed %q", out)
+	}
+	viewer, err := client.New(p.url, m[1], m[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := viewer.ListKeys(ctx, 1, 10); err != nil {
+		t.Fatalf("new viewer cannot list keys: %v", err)
+	}
+	var ce *client.Error
+	if _, err := viewer.CreateKey(ctx, client.CreateKeyRequest{KeyName: "nope", KeyType: "AES256"}); !errors.As(err, &ce) || ce.ErrorCode != "210" {
+		t.Fatalf("viewer created a key: %v", err)
+	}
+	if out, err := nkmsCmd("access-key", "list"); err != nil || !strings.Contains(out, m[1]) || strings.Contains(out, m[2]) {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	if _, err := nkmsCmd("access-key", "revoke", m[1]); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	if _, err := viewer.ListKeys(ctx, 1, 10); !errors.As(err, &ce) || ce.Status != 401 {
+		t.Fatalf("revoked access key still works: %v", err)
+	}
+}

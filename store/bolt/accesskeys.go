@@ -111,3 +111,32 @@ func (s *Store) ListAccessKeys(ctx context.Context) ([]*nkms.AccessKey, error) {
 	}
 	return all, nil
 }
+
+// DeleteAccessKey removes an access key; its sealed secret is scrubbed from
+// the data file like a deleted key's material.
+func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.update(func(tx *bbolt.Tx) error {
+		b, err := bucketsOf(tx)
+		if err != nil {
+			return err
+		}
+		if b.accessKeys.Get([]byte(id)) == nil {
+			return nkms.ErrAccessKeyNotFound
+		}
+		if err := markScrub(b); err != nil {
+			return err
+		}
+		if err := b.accessKeys.Delete([]byte(id)); err != nil {
+			return fmt.Errorf("delete access key %s: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.wakeScrub()
+	return nil
+}

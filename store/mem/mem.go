@@ -235,6 +235,19 @@ func (s *Store) GetAccessKey(ctx context.Context, id string) (*nkms.AccessKey, e
 	return cloneAccessKey(a), nil
 }
 
+// DeleteAccessKey removes an access key.
+func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if _, ok := s.accessKeys[id]; !ok {
+		return nkms.ErrAccessKeyNotFound
+	}
+	delete(s.accessKeys, id)
+	return nil
+}
+
 // ListAccessKeys returns copies of every access key, ordered by ID.
 func (s *Store) ListAccessKeys(ctx context.Context) ([]*nkms.AccessKey, error) {
 	if err := s.lock(ctx); err != nil {

@@ -141,3 +141,22 @@ func testAccessKeyCopies(t *testing.T, s nkms.Store) {
 	b.SealedSecret[0] ^= 0xff
 	checkAccessKey(t, "after changing PutAccessKey's input", getAccessKey(t, s, b.ID), &wantB)
 }
+
+func testAccessKeyDelete(t *testing.T, s nkms.Store) {
+	a, b := newAccessKey(t, "NKgone"), newAccessKey(t, "NKkept")
+	for _, k := range []*nkms.AccessKey{a, b} {
+		if err := s.CreateAccessKey(t.Context(), k); err != nil {
+			t.Fatalf("CreateAccessKey: %v", err)
+		}
+	}
+	if err := s.DeleteAccessKey(t.Context(), a.ID); err != nil {
+		t.Fatalf("DeleteAccessKey: %v", err)
+	}
+	_, err := s.GetAccessKey(t.Context(), a.ID)
+	checkIs(t, "GetAccessKey after Delete", err, nkms.ErrAccessKeyNotFound)
+	checkIs(t, "DeleteAccessKey again", s.DeleteAccessKey(t.Context(), a.ID), nkms.ErrAccessKeyNotFound)
+	checkAccessKey(t, "the other access key", getAccessKey(t, s, b.ID), b)
+	if err := s.CreateAccessKey(t.Context(), newAccessKey(t, a.ID)); err != nil {
+		t.Fatalf("CreateAccessKey with a deleted id: %v", err)
+	}
+}

@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) nkms.Store) {
 		{"AccessKeyNotFound", testAccessKeyNotFound},
 		{"AccessKeyList", testAccessKeyList},
 		{"AccessKeyCopies", testAccessKeyCopies},
+		{"AccessKeyDelete", testAccessKeyDelete},
 		{"Closed", testClosed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
