@@ -85,6 +85,11 @@ type Key struct {
 	RotationBase   time.Time // when auto rotation was enabled or the key last auto-rotated
 
 	Versions []Version // Versions[i].Number == i+1; the last one is current
+
+	ACLEnabled bool     // when on, token calls must come from AllowedIPs
+	AllowedIPs []string // canonical IPv4 addresses or CIDR prefixes (acl.go)
+
+	TokenGen TokenGenerator // the key's token generator (token.go)
 }
 
 // Version is one generation of key material.
@@ -104,6 +109,8 @@ func (k *Key) Clone() *Key {
 		v.Sealed = append([]byte(nil), v.Sealed...)
 		c.Versions[i] = v
 	}
+	c.AllowedIPs = append([]string(nil), k.AllowedIPs...)
+	c.TokenGen.SealedSecret = append([]byte(nil), k.TokenGen.SealedSecret...)
 	return &c
 }
 

@@ -1,6 +1,7 @@
 package nkms
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -17,15 +18,22 @@ type PassResult struct {
 	Destroyed int
 	Rotated   int
 	Failed    int
+	Pruned    int // usage-log entries past their retention
 }
 
-// RunDue does one scheduler pass at the service clock: it destroys every REVOKE
-// key whose destroyDate has passed and auto-rotates every key whose rotation
-// is due. Each key is re-checked inside its store transaction, so a cancel or
+// RunDue does one scheduler pass at the service clock: it prunes usage logs
+// past their retention, destroys every REVOKE key whose destroyDate has passed
+// (its usage log goes with it) and auto-rotates every key whose rotation is
+// due (logged as a SYSTEM entry). Each key is re-checked inside its store transaction, so a cancel or
 // a settings change that wins the race is kept. Failures on one key are
 // logged and do not stop the pass.
 func (s *Service) RunDue(ctx context.Context) (PassResult, error) {
 	var res PassResult
+	pruned, err := s.Store.PruneActivities(ctx, s.now().Add(-cmp.Or(s.ActivityRetention, DefaultActivityRetention)))
+	if err != nil {
+		return res, err
+	}
+	res.Pruned = pruned
 	seen := map[string]bool{}
 	for {
 		now := s.now()
@@ -69,6 +77,9 @@ func (s *Service) runKey(ctx context.Context, tag string, now time.Time, res *Pa
 			_, err := k.AutoRotate(now, sealed)
 			return err
 		})
+		if !errors.Is(err, ErrInvalidStatus) && !errors.Is(err, ErrKeyNotFound) {
+			s.recordSystem(ctx, tag, "AutoRotateKey", err)
+		}
 		if err == nil {
 			res.Rotated++
 			s.log().Info("key auto-rotated", "keyTag", tag, "version", rotated.Current(), "requestType", "SYSTEM")

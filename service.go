@@ -24,13 +24,23 @@ type Service struct {
 	Now            func() time.Time
 	DeletionWindow time.Duration
 	Log            *slog.Logger
+
+	// Recorder writes usage logs in the background; nil writes them at once.
+	Recorder *Recorder
+	// ActivityRetention is how long usage-log entries are kept (0: the default).
+	ActivityRetention time.Duration
+	// ActivityPerKey caps a key's usage-log entries (0: the default).
+	ActivityPerKey int
 }
 
 // Caller is who makes a request: an access key and the keystore it sees.
+// For a token call, AccessKey is the access key that issued the token.
 type Caller struct {
 	AccessKey string
 	Keystore  int64
 	Role      Role
+	Token     bool   // authenticated with a key token, not a signature
+	IP        string // client address, for usage logs
 }
 
 // now is the service clock at the millisecond precision of the wire.

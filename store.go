@@ -19,6 +19,8 @@ import (
 //     draw no randomness. An error from fn aborts the operation unchanged and
 //     is returned as it is. fn may not change the key's Tag or ID.
 type Store interface {
+	ActivityLog // usage logs (activity.go)
+
 	// Create stores a new key and assigns k.ID (a positive integer unique in
 	// the server); it returns the stored copy. An existing Tag is ErrKeyExists.
 	Create(ctx context.Context, k *Key) (*Key, error)

@@ -3,6 +3,8 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/netip"
+	"strings"
 
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/internal/sigv2"
@@ -11,18 +13,28 @@ import (
 // headerToken carries a key token (token authentication, ncp-kms-api.md §2.2).
 const headerToken = "x-ncp-ocapi-token"
 
-// authenticate checks the account signature of r (decisions.md D2) and
-// returns the caller. Messages say what is wrong without echoing secrets.
+// authenticate checks the account signature (decisions.md D2) or the key
+// token of r, as the route allows, and returns the caller. Messages say what
+// is wrong without echoing secrets.
 func (s *Server) authenticate(r *http.Request, kind authKind) (nkms.Caller, error) {
 	if kind == authNone {
 		return nkms.Caller{}, nil
 	}
 	cred, err := sigv2.FromRequest(r)
-	if err != nil {
-		if kind == authOrToken && r.Header.Get(headerToken) != "" {
-			return nkms.Caller{}, errAuth("token authentication is not enabled on this server")
+	if err != nil { // no signature: a token, if the route takes one
+		tok := r.Header.Get(headerToken)
+		switch {
+		case tok != "" && kind == authOrToken:
+			return s.svc.AuthenticateToken(r.Context(), r.PathValue("keyTag"), tok, nkms.AccessToken, s.clientIP(r))
+		case tok != "" && kind == authRefresh:
+			return s.svc.AuthenticateToken(r.Context(), r.PathValue("keyTag"), tok, nkms.RefreshToken, s.clientIP(r))
+		case kind == authRefresh:
+			return nkms.Caller{}, errAuth("this route takes a refresh token in x-ncp-ocapi-token")
 		}
 		return nkms.Caller{}, errAuth("missing x-ncp-apigw-timestamp, x-ncp-iam-access-key or signature header")
+	}
+	if kind == authRefresh {
+		return nkms.Caller{}, errAuth("this route takes a refresh token in x-ncp-ocapi-token, not a signature")
 	}
 	if err := sigv2.CheckTimestamp(cred.Timestamp, s.svc.Now()); err != nil {
 		if errors.Is(err, sigv2.ErrStale) {
@@ -42,7 +54,42 @@ func (s *Server) authenticate(r *http.Request, kind authKind) (nkms.Caller, erro
 	if !ok {
 		return nkms.Caller{}, errAuth("signature does not match")
 	}
+	c.IP = s.clientIP(r).String()
 	return c, nil
+}
+
+// clientIP is the TCP peer of r, unless the peer is a trusted proxy: then it
+// is the last address of X-Forwarded-For that is not a trusted proxy.
+func (s *Server) clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	ip := ap.Addr().Unmap()
+	if !s.trusted(ip) {
+		return ip
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return ip // a malformed hop: trust nothing before it
+		}
+		ip = hop.Unmap()
+		if !s.trusted(ip) {
+			return ip
+		}
+	}
+	return ip
+}
+
+func (s *Server) trusted(ip netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // requestURI is the request target exactly as received: path plus "?" and the

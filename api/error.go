@@ -64,6 +64,28 @@ var kmsCodes = map[nkms.Code]struct {
 	nkms.Internal:     {http.StatusInternalServerError, "INTERNAL_SERVER_ERROR"},
 }
 
+// failureCode is what the caller was told, for the usage log: "" for nil,
+// the KMS code (e.g. "UNPROCESSABLE_ENTITY") or the gateway errorCode (e.g. "210").
+func failureCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var gw *gatewayError
+	if errors.As(err, &gw) {
+		return gw.errorCode
+	}
+	switch nkms.ErrorCode(err) {
+	case nkms.Unauthenticated:
+		return "200"
+	case nkms.PermissionDenied:
+		return "210"
+	}
+	if m, ok := kmsCodes[nkms.ErrorCode(err)]; ok {
+		return m.code
+	}
+	return kmsCodes[nkms.Internal].code
+}
+
 // writeError writes err as one of the two D3 bodies. Internal errors are logged
 // once with the request id; the caller sees only "Server internal error".
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {

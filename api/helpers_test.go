@@ -124,6 +124,9 @@ var (
 	pemRE    = regexp.MustCompile(`-----BEGIN PUBLIC KEY-----[^"]*-----END PUBLIC KEY-----\\n`)
 	b64RE    = regexp.MustCompile(`"(plaintext|secretKey|accessKey)":"[^"]+"`)
 	reqIDRE  = regexp.MustCompile(`"requestId":"[0-9a-f]+"`)
+	jwtRE    = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
+	genIDRE  = regexp.MustCompile(`"tokenGeneratorId":"[0-9a-f]+"`)
+	akIDRE   = regexp.MustCompile(`"id":"NK[A-Z0-9]+"`)
 )
 
 // normalize replaces the random parts of a body so that it can be compared
@@ -134,6 +137,9 @@ func normalize(body []byte) []byte {
 	b = pemRE.ReplaceAll(b, []byte("<pem>"))
 	b = b64RE.ReplaceAll(b, []byte(`"$1":"<random>"`))
 	b = reqIDRE.ReplaceAll(b, []byte(`"requestId":"<id>"`))
+	b = jwtRE.ReplaceAll(b, []byte("<jwt>"))
+	b = genIDRE.ReplaceAll(b, []byte(`"tokenGeneratorId":"<id>"`))
+	b = akIDRE.ReplaceAll(b, []byte(`"id":"<accessKey>"`))
 	var out bytes.Buffer
 	if err := json.Indent(&out, b, "", "  "); err != nil {
 		return b

@@ -26,6 +26,7 @@ func (s *Server) createKey(ctx context.Context, c nkms.Caller, r *http.Request) 
 	if err != nil {
 		return nil, err
 	}
+	setUsedKey(ctx, k.Tag)
 	return createKeyResponse{
 		KeyID: k.ID, KeyTag: k.Tag, KeyName: k.Name, KeyType: string(k.Type), Status: string(k.State),
 		KeystoreID: k.Keystore, ProtectionType: string(k.Protection), Memo: k.Memo, IsConvergent: k.Convergent,
@@ -60,6 +61,9 @@ func (s *Server) listKeys(ctx context.Context, c nkms.Caller, r *http.Request) (
 	return out, nil
 }
 
+// nrn is the NAVER resource name of k (decisions.md D4).
+func nrn(k *nkms.Key) string { return fmt.Sprintf("nrn:PUB:KMS::%d:Key/%s", k.Keystore, k.Tag) }
+
 // queryInt parses an optional decimal query parameter.
 func queryInt(v, name string, def int) (int, error) {
 	if v == "" {
@@ -78,7 +82,7 @@ func (s *Server) keyInfo(ctx context.Context, c nkms.Caller, r *http.Request) (a
 		return nil, err
 	}
 	return keyInfoResponse{
-		KeyID: k.ID, KeyTag: k.Tag, KeyName: k.Name, Nrn: fmt.Sprintf("nrn:PUB:KMS::%d:Key/%s", k.Keystore, k.Tag),
+		KeyID: k.ID, KeyTag: k.Tag, KeyName: k.Name, Nrn: nrn(k),
 		BaseURL: s.cfg.PublicURL, KeyType: string(k.Type), Status: string(k.State), KeystoreID: k.Keystore,
 		CurrentVersion: k.Current(), ProtectionType: string(k.Protection), Memo: k.Memo, IsConvergent: k.Convergent,
 		IsAutoRotation: k.AutoRotation, RotationPeriod: k.RotationPeriod, NextRotationDate: optMS(k.NextRotation()),

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path"
 	"strings"
 	"time"
@@ -23,6 +24,9 @@ import (
 type Config struct {
 	// PublicURL is reported as baseUrl in key info.
 	PublicURL string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed when
+	// deciding a token call's client address for the key's IP ACL.
+	TrustedProxies []netip.Prefix
 	// Log receives one line per request and every internal error. Never
 	// bodies, secrets or key material.
 	Log *slog.Logger
@@ -57,7 +61,8 @@ func New(svc *nkms.Service, cfg Config) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := newRequestID()
 	w.Header().Set("X-Request-Id", id)
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	st := &reqState{id: id}
+	r = r.WithContext(context.WithValue(r.Context(), reqStateKey{}, st))
 	rec := &statusRecorder{ResponseWriter: w}
 	start := time.Now()
 	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
@@ -68,7 +73,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(rec, r)
 	}
 	s.log.Info("request", "requestId", id, "method", r.Method, "path", r.URL.Path,
-		"status", rec.status, "duration", time.Since(start), "accessKey", r.Header.Get("x-ncp-iam-access-key"))
+		"status", rec.status, "duration", time.Since(start), "accessKey", st.accessKey)
 }
 
 // wrap turns a route into an http.Handler: body limit, authentication,
@@ -87,10 +92,19 @@ func (s *Server) wrap(rt route) http.Handler {
 			err = errPermission("the role " + string(c.Role) + " of this access key does not allow this route")
 		}
 		if err != nil {
+			if c.AccessKey != "" && rt.action != "" { // authenticated, but refused by role or IP ACL
+				s.svc.RecordUse(r.Context(), c, r.PathValue("keyTag"), rt.action, failureCode(err))
+			}
 			writeError(w, r, s.log, err)
 			return
 		}
-		data, err := rt.handle(r.Context(), c, r)
+		ctx := r.Context()
+		st := state(ctx)
+		st.accessKey, st.keyTag = c.AccessKey, r.PathValue("keyTag")
+		data, err := rt.handle(ctx, c, r)
+		if rt.action != "" {
+			s.svc.RecordUse(ctx, c, st.keyTag, rt.action, failureCode(err))
+		}
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
@@ -166,12 +180,27 @@ func jsonProblem(err error) string {
 	return "malformed"
 }
 
-type requestIDKey struct{}
-
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+// reqState is what the layers of one request tell each other: its id, the
+// authenticated access key (for the request log: never a raw header, which
+// could hold anything) and the keyTag a logged call touched (Create Key sets
+// it once the key exists).
+type reqState struct {
+	id, accessKey, keyTag string
 }
+
+type reqStateKey struct{}
+
+func state(ctx context.Context) *reqState {
+	if st, ok := ctx.Value(reqStateKey{}).(*reqState); ok {
+		return st
+	}
+	return &reqState{}
+}
+
+// setUsedKey tells the usage log which key the current call touched.
+func setUsedKey(ctx context.Context, tag string) { state(ctx).keyTag = tag }
+
+func requestID(ctx context.Context) string { return state(ctx).id }
 
 func newRequestID() string {
 	b := make([]byte, 12)

@@ -311,3 +311,117 @@ func parseVersion(s string) (int, error) {
 	}
 	return n, nil
 }
+
+type aclStateResponse struct {
+	KeyTag       string `json:"keyTag"`
+	IsACLEnabled bool   `json:"isAclEnabled"`
+}
+
+type aclListResponse struct {
+	KeyTag        string   `json:"keyTag"`
+	IsACLEnabled  bool     `json:"isAclEnabled"`
+	AllowedIPList []string `json:"allowedIpList"`
+}
+
+type aclChangeResponse struct {
+	KeyTag        string   `json:"keyTag"`
+	AllowedIPList []string `json:"allowedIpList"`
+}
+
+// aclRequest is the body of Add and Delete ACL Rule; encoding/json also
+// matches the old rendering's "IpList".
+type aclRequest struct {
+	IPList []string `json:"ipList"`
+}
+
+type tokenGeneratorResponse struct {
+	TokenGeneratorID *string `json:"tokenGeneratorId"`
+	Status           string  `json:"status"`
+	EnabledDate      *int64  `json:"enabledDate"`
+	DisabledDate     *int64  `json:"disabledDate"`
+	IssuedTokenCount int     `json:"issuedTokenCount"`
+}
+
+type tokenSetRequest struct {
+	AccessTokenHours  hours `json:"accessTokenHours"`
+	RefreshTokenHours hours `json:"refreshTokenHours"`
+}
+
+type tokenSetResponse struct {
+	RefreshToken string `json:"refreshToken"`
+	AccessToken  string `json:"accessToken"`
+}
+
+type accessTokenRequest struct {
+	AccessTokenHours hours `json:"accessTokenHours"`
+}
+
+type accessTokenResponse struct {
+	AccessToken string `json:"accessToken"`
+}
+
+// hours is a token lifetime: an integer number of hours, or "UL" (unlimited).
+// A decimal string of hours is accepted too, as the spec types it
+// "Integer or String".
+type hours nkms.Lifetime
+
+func (h *hours) UnmarshalJSON(b []byte) error {
+	var n int
+	if err := json.Unmarshal(b, &n); err == nil {
+		*h = hours{Hours: n}
+		if n == 0 {
+			h.Hours = -1 // explicit 0 is out of range, not "default"
+		}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return &json.UnmarshalTypeError{Value: "value", Type: reflect.TypeFor[int]()}
+	}
+	if s == "UL" {
+		*h = hours{Unlimited: true}
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || s[0] == '+' {
+		return &json.UnmarshalTypeError{Value: "string", Type: reflect.TypeFor[int]()}
+	}
+	*h = hours{Hours: n}
+	return nil
+}
+
+type activityKey struct {
+	KeyTag  string `json:"keyTag"`
+	KeyName string `json:"keyName"`
+	Nrn     string `json:"nrn"`
+}
+
+type activityRequestor struct {
+	RequestType string `json:"requestType"`
+	ID          string `json:"id"`
+	IP          string `json:"ip"`
+}
+
+type activityAPI struct {
+	Result string `json:"result"`
+	Action string `json:"action"`
+	Type   string `json:"type"`
+}
+
+type activityItem struct {
+	Timestamp string `json:"timestamp"`
+	Data      struct {
+		KmsKey    activityKey       `json:"kmsKey"`
+		Requestor activityRequestor `json:"requestor"`
+		API       activityAPI       `json:"api"`
+	} `json:"data"`
+	Message string `json:"message"`
+}
+
+type activityListResponse struct {
+	ActivityLogList []activityItem `json:"activityLogList"`
+	PageSize        int            `json:"pageSize"`
+	CurrentPageNo   int            `json:"currentPageNo"`
+	TotalPageNo     int            `json:"totalPageNo"`
+	TotalCount      int            `json:"totalCount"`
+}

@@ -2,7 +2,10 @@
 // KMS API 2.0, so it also works against NAVER Cloud KMS itself
 // (https://ocapi.ncloud.com), except for nkms's own admin routes.
 //
-// Every request is signed with signature v2 (a fresh timestamp each time).
+// A client made by New signs every request with signature v2 (a fresh
+// timestamp each time). A client made by NewWithToken sends a per-key token
+// in x-ncp-ocapi-token instead, and no signature: an access token for the
+// crypto methods, a refresh token for RenewTokenSet and CreateAccessToken.
 // Methods take and return raw bytes; the Base64 of the wire is handled here.
 // A failed call returns an *Error carrying the HTTP status and the error
 // code of either error body of the server.
@@ -11,6 +14,11 @@
 //	key, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "orders", KeyType: "AES256", ProtectionType: "BASIC"})
 //	ct, err := c.Encrypt(ctx, key.KeyTag, []byte("hello"), nil)
 //	pt, err := c.Decrypt(ctx, key.KeyTag, ct, nil)
+//
+//	err = c.CreateTokenGenerator(ctx, key.KeyTag)
+//	set, err := c.CreateTokenSet(ctx, key.KeyTag, 0, 0)
+//	tc, err := client.NewWithToken("http://127.0.0.1:8383", set.AccessToken)
+//	ct, err = tc.Encrypt(ctx, key.KeyTag, []byte("hello"), nil)
 package client
 
 import (
@@ -31,12 +39,16 @@ import (
 // maxResponse bounds the size of a response body that the client reads.
 const maxResponse = 16 << 20
 
-// Client calls one nkms (or NAVER Cloud KMS) server with one access key.
-// It is safe for concurrent use.
+// headerToken carries the key token of a token client (ncp-kms-api.md §2.2).
+const headerToken = "x-ncp-ocapi-token"
+
+// Client calls one nkms (or NAVER Cloud KMS) server with one access key, or
+// with one key token. It is safe for concurrent use.
 type Client struct {
 	base      string // scheme://host[:port][/prefix], no trailing slash
-	accessKey string
-	secret    []byte
+	accessKey string // account client (New)
+	secret    []byte // account client (New)
+	token     string // token client (NewWithToken); "" for an account client
 	hc        *http.Client
 	now       func() time.Time
 }
@@ -48,13 +60,53 @@ type Option func(*Client)
 // has a 30-second timeout and does not follow redirects.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
-// WithClock sets the clock that stamps each request (default time.Now).
+// WithClock sets the clock that stamps each signed request (default
+// time.Now); a token client sends no timestamp.
 func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
 
 // New returns a client of the server at baseURL (for example
 // "http://127.0.0.1:8383" or "https://ocapi.ncloud.com"; a path prefix is
 // kept) that signs with accessKey and secretKey.
 func New(baseURL, accessKey, secretKey string, opts ...Option) (*Client, error) {
+	c, err := newClient(baseURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	if accessKey == "" || secretKey == "" {
+		return nil, errors.New("client: access key and secret key are required")
+	}
+	c.accessKey, c.secret = accessKey, []byte(secretKey)
+	return c, nil
+}
+
+// NewWithToken returns a client of the server at baseURL (as for New) that
+// authenticates every request with token, a key token sent in
+// x-ncp-ocapi-token, instead of a signature; it has no access key and sends
+// no x-ncp-apigw-* header. With an access token it can call the crypto
+// methods (Encrypt, Decrypt, ReEncrypt and their Many forms,
+// CreateCustomKey, Sign, Verify, PublicKey) of the key that issued it; with
+// a refresh token, RenewTokenSet and CreateAccessToken. The server refuses
+// every other route. The token never appears in the client's errors or
+// printed form.
+func NewWithToken(baseURL, token string, opts ...Option) (*Client, error) {
+	c, err := newClient(baseURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	if token == "" {
+		return nil, errors.New("client: token is required")
+	}
+	for i := 0; i < len(token); i++ {
+		if token[i] <= ' ' || token[i] >= 0x7f {
+			return nil, errors.New("client: token must be printable ASCII without spaces")
+		}
+	}
+	c.token = token
+	return c, nil
+}
+
+// newClient returns a client of baseURL without credentials, with opts applied.
+func newClient(baseURL string, opts []Option) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
 		return nil, fmt.Errorf("client: invalid base URL: %w", err)
@@ -63,17 +115,12 @@ func New(baseURL, accessKey, secretKey string, opts ...Option) (*Client, error) 
 		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		return nil, fmt.Errorf("client: base URL %q must be http(s)://host[:port][/path], without user, query or fragment", u.Redacted())
 	}
-	if accessKey == "" || secretKey == "" {
-		return nil, errors.New("client: access key and secret key are required")
-	}
 	c := &Client{
-		base:      u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
-		accessKey: accessKey,
-		secret:    []byte(secretKey),
-		now:       time.Now,
+		base: u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
+		now:  time.Now,
 		hc: &http.Client{
 			Timeout: 30 * time.Second,
-			// A KMS API never redirects; do not replay signed headers elsewhere.
+			// A KMS API never redirects; do not replay signed headers or a token elsewhere.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
@@ -86,19 +133,23 @@ func New(baseURL, accessKey, secretKey string, opts ...Option) (*Client, error) 
 	return c, nil
 }
 
-// String describes c without its secret key.
+// String describes c without its secret key or token.
 func (c *Client) String() string {
+	if c.token != "" {
+		return fmt.Sprintf("nkms client %s (key token)", c.base)
+	}
 	return fmt.Sprintf("nkms client %s (access key %s)", c.base, c.accessKey)
 }
 
-// GoString describes c without its secret key.
+// GoString describes c without its secret key or token.
 func (c *Client) GoString() string { return c.String() }
 
 // Error is a failure answered by the server. Code is set for KMS-style
 // bodies ({"code","msg"}); ErrorCode and Details for gateway-style bodies
 // ({"error":{"errorCode","message","details"}}); Message for both. For any
 // other body, only Status and a short Message (the HTTP status text) are set.
-// The text comes from the server and never includes the client's secret.
+// The text comes from the server and never includes the client's secret; a
+// token client's token is replaced by "[token]" should the server echo it.
 type Error struct {
 	Status    int    // HTTP status
 	Code      string // KMS-style code, e.g. "INVALID_REQUEST", "NOT_FOUND"
@@ -126,7 +177,8 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Do sends one signed request and decodes the answer. path starts with "/"
+// Do sends one authenticated request (signed, or carrying the token of a
+// token client) and decodes the answer. path starts with "/"
 // and may carry a query; it is appended to the base URL as is. body, when
 // not nil, is sent as JSON. On a 2xx answer the envelope
 // {"code":"SUCCESS","data":...} is checked and data is decoded into out
@@ -136,13 +188,13 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return err
 	}
-	sigv2.SignRequest(req, c.accessKey, c.secret, c.now())
+	c.authenticate(req)
 	status, data, err := c.send(req)
 	if err != nil {
 		return err
 	}
 	if status < 200 || status > 299 {
-		return parseError(status, data)
+		return parseError(status, data, c.token)
 	}
 	var env struct {
 		Code string          `json:"code"`
@@ -153,9 +205,13 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("client: %s %s: malformed response: %w", method, path, err)
 	}
 	if env.Code != "SUCCESS" {
-		return &Error{Status: status, Code: clean(env.Code), Message: clean(env.Msg)}
+		return &Error{Status: status, Code: clean(env.Code, c.token), Message: clean(env.Msg, c.token)}
 	}
 	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*json.RawMessage); ok { // the caller decides what null means
+		*raw = env.Data
 		return nil
 	}
 	if len(env.Data) == 0 || string(env.Data) == "null" {
@@ -179,12 +235,22 @@ func (c *Client) Health(ctx context.Context) error {
 		return err
 	}
 	if status != http.StatusOK {
-		return parseError(status, data)
+		return parseError(status, data, c.token)
 	}
 	if strings.TrimSpace(string(data)) != "ok" {
 		return &Error{Status: status, Message: "unexpected health answer"}
 	}
 	return nil
+}
+
+// authenticate sets the authentication headers of req: the token header for
+// a token client, the signature v2 headers (stamped now) for an account client.
+func (c *Client) authenticate(req *http.Request) {
+	if c.token != "" {
+		req.Header.Set(headerToken, c.token)
+		return
+	}
+	sigv2.SignRequest(req, c.accessKey, c.secret, c.now())
 }
 
 func (c *Client) newRequest(ctx context.Context, method, path string, body any) (*http.Request, error) {
@@ -231,8 +297,9 @@ func (c *Client) send(req *http.Request) (status int, body []byte, err error) {
 }
 
 // parseError reads either error body of decisions.md D3; anything else
-// becomes an *Error with the status text only.
-func parseError(status int, body []byte) *Error {
+// becomes an *Error with the status text only. token, when not empty, is
+// hidden from the text.
+func parseError(status int, body []byte, token string) *Error {
 	var v struct {
 		Error *struct {
 			ErrorCode string `json:"errorCode"`
@@ -244,10 +311,11 @@ func parseError(status int, body []byte) *Error {
 	}
 	if json.Unmarshal(body, &v) == nil {
 		if g := v.Error; g != nil && (g.ErrorCode != "" || g.Message != "") {
-			return &Error{Status: status, ErrorCode: clean(g.ErrorCode), Message: clean(g.Message), Details: clean(g.Details)}
+			return &Error{Status: status, ErrorCode: clean(g.ErrorCode, token), Message: clean(g.Message, token),
+				Details: clean(g.Details, token)}
 		}
 		if v.Code != "" {
-			return &Error{Status: status, Code: clean(v.Code), Message: clean(v.Msg)}
+			return &Error{Status: status, Code: clean(v.Code, token), Message: clean(v.Msg, token)}
 		}
 	}
 	msg := http.StatusText(status)
@@ -257,9 +325,13 @@ func parseError(status int, body []byte) *Error {
 	return &Error{Status: status, Message: msg}
 }
 
-// clean keeps server text printable and short.
-func clean(s string) string {
+// clean keeps server text printable and short, with token (when not empty)
+// replaced by "[token]" before anything is cut.
+func clean(s, token string) string {
 	const max = 300
+	if token != "" {
+		s = strings.ReplaceAll(s, token, "[token]")
+	}
 	s = strings.Map(func(r rune) rune {
 		if r < ' ' || r == 0x7f {
 			return ' '

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +20,8 @@ const (
 	testAccessKey = "AKID-test"
 	testSecret    = "SECRET-d2c7f1e0-never-on-the-wire"
 	testTag       = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+	// testToken is the key token that the fake accepts in x-ncp-ocapi-token.
+	testToken = "eyJhbGciOiJIUzI1NiJ9.eyJrdCI6ImExYjIiLCJ0eXAiOiJhY2Nlc3MifQ.dG9rZW4tbmV2ZXItaW4tZXJyb3Jz"
 )
 
 // t0 is the time of the fake server's clock; the test clock starts there.
@@ -31,13 +34,14 @@ type seen struct {
 	ContentType string
 	Body        []byte
 	Timestamp   string
-	AuthErr     error // nil when the signature and timestamp verified
+	Token       string // x-ncp-ocapi-token
+	AuthErr     error  // nil when the signature and timestamp, or the token, verified
 	Dump        []byte
 }
 
 // fake is an nkms stand-in. It verifies every request the way the server
-// will (sigv2 over r.Method and r.RequestURI, 5-minute window around t0),
-// records it, and answers with respond, or with the gateway 401 body when
+// will (sigv2 over r.Method and r.RequestURI, 5-minute window around t0; or
+// testToken alone, without any account header), records it, and answers with respond, or with the gateway 401 body when
 // authentication fails and respond is not told to ignore it.
 type fake struct {
 	srv     *httptest.Server
@@ -63,6 +67,7 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 		ContentType: r.Header.Get("Content-Type"),
 		Body:        body,
 		Timestamp:   r.Header.Get(sigv2.HeaderTimestamp),
+		Token:       r.Header.Get(headerToken),
 		AuthErr:     authenticate(r),
 		Dump:        dump,
 	}
@@ -79,6 +84,17 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func authenticate(r *http.Request) error {
+	if tok := r.Header.Get(headerToken); tok != "" {
+		for name := range r.Header {
+			if n := strings.ToLower(name); strings.HasPrefix(n, "x-ncp-apigw-") || strings.HasPrefix(n, "x-ncp-iam-") {
+				return fmt.Errorf("token request also carries %s", n)
+			}
+		}
+		if tok != testToken {
+			return fmt.Errorf("unknown token")
+		}
+		return nil
+	}
 	c, err := sigv2.FromRequest(r)
 	if err != nil {
 		return err
@@ -108,6 +124,16 @@ func (f *fake) client(t *testing.T, opts ...Option) *Client {
 	var n atomic.Int64
 	clock := func() time.Time { return t0.Add(time.Duration(n.Add(1)) * time.Millisecond) }
 	c, err := New(f.srv.URL, testAccessKey, testSecret, append([]Option{WithClock(clock)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// tokenClient returns a client of f that authenticates with testToken.
+func (f *fake) tokenClient(t *testing.T, opts ...Option) *Client {
+	t.Helper()
+	c, err := NewWithToken(f.srv.URL, testToken, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,27 +2,35 @@ package client
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
+
+// k is the path of the test key.
+const k = "/kms/v1/keys/" + testTag
+
+// routeCase is one call of a typed method: what it must send, and what it
+// must make of the answer's data.
+type routeCase struct {
+	name     string
+	call     func(context.Context, *Client) (any, error)
+	token    bool // call with a token client (fake.tokenClient) instead of an account client
+	method   string
+	uri      string
+	body     string // "" = no body
+	data     string // JSON of the answer's data
+	want     any
+	wantNone bool // the method returns only an error
+}
 
 // TestRoutes checks, for every typed method, the method, request URI and
 // body sent, that the request verifies as the server will verify it, and
 // how the answer's data is decoded.
 func TestRoutes(t *testing.T) {
 	t.Parallel()
-	const k = "/kms/v1/keys/" + testTag
-	tests := []struct {
-		name     string
-		call     func(context.Context, *Client) (any, error)
-		method   string
-		uri      string
-		body     string // "" = no body
-		data     string // JSON of the answer's data
-		want     any
-		wantNone bool // the method returns only an error
-	}{
+	runRoutes(t, []routeCase{
 		{
 			name: "CreateKey",
 			call: func(ctx context.Context, c *Client) (any, error) {
@@ -293,12 +301,21 @@ func TestRoutes(t *testing.T) {
 			data: `{"accessKeyList":[{"accessKey":"AK2","keystoreId":3,"role":"admin","createdDate":5}]}`,
 			want: []AccessKey{{AccessKey: "AK2", KeystoreID: 3, Role: "admin", CreatedDate: 5}},
 		},
-	}
+	})
+}
+
+// runRoutes runs each case against its own fake server; see TestRoutes.
+func runRoutes(t *testing.T, tests []routeCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, success(tc.data))
-			got, err := tc.call(t.Context(), f.client(t))
+			c := f.client(t)
+			if tc.token {
+				c = f.tokenClient(t)
+			}
+			got, err := tc.call(t.Context(), c)
 			if err != nil {
 				t.Fatalf("call: %v", err)
 			}
@@ -314,6 +331,12 @@ func TestRoutes(t *testing.T) {
 			r := reqs[0]
 			if r.AuthErr != nil {
 				t.Errorf("request did not verify: %v", r.AuthErr)
+			}
+			switch dump := strings.ToLower(string(r.Dump)); {
+			case tc.token && (r.Token != testToken || strings.Contains(dump, "x-ncp-apigw-") || strings.Contains(dump, "x-ncp-iam-")):
+				t.Errorf("token request carries token %q and account headers:\n%s\nwant the token alone", r.Token, r.Dump)
+			case !tc.token && strings.Contains(dump, headerToken):
+				t.Errorf("account request carries a token:\n%s", r.Dump)
 			}
 			if r.Method != tc.method || r.URI != tc.uri {
 				t.Errorf("request = %s %s, want %s %s", r.Method, r.URI, tc.method, tc.uri)

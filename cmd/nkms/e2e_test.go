@@ -353,3 +353,88 @@ func TestAccessKeyCommands(t *testing.T) {
 		t.Fatalf("revoked access key still works: %v", err)
 	}
 }
+
+// TestTokensACLAndUsageLogs drives the token, IP ACL and usage-log routes
+// through the binary with the Go client; usage logs written in the background
+// survive a graceful restart.
+func TestTokensACLAndUsageLogs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := start(t, dir, credEnv)
+	c := p.client(t)
+	k, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "tokened", KeyType: "AES256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last, err := c.LastUse(ctx, k.KeyTag); err != nil || (last != nil && last.Data.API.Action != "CreateKey") {
+		t.Fatalf("last use of a new key: %+v %v", last, err)
+	}
+	if err := c.CreateTokenGenerator(ctx, k.KeyTag); err != nil {
+		t.Fatal(err)
+	}
+	set, err := c.CreateTokenSet(ctx, k.KeyTag, 1, client.Unlimited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := client.NewWithToken(p.url, set.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := tc.Encrypt(ctx, k.KeyTag, []byte("by token"), nil)
+	if err != nil {
+		t.Fatalf("encrypt with an access token: %v", err)
+	}
+	rc, _ := client.NewWithToken(p.url, set.RefreshToken)
+	access, err := rc.CreateAccessToken(ctx, k.KeyTag, 2)
+	if err != nil {
+		t.Fatalf("access token from a refresh token: %v", err)
+	}
+	tc2, _ := client.NewWithToken(p.url, access)
+	if pt, err := tc2.Decrypt(ctx, k.KeyTag, ct, nil); err != nil || string(pt) != "by token" {
+		t.Fatalf("decrypt with a renewed access token: %q %v", pt, err)
+	}
+	if _, err := c.EnableACL(ctx, k.KeyTag); err != nil {
+		t.Fatal(err)
+	}
+	var ce *client.Error
+	if _, err := tc.Encrypt(ctx, k.KeyTag, []byte("x"), nil); !errors.As(err, &ce) || ce.Status != 403 || ce.Code != "FORBIDDEN" {
+		t.Fatalf("token call outside the ACL: %v", err)
+	}
+	if _, err := c.AddACL(ctx, k.KeyTag, []string{"127.0.0.0/8"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tc.Encrypt(ctx, k.KeyTag, []byte("x"), nil); err != nil {
+		t.Fatalf("token call from a listed prefix: %v", err)
+	}
+	if err := c.ReplaceTokenGenerator(ctx, k.KeyTag); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tc.Encrypt(ctx, k.KeyTag, []byte("x"), nil); !errors.As(err, &ce) || ce.Status != 401 {
+		t.Fatalf("token of a replaced generator: %v", err)
+	}
+	// The usage log is written in the background; a graceful stop flushes it.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-p.done; err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	p2 := start(t, dir, credEnv)
+	c2 := p2.client(t)
+	list, err := c2.Activities(ctx, k.KeyTag, client.ActivityQuery{PageSize: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, a := range list.ActivityLogList {
+		seen[a.Data.API.Action+"/"+a.Data.API.Type+"/"+a.Data.API.Result]++
+	}
+	for _, want := range []string{"CreateKey/ACCOUNT/SUCCESS", "Encrypt/TOKEN/SUCCESS", "Decrypt/TOKEN/SUCCESS",
+		"Encrypt/TOKEN/FAIL", "CreateAccessToken/TOKEN/SUCCESS", "UpdateTokenGenerator/ACCOUNT/SUCCESS"} {
+		if seen[want] == 0 {
+			t.Errorf("usage log lacks %s; it has %v", want, seen)
+		}
+	}
+	if strings.Contains(p.stderr.String(), set.AccessToken) || strings.Contains(p.stderr.String(), set.RefreshToken) {
+		t.Fatal("a token reached the server log")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -29,6 +30,9 @@ type Config struct {
 	DeletionWindow    time.Duration
 	SchedulerInterval time.Duration
 	PublicURL         string
+	TrustedProxies    []string // CIDR prefixes or addresses
+	UsageRetention    time.Duration
+	UsagePerKey       int
 	AccessKey         string // NKMS_ACCESS_KEY
 	SecretKey         string // NKMS_SECRET_KEY
 }
@@ -47,14 +51,40 @@ func (c *Config) Validate() error {
 	if c.DeletionWindow <= 0 {
 		return errors.New("--pending-deletion-window must be positive")
 	}
+	if c.UsageRetention <= 0 {
+		return errors.New("--usage-log-retention must be positive")
+	}
+	if c.UsagePerKey < 1 {
+		return errors.New("--usage-log-max-per-key must be at least 1")
+	}
 	if c.SchedulerInterval <= 0 {
 		return errors.New("--scheduler-interval must be positive")
+	}
+	if _, err := c.trustedProxies(); err != nil {
+		return err
 	}
 	if (c.AccessKey == "") != (c.SecretKey == "") {
 		return &hintError{errors.New("NKMS_ACCESS_KEY and NKMS_SECRET_KEY must be set together"),
 			"set both to bootstrap an access key, or neither to have one generated on first start"}
 	}
 	return nil
+}
+
+// trustedProxies parses --trusted-proxies; a bare address is a one-address prefix.
+func (c *Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR prefix or an address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func serverCommand(stderr io.Writer) *cobra.Command {
@@ -78,6 +108,9 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.DurationVar(&cfg.DeletionWindow, "pending-deletion-window", nkms.DefaultDeletionWindow, "how long a key waits in REVOKE before it is destroyed")
 	f.DurationVar(&cfg.SchedulerInterval, "scheduler-interval", nkms.DefaultSchedulerInterval, "how often destruction and auto rotation run")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "URL reported as baseUrl (default http://<listen>)")
+	f.DurationVar(&cfg.UsageRetention, "usage-log-retention", nkms.DefaultActivityRetention, "how long usage-log entries are kept")
+	f.IntVar(&cfg.UsagePerKey, "usage-log-max-per-key", nkms.DefaultActivityPerKey, "most usage-log entries kept per key (oldest go first)")
+	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDR list of proxies whose X-Forwarded-For gives the client address for IP ACLs")
 	return cmd
 }
 
@@ -96,11 +129,16 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return &hintError{err, "is another nkms server running on this --data-dir?"}
 	}
 	defer st.Close()
-	svc := &nkms.Service{Store: st, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log}
+	svc := &nkms.Service{Store: st, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log,
+		Recorder: nkms.NewRecorder(st, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey}
 	if err := bootstrapAccessKey(ctx, svc, cfg, stderr); err != nil {
 		return err
 	}
 
+	proxies, err := cfg.trustedProxies()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -110,7 +148,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		cfg.PublicURL = url
 	}
 	srv := &http.Server{
-		Handler:           api.New(svc, api.Config{PublicURL: cfg.PublicURL, Log: log}),
+		Handler:           api.New(svc, api.Config{PublicURL: cfg.PublicURL, TrustedProxies: proxies, Log: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -122,6 +160,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	schedCtx, stopSched := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { (&nkms.Scheduler{Service: svc, Interval: cfg.SchedulerInterval}).Run(schedCtx) })
+	wg.Go(func() { svc.Recorder.Run(schedCtx) }) // writes what is queued before it returns
 	defer func() { stopSched(); wg.Wait() }()
 
 	served := make(chan error, 1)

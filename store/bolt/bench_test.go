@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/nkms/nkms"
 )
@@ -58,5 +59,75 @@ func BenchmarkCreate(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// benchActivities returns n entries of k, one millisecond apart from start.
+func benchActivities(k *nkms.Key, start time.Time, n int) []nkms.Activity {
+	as := make([]nkms.Activity, n)
+	for i := range as {
+		as[i] = nkms.Activity{
+			Tag: k.Tag, Keystore: k.Keystore, KeyName: k.Name, Time: start.Add(time.Duration(i) * time.Millisecond),
+			RequestType: "API", Requestor: "NKbenchmark", IP: "192.0.2.1", Result: "SUCCESS",
+			Action: "Encrypt", AuthType: "TOKEN",
+		}
+	}
+	return as
+}
+
+// BenchmarkAppendActivities100 appends batches of 100 entries of one key
+// whose log is capped at 10,000 entries, so that it reaches the steady state
+// in which every batch also trims the 100 oldest.
+func BenchmarkAppendActivities100(b *testing.B) {
+	s, tags := benchStore(b, 1)
+	k, err := s.Get(b.Context(), tags[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	i := 0
+	for b.Loop() {
+		batch := benchActivities(k, start.Add(time.Duration(i)*100*time.Millisecond), 100)
+		if err := s.AppendActivities(b.Context(), batch, 10_000); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkActivitiesPage reads a page of 100 of a key's 10,000 entries.
+func BenchmarkActivitiesPage(b *testing.B) {
+	s, tags := benchStore(b, 1)
+	k, err := s.Get(b.Context(), tags[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now().Add(-time.Hour)
+	all := benchActivities(k, start, 10_000)
+	for i := 0; i < len(all); i += 1000 {
+		if err := s.AppendActivities(b.Context(), all[i:i+1000], 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, bc := range []struct {
+		name    string
+		from    time.Time
+		keyword string
+		pageNo  int
+	}{
+		{"newest", start, "", 1},        // the whole log: the total is the counter
+		{"page50", start, "", 50},       // the oldest page
+		{"range", start.Add(1), "", 1},  // all but one entry: the total is counted
+		{"keyword", start, "crypt", 1},  // every entry decoded and matched
+		{"keyword/none", start, "x", 1}, // the same, nothing matches
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			q := nkms.ActivityQuery{Tag: k.Tag, From: bc.from, To: start.Add(time.Hour), Keyword: bc.keyword, PageNo: bc.pageNo, PageSize: 100}
+			for b.Loop() {
+				if _, _, err := s.Activities(b.Context(), q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

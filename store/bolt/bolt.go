@@ -10,6 +10,12 @@
 //	meta        "schema" → layout version; "count" ‖ keystore → number of keys;
 //	            "scrub" → set while deleted material may linger in free pages;
 //	            the bucket's sequence is the last key ID given out
+//	activities, activityTime
+//	            usage logs (activity.go)
+//
+// The activity buckets came after layout version 1 without changing it: Open
+// creates missing buckets, and drops the logs of keys that an older nkms
+// deleted without knowing about them.
 //
 // Scrubbing: bbolt keeps the old bytes of freed pages in the file, so a deleted
 // key's sealed material would stay readable in the data file. Delete therefore
@@ -95,6 +101,8 @@ var (
 	bucketDue        = []byte("due")
 	bucketAccessKeys = []byte("accessKeys")
 	bucketMeta       = []byte("meta")
+	bucketActivities = []byte("activities")
+	bucketActTime    = []byte("activityTime")
 
 	metaSchema = []byte("schema")
 	metaScrub  = []byte("scrub")
@@ -203,7 +211,10 @@ func isFileAt(f *os.File, path string) (bool, error) {
 func (s *Store) init() error {
 	var pending bool
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketKeys, bucketNames, bucketByKeystore, bucketDue, bucketAccessKeys, bucketMeta} {
+		for _, name := range [][]byte{
+			bucketKeys, bucketNames, bucketByKeystore, bucketDue, bucketAccessKeys, bucketMeta,
+			bucketActivities, bucketActTime,
+		} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -216,6 +227,17 @@ func (s *Store) init() error {
 			}
 		case len(v) != 8 || beUint64(v) != schema:
 			return fmt.Errorf("data file layout version %x is not %d; is it from a newer nkms?", v, schema)
+		}
+		b, err := bucketsOf(tx)
+		if err != nil {
+			return err
+		}
+		if n, err := b.dropOrphanActivities(); err != nil {
+			return fmt.Errorf("drop the activities of deleted keys: %w", err)
+		} else if n > 0 {
+			if err := markScrub(b); err != nil {
+				return err
+			}
 		}
 		pending = meta.Get(metaScrub) != nil
 		return nil

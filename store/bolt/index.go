@@ -15,6 +15,7 @@ import (
 // buckets are the buckets of one transaction.
 type buckets struct {
 	keys, names, byKeystore, due, accessKeys, meta *bbolt.Bucket
+	activities, activityTime                       *bbolt.Bucket
 }
 
 // bucketsOf returns the buckets of tx; Open created them all.
@@ -22,8 +23,10 @@ func bucketsOf(tx *bbolt.Tx) (*buckets, error) {
 	b := &buckets{
 		keys: tx.Bucket(bucketKeys), names: tx.Bucket(bucketNames), byKeystore: tx.Bucket(bucketByKeystore),
 		due: tx.Bucket(bucketDue), accessKeys: tx.Bucket(bucketAccessKeys), meta: tx.Bucket(bucketMeta),
+		activities: tx.Bucket(bucketActivities), activityTime: tx.Bucket(bucketActTime),
 	}
-	if b.keys == nil || b.names == nil || b.byKeystore == nil || b.due == nil || b.accessKeys == nil || b.meta == nil {
+	if b.keys == nil || b.names == nil || b.byKeystore == nil || b.due == nil || b.accessKeys == nil || b.meta == nil ||
+		b.activities == nil || b.activityTime == nil {
 		return nil, fmt.Errorf("data file is missing a bucket")
 	}
 	return b, nil

@@ -175,8 +175,8 @@ func (s *Store) Update(ctx context.Context, tag string, fn func(*nkms.Key) error
 	return k, nil
 }
 
-// Delete removes the key if fn (nil means no check) returns nil for it, and
-// marks the data file for scrubbing in the same transaction.
+// Delete removes the key and its usage log if fn (nil means no check) returns
+// nil for it, and marks the data file for scrubbing in the same transaction.
 func (s *Store) Delete(ctx context.Context, tag string, fn func(*nkms.Key) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -201,6 +201,9 @@ func (s *Store) Delete(ctx context.Context, tag string, fn func(*nkms.Key) error
 		}
 		if err := b.keys.Delete([]byte(tag)); err != nil {
 			return fmt.Errorf("delete key %s: %w", tag, err)
+		}
+		if err := b.dropActivities([]byte(tag)); err != nil {
+			return err
 		}
 		return markScrub(b)
 	})

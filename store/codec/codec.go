@@ -40,6 +40,19 @@ type keyRecord struct {
 	RotationPeriod int             `json:"rotationPeriod"`
 	RotationBase   int64           `json:"rotationBase,omitempty"`
 	Versions       []versionRecord `json:"versions"`
+	ACLEnabled     bool            `json:"aclEnabled,omitempty"`
+	AllowedIPs     []string        `json:"allowedIps,omitempty"`
+	TokenGen       *tokenGenRecord `json:"tokenGenerator,omitempty"`
+}
+
+// tokenGenRecord is the stored form of nkms.TokenGenerator, format 1.
+type tokenGenRecord struct {
+	ID           string `json:"id"`
+	Active       bool   `json:"active,omitempty"`
+	SealedSecret []byte `json:"sealedSecret,omitempty"`
+	Enabled      int64  `json:"enabled,omitempty"`
+	Disabled     int64  `json:"disabled,omitempty"`
+	Issued       int    `json:"issued,omitempty"`
 }
 
 // versionRecord is the stored form of nkms.Version, format 1.
@@ -105,6 +118,17 @@ func MarshalKey(k *nkms.Key) ([]byte, error) {
 		}
 		r.Versions[i] = vr
 	}
+	r.ACLEnabled, r.AllowedIPs = k.ACLEnabled, k.AllowedIPs
+	if g := k.TokenGen; g.ID != "" {
+		tr := &tokenGenRecord{ID: g.ID, Active: g.Active, SealedSecret: g.SealedSecret, Issued: g.Issued}
+		if tr.Enabled, err = nanos(g.Enabled); err != nil {
+			return nil, fmt.Errorf("encode key %s: token generator enabled: %w", k.Tag, err)
+		}
+		if tr.Disabled, err = nanos(g.Disabled); err != nil {
+			return nil, fmt.Errorf("encode key %s: token generator disabled: %w", k.Tag, err)
+		}
+		r.TokenGen = tr
+	}
 	b, err := json.Marshal(&r)
 	if err != nil {
 		return nil, fmt.Errorf("encode key %s: %w", k.Tag, err)
@@ -132,6 +156,11 @@ func UnmarshalKey(b []byte) (*nkms.Key, error) {
 			Number: v.Number, State: nkms.State(v.State),
 			StatusDate: fromNanos(v.StatusDate), Created: fromNanos(v.Created), Sealed: v.Sealed,
 		}
+	}
+	k.ACLEnabled, k.AllowedIPs = r.ACLEnabled, r.AllowedIPs
+	if g := r.TokenGen; g != nil {
+		k.TokenGen = nkms.TokenGenerator{ID: g.ID, Active: g.Active, SealedSecret: g.SealedSecret,
+			Enabled: fromNanos(g.Enabled), Disabled: fromNanos(g.Disabled), Issued: g.Issued}
 	}
 	return k, nil
 }

@@ -27,6 +27,9 @@ func sampleKey() *nkms.Key {
 			{Number: 1, State: nkms.StateDisable, StatusDate: t0, Created: t0.Add(-time.Hour), Sealed: []byte{0, 1, 2, 255}},
 			{Number: 2, State: nkms.StateEnable, StatusDate: t0, Created: t0, Sealed: []byte("sealed-2")},
 		},
+		ACLEnabled: true, AllowedIPs: []string{"203.0.113.7", "10.0.0.0/8"},
+		TokenGen: nkms.TokenGenerator{ID: "gen-1", Active: true, SealedSecret: []byte("sealed-gen"),
+			Enabled: t0.Add(time.Minute), Disabled: t0.Add(-time.Minute), Issued: 3},
 	}
 }
 

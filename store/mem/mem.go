@@ -31,6 +31,9 @@ type Store struct {
 	keys       map[string]*nkms.Key // by tag
 	names      map[nameIndex]string // → tag
 	accessKeys map[string]*nkms.AccessKey
+
+	activities  map[string][]activity // by tag; oldest first (activity.go)
+	activitySeq uint64                // the last activity.seq given out
 }
 
 var _ nkms.Store = (*Store)(nil)
@@ -41,6 +44,7 @@ func New() *Store {
 		keys:       map[string]*nkms.Key{},
 		names:      map[nameIndex]string{},
 		accessKeys: map[string]*nkms.AccessKey{},
+		activities: map[string][]activity{},
 	}
 }
 
@@ -150,7 +154,8 @@ func (s *Store) Update(ctx context.Context, tag string, fn func(*nkms.Key) error
 	return k, nil
 }
 
-// Delete removes the key if fn (nil means no check) returns nil for it.
+// Delete removes the key and its usage log if fn (nil means no check)
+// returns nil for it.
 func (s *Store) Delete(ctx context.Context, tag string, fn func(*nkms.Key) error) error {
 	if err := s.lock(ctx); err != nil {
 		return err
@@ -167,6 +172,7 @@ func (s *Store) Delete(ctx context.Context, tag string, fn func(*nkms.Key) error
 	}
 	delete(s.keys, tag)
 	delete(s.names, nameIndex{k.Keystore, nkms.NameKey(k.Name)})
+	delete(s.activities, tag)
 	return nil
 }
 
@@ -267,7 +273,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.keys, s.names, s.accessKeys = nil, nil, nil
+	s.keys, s.names, s.accessKeys, s.activities = nil, nil, nil, nil
 	return nil
 }
 

@@ -216,6 +216,13 @@ func testClosed(t *testing.T, s nkms.Store) {
 	checkFails(t, "PutAccessKey", s.PutAccessKey(ctx, newAccessKey(t, "AKclosed")))
 	_, err = s.ListAccessKeys(ctx)
 	checkFails(t, "ListAccessKeys", err)
+	checkFails(t, "AppendActivities", s.AppendActivities(ctx, []nkms.Activity{activity(k, t0, "Encrypt")}, 0))
+	_, _, err = s.Activities(ctx, allOf(k))
+	checkFails(t, "Activities", err)
+	_, err = s.LastActivity(ctx, k.Tag)
+	checkFails(t, "LastActivity", err)
+	_, err = s.PruneActivities(ctx, t0)
+	checkFails(t, "PruneActivities", err)
 }
 
 // checkIs fails the test unless errors.Is(err, want).

@@ -1,0 +1,92 @@
+package nkms_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/nkms/nkms"
+)
+
+func activityCount(t *testing.T, s *nkms.Service, tag string) int {
+	t.Helper()
+	_, _, total, err := s.Activities(context.Background(), alice, nkms.ActivityQuery{Tag: tag, From: t0.Add(-time.Hour), To: t0.Add(1000 * time.Hour), PageNo: 1, PageSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return total
+}
+
+// TestRecorder runs the background recorder in a synctest bubble: entries
+// land within a flush interval, the per-key cap holds, and entries queued at
+// shutdown are written before Run returns.
+func TestRecorder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, _ := newService(t)
+		k := create(t, s, alice, "recorded", nkms.AES256, false)
+		rec := nkms.NewRecorder(s.Store, 3, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { rec.Run(ctx) })
+		for i := range 5 {
+			rec.Record(nkms.Activity{Tag: k.Tag, Time: t0.Add(time.Duration(i) * time.Second), RequestType: nkms.RequestAPI, Action: "Encrypt", Result: nkms.ResultSuccess})
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := activityCount(t, s, k.Tag); n != 3 {
+			t.Fatalf("after a flush: %d entries, want the per-key cap 3", n)
+		}
+		rec.Record(nkms.Activity{Tag: k.Tag, Time: t0.Add(time.Minute), Action: "Decrypt", Result: nkms.ResultSuccess})
+		cancel()
+		wg.Wait()
+		last, err := s.Store.LastActivity(context.Background(), k.Tag)
+		if err != nil || last.Action != "Decrypt" {
+			t.Fatalf("entry queued at shutdown: %+v %v", last, err)
+		}
+		if rec.Dropped() != 0 {
+			t.Fatalf("dropped %d", rec.Dropped())
+		}
+	})
+}
+
+func TestRecorderDropsWhenFull(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t)
+	rec := nkms.NewRecorder(s.Store, 0, nil) // not running: nothing drains the buffer
+	for range 10000 {
+		rec.Record(nkms.Activity{Tag: "t"})
+	}
+	if rec.Dropped() == 0 {
+		t.Fatal("a full buffer dropped nothing")
+	}
+}
+
+func TestSchedulerLogsAndPrunes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, clk := newService(t)
+	s.ActivityRetention = 48 * time.Hour
+	k, err := s.CreateKey(ctx, alice, nkms.CreateKeyInput{Name: "auto", Type: nkms.AES256, AutoRotation: true, RotationPeriod: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.RecordUse(ctx, alice, k.Tag, "Encrypt", "")
+	clk.Add(24 * time.Hour)
+	if res, err := s.RunDue(ctx); err != nil || res.Rotated != 1 || res.Pruned != 0 {
+		t.Fatalf("pass: %+v %v", res, err)
+	}
+	_, last, err := s.LastUse(ctx, alice, k.Tag)
+	if err != nil || last == nil || last.RequestType != nkms.RequestSystem || last.Action != "AutoRotateKey" || last.AuthType != nkms.AuthSystem {
+		t.Fatalf("last use after auto rotation: %+v %v", last, err)
+	}
+	clk.Add(25 * time.Hour) // the Encrypt entry is now 49 h old, the rotation 25 h
+	res, err := s.RunDue(ctx)
+	if err != nil || res.Pruned != 1 {
+		t.Fatalf("prune pass: %+v %v", res, err)
+	}
+	if n := activityCount(t, s, k.Tag); n < 1 {
+		t.Fatalf("%d entries left, want the recent ones", n)
+	}
+}

@@ -1,0 +1,87 @@
+package codec
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nkms/nkms"
+)
+
+func sampleActivity() *nkms.Activity {
+	return &nkms.Activity{
+		Tag: strings.Repeat("cd", 32), Keystore: 7, KeyName: "payments",
+		Time:        time.Date(2025, 3, 4, 5, 6, 7, 891011121, time.FixedZone("KST", 9*3600)),
+		RequestType: "API", Requestor: "NKABCDEF", IP: "203.0.113.7",
+		Result: "FAIL", Action: "Decrypt", AuthType: "TOKEN", Message: "invalid_state 한글",
+	}
+}
+
+func TestActivityRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		a    *nkms.Activity
+	}{
+		{"full", sampleActivity()},
+		{"system, zero time", &nkms.Activity{Tag: "t", RequestType: "SYSTEM", Result: "SUCCESS", Action: "AutoRotate", AuthType: "SYSTEM"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := MarshalActivity(tc.a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := UnmarshalActivity(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(got, tc.a); diff != "" {
+				t.Errorf("round trip (-got +want):\n%s", diff)
+			}
+			if got.Time.IsZero() != tc.a.Time.IsZero() {
+				t.Errorf("Time.IsZero() = %v, want %v", got.Time.IsZero(), tc.a.Time.IsZero())
+			}
+		})
+	}
+}
+
+func TestActivityRecordShape(t *testing.T) {
+	t.Parallel()
+	a := sampleActivity()
+	b, err := MarshalActivity(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"format":1`, `"keystore":7`, `"keyName":"payments"`, `"time":` + strconv.FormatInt(a.Time.UnixNano(), 10),
+		`"requestType":"API"`, `"requestor":"NKABCDEF"`, `"ip":"203.0.113.7"`, `"result":"FAIL"`,
+		`"action":"Decrypt"`, `"authType":"TOKEN"`,
+	} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("record %s does not contain %s", b, want)
+		}
+	}
+}
+
+func TestActivityUnknownFormat(t *testing.T) {
+	t.Parallel()
+	for _, rec := range []string{`{"format":2,"tag":"x"}`, `{"format":3,"time":"soon"}`, `{"tag":"x"}`} {
+		if _, err := UnmarshalActivity([]byte(rec)); !errors.Is(err, ErrUnknownFormat) {
+			t.Errorf("UnmarshalActivity(%s) error = %v, want ErrUnknownFormat", rec, err)
+		}
+	}
+}
+
+func TestActivityTimeOutOfRange(t *testing.T) {
+	t.Parallel()
+	a := sampleActivity()
+	a.Time = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := MarshalActivity(a); err == nil {
+		t.Error("MarshalActivity with a year-3000 time succeeded")
+	}
+}
