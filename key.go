@@ -176,14 +176,25 @@ func ValidateRotationPeriod(days int) error {
 	return nil
 }
 
-var tagRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
 // NormalizeTag returns the canonical (lower-case) form of a keyTag, or
-// ErrKeyNotFound when tag cannot be a keyTag at all.
+// ErrKeyNotFound when tag cannot be a keyTag at all (64 hex characters). It
+// runs on every request, so it allocates only for an upper-case tag.
 func NormalizeTag(tag string) (string, error) {
-	t := strings.ToLower(tag)
-	if !tagRE.MatchString(t) {
+	if len(tag) != 64 {
 		return "", ErrKeyNotFound
 	}
-	return t, nil
+	lower := true
+	for i := 0; i < len(tag); i++ {
+		switch c := tag[i]; {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+		case 'A' <= c && c <= 'F':
+			lower = false
+		default:
+			return "", ErrKeyNotFound
+		}
+	}
+	if lower {
+		return tag, nil
+	}
+	return strings.ToLower(tag), nil
 }

@@ -2,9 +2,16 @@ package api_test
 
 import (
 	"context"
+	"net/http/httptest"
+	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/nkms/nkms"
+	"github.com/nkms/nkms/api"
 	"github.com/nkms/nkms/client"
+	kcrypto "github.com/nkms/nkms/internal/crypto"
+	"github.com/nkms/nkms/store/bolt"
 )
 
 // BenchmarkHTTPEncryptAES32B is one signed encrypt round trip through a real
@@ -24,4 +31,52 @@ func BenchmarkHTTPEncryptAES32B(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkServerEncryptAES32B is the production path: a bolt store, the
+// background usage-log recorder, real time, signed requests from parallel
+// clients over loopback.
+func BenchmarkServerEncryptAES32B(b *testing.B) {
+	st, err := bolt.Open(filepath.Join(b.TempDir(), "nkms.db"), bolt.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	text, _ := kcrypto.NewRootKeyFile()
+	root, _ := kcrypto.ParseRootKeyFile(text)
+	svc := &nkms.Service{Store: st, Root: root, Now: time.Now}
+	stop := startUsageLog(svc)
+	defer stop()
+	srv := httptest.NewServer(api.New(svc, api.Config{}))
+	defer srv.Close()
+	cred, err := svc.Bootstrap(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, _ := client.New(srv.URL, cred.AccessKey, cred.SecretKey)
+	ctx := context.Background()
+	k, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "bench", KeyType: "AES256"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := make([]byte, 32)
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Encrypt(ctx, k.KeyTag, msg, nil); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// startUsageLog runs the service's usage-log recorder as the server does.
+func startUsageLog(svc *nkms.Service) (stop func()) {
+	svc.Recorder = nkms.NewRecorder(svc.Store, 0, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { svc.Recorder.Run(ctx); close(done) }()
+	return func() { cancel(); <-done }
 }
