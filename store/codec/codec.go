@@ -119,7 +119,7 @@ func MarshalKey(k *nkms.Key) ([]byte, error) {
 		r.Versions[i] = vr
 	}
 	r.ACLEnabled, r.AllowedIPs = k.ACLEnabled, k.AllowedIPs
-	if g := k.TokenGen; g.ID != "" {
+	if g := k.TokenGen; g.ID != "" || g.Active || len(g.SealedSecret) > 0 || !g.Enabled.IsZero() || !g.Disabled.IsZero() || g.Issued != 0 {
 		tr := &tokenGenRecord{ID: g.ID, Active: g.Active, SealedSecret: g.SealedSecret, Issued: g.Issued}
 		if tr.Enabled, err = nanos(g.Enabled); err != nil {
 			return nil, fmt.Errorf("encode key %s: token generator enabled: %w", k.Tag, err)
