@@ -17,6 +17,7 @@ func FuzzRequestBodies(f *testing.F) {
 	_, a := e.raw("POST", "/kms/v1/keys", `{"keyName":"aes","keyType":"AES256"}`)
 	_, x := e.raw("POST", "/kms/v1/keys", `{"keyName":"ecc","keyType":"ECDSA"}`)
 	aes, ec := data(f, a, "keyTag"), data(f, x, "keyTag")
+	e.raw("POST", "/kms/v1/keys/"+aes+"/token-generator", "")
 	_, ct := e.raw("POST", "/kms/v1/keys/"+aes+"/encrypt", `{"plaintext":"aGVsbG8="}`)
 	_, sig := e.raw("POST", "/kms/v1/keys/"+ec+"/sign", `{"data":"aGVsbG8="}`)
 	routes := []struct{ method, path string }{
@@ -33,6 +34,9 @@ func FuzzRequestBodies(f *testing.F) {
 		{"POST", "/kms/v1/keys/" + ec + "/get-pub-key"},
 		{"POST", "/keys/v2/" + aes + "/decrypt"},
 		{"POST", "/nkms/v1/access-keys"},
+		{"POST", "/kms/v1/keys/" + aes + "/acl"},
+		{"DELETE", "/kms/v1/keys/" + aes + "/acl"},
+		{"POST", "/kms/v1/keys/" + aes + "/token-set"},
 	}
 	seeds := []string{
 		`{"keyName":"fuzzed","keyType":"AES256","isAutoRotation":true,"rotationPeriod":7}`,
@@ -41,6 +45,7 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"bits":512,"requestPlainKey":true}`, `{"data":"aGVsbG8="}`, string(sig),
 		`{"data":"aGVsbG8=","signature":"ncpkms:v1:MEUCIQ=="}`, `{"keyVersion":1}`, `{"keystoreId":4}`,
 		``, `null`, `[]`, `{"plaintext":null}`,
+		`{"ipList":["203.0.113.1","10.0.0.0/8"]}`, `{"accessTokenHours":"UL","refreshTokenHours":1}`,
 	}
 	for i := range routes {
 		for _, s := range seeds {
