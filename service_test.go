@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/nkms/nkms"
-	kcrypto "github.com/nkms/nkms/internal/crypto"
 	"github.com/nkms/nkms/internal/testkit"
 	"github.com/nkms/nkms/store/mem"
 )
@@ -31,14 +30,7 @@ var (
 
 func newService(t testing.TB) (*nkms.Service, *testkit.Clock) {
 	t.Helper()
-	text, err := kcrypto.NewRootKeyFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := kcrypto.ParseRootKeyFile(text)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := testkit.RootKey(t)
 	clk := testkit.NewClock(t0)
 	return &nkms.Service{Store: mem.New(), Root: root, Now: clk.Now, DeletionWindow: nkms.DefaultDeletionWindow}, clk
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/api"
 	"github.com/nkms/nkms/client"
-	kcrypto "github.com/nkms/nkms/internal/crypto"
+	"github.com/nkms/nkms/internal/testkit"
 	"github.com/nkms/nkms/store/bolt"
 )
 
@@ -42,9 +42,7 @@ func BenchmarkServerEncryptAES32B(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	text, _ := kcrypto.NewRootKeyFile()
-	root, _ := kcrypto.ParseRootKeyFile(text)
-	svc := &nkms.Service{Store: st, Root: root, Now: time.Now}
+	svc := &nkms.Service{Store: st, Root: testkit.RootKey(b), Now: time.Now}
 	stop := startUsageLog(svc)
 	defer stop()
 	srv := httptest.NewServer(api.New(svc, api.Config{}))

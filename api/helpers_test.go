@@ -20,7 +20,6 @@ import (
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/api"
 	"github.com/nkms/nkms/client"
-	kcrypto "github.com/nkms/nkms/internal/crypto"
 	"github.com/nkms/nkms/internal/sigv2"
 	"github.com/nkms/nkms/internal/testkit"
 	"github.com/nkms/nkms/store/mem"
@@ -43,14 +42,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	text, err := kcrypto.NewRootKeyFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := kcrypto.ParseRootKeyFile(text)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := testkit.RootKey(t)
 	clk := testkit.NewClock(t0)
 	logs := &testkit.Buffer{}
 	log := newLogger(logs)

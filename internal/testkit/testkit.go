@@ -1,11 +1,14 @@
 // Package testkit holds the small helpers that tests of several packages
-// share: a settable clock and a buffer safe for concurrent writers.
+// share: a settable clock, a buffer safe for concurrent writers, a root key.
 package testkit
 
 import (
 	"bytes"
 	"sync"
+	"testing"
 	"time"
+
+	"github.com/nkms/nkms/internal/crypto"
 )
 
 // Clock is a settable clock; its Now method is the injected time source.
@@ -50,4 +53,18 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// RootKey returns a fresh root key, or fails the test.
+func RootKey(t testing.TB) *crypto.RootKey {
+	t.Helper()
+	text, err := crypto.NewRootKeyFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := crypto.ParseRootKeyFile(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
