@@ -71,3 +71,41 @@ func TestUsageLogs(t *testing.T) {
 		t.Fatalf("activities of a deleted key: %s", b)
 	}
 }
+
+// TestUsageLogsStayInTheirKeystore: calls by another keystore on a key, even
+// refused ones, never appear in its usage log.
+func TestUsageLogsStayInTheirKeystore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	_, b := e.raw("POST", "/kms/v1/keys", `{"keyName":"private","keyType":"AES256"}`)
+	k := "/kms/v1/keys/" + data(t, b, "keyTag")
+	other := func(r *http.Request) {
+		sigv2.SignRequest(r, e.creds[2].AccessKey, []byte(e.creds[2].SecretKey), e.clk.Now())
+	}
+	viewer, err := e.svc.CreateAccessKey(ctx, nkms.Caller{AccessKey: e.creds[2].AccessKey, Keystore: 2, Role: nkms.RoleAdmin}, 2, nkms.RoleViewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherViewer := func(r *http.Request) {
+		sigv2.SignRequest(r, viewer.AccessKey, []byte(viewer.SecretKey), e.clk.Now())
+	}
+	e.rawWith("POST", k+"/encrypt", `{"plaintext":"AA=="}`, other) // 404
+	e.rawWith("POST", k+"/rotate", "", otherViewer)                // 401/210
+	_, b = e.raw("GET", k+"/activities", "")
+	var got struct {
+		Data struct {
+			ActivityLogList []struct {
+				Data struct {
+					API struct{ Action string } `json:"api"`
+				} `json:"data"`
+			} `json:"activityLogList"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got.Data.ActivityLogList); n != 1 || got.Data.ActivityLogList[0].Data.API.Action != "CreateKey" {
+		t.Fatalf("the key's log holds %d entries, want only CreateKey: %s", n, b)
+	}
+}

@@ -93,7 +93,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		if err != nil {
 			if c.AccessKey != "" && rt.action != "" { // authenticated, but refused by role or IP ACL
-				s.svc.RecordUse(r.Context(), c, r.PathValue("keyTag"), rt.action, failureCode(err))
+				s.recordRefusal(r.Context(), c, r.PathValue("keyTag"), rt.action, err)
 			}
 			writeError(w, r, s.log, err)
 			return
@@ -102,7 +102,9 @@ func (s *Server) wrap(rt route) http.Handler {
 		st := state(ctx)
 		st.accessKey, st.keyTag = c.AccessKey, r.PathValue("keyTag")
 		data, err := rt.handle(ctx, c, r)
-		if rt.action != "" {
+		// A call on a key that does not exist for the caller (or is another
+		// keystore's) is no one's usage: it is not logged.
+		if rt.action != "" && !errors.Is(err, nkms.ErrKeyNotFound) {
 			s.svc.RecordUse(ctx, c, st.keyTag, rt.action, failureCode(err))
 		}
 		if err != nil {
@@ -116,6 +118,15 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, body)
 	})
+}
+
+// recordRefusal logs a call refused by the caller's role or the key's IP ACL,
+// in the key's usage log, if the key is the caller's: one keystore never
+// writes into another's log.
+func (s *Server) recordRefusal(ctx context.Context, c nkms.Caller, tag, action string, err error) {
+	if _, kerr := s.svc.GetKey(ctx, c, tag); kerr == nil {
+		s.svc.RecordUse(ctx, c, tag, action, failureCode(err))
+	}
 }
 
 // unknownRoute answers 405 when the path exists with another method, and 404 otherwise.
