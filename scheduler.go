@@ -67,6 +67,7 @@ func (s *Service) runKey(ctx context.Context, tag string, now time.Time, res *Pa
 	if err == nil && k.State == StateRevoke {
 		err = s.Store.Delete(ctx, tag, func(k *Key) error { return k.CheckPurge(now) })
 		if err == nil {
+			s.keys.forget(tag)
 			res.Destroyed++
 			s.log().Info("key destroyed after pending-deletion window", "keyTag", tag, "requestType", "SYSTEM")
 			return

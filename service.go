@@ -31,6 +31,8 @@ type Service struct {
 	ActivityRetention time.Duration
 	// ActivityPerKey caps a key's usage-log entries (0: the default).
 	ActivityPerKey int
+
+	keys keyCache // unsealed key versions (keycache.go)
 }
 
 // Caller is who makes a request: an access key and the keystore it sees.
@@ -219,6 +221,7 @@ func (s *Service) DeleteKey(ctx context.Context, c Caller, tag string) error {
 		return k.CheckDelete()
 	})
 	if err == nil {
+		s.keys.forget(tag)
 		s.log().Info("key destroyed", "keyTag", tag, "by", c.AccessKey)
 	}
 	return err

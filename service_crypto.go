@@ -26,7 +26,8 @@ type versionKey struct {
 }
 
 // useVersion returns version n (0: current) of one of the caller's keys for
-// a crypto operation, after the state checks of D6.
+// a crypto operation, after the state checks of D6 on the key as read for
+// this request; the unsealed version itself may come from the key cache.
 func (s *Service) useVersion(k *Key, n int) (*versionKey, error) {
 	if n == 0 {
 		n = k.Current()
@@ -34,6 +35,9 @@ func (s *Service) useVersion(k *Key, n int) (*versionKey, error) {
 	v, err := k.CryptoVersion(n)
 	if err != nil {
 		return nil, err
+	}
+	if ck := s.keys.get(k.Tag, n); ck != nil {
+		return &versionKey{key: k, version: n, ck: ck}, nil
 	}
 	m, err := s.Root.Open(v.Sealed, crypto.SealAD(k.Tag, n))
 	if err != nil {
@@ -44,6 +48,7 @@ func (s *Service) useVersion(k *Key, n int) (*versionKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s v%d: %w", k.Tag, n, err)
 	}
+	s.keys.put(k.Tag, n, ck)
 	return &versionKey{key: k, version: n, ck: ck}, nil
 }
 

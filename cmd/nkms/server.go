@@ -20,6 +20,7 @@ import (
 	"github.com/nkms/nkms/api"
 	"github.com/nkms/nkms/internal/crypto"
 	"github.com/nkms/nkms/store/bolt"
+	"github.com/nkms/nkms/store/cache"
 )
 
 // Config is everything `nkms server` reads from flags and environment (decisions.md D8).
@@ -129,8 +130,9 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return &hintError{err, "is another nkms server running on this --data-dir?"}
 	}
 	defer st.Close()
-	svc := &nkms.Service{Store: st, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log,
-		Recorder: nkms.NewRecorder(st, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey}
+	store := cache.New(st, 0) // every write goes through it: reads stay fresh on this single node
+	svc := &nkms.Service{Store: store, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log,
+		Recorder: nkms.NewRecorder(store, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey}
 	if err := bootstrapAccessKey(ctx, svc, cfg, stderr); err != nil {
 		return err
 	}

@@ -1,0 +1,181 @@
+// Package cache is an nkms.Store decorator that keeps recently read keys and
+// access keys in memory, so that the crypto path does not decode a record
+// from disk on every request.
+//
+// Freshness: every write of this process goes through the decorator, which
+// drops the entry after the inner store committed it, so the next read sees
+// the write (disable, delete or version disable take effect on the very next
+// request). A read that raced with a write never fills the cache with what it
+// read: each entry has a generation that writes bump, and a fill only lands
+// if the generation did not change since the read began. Writes by another
+// process are not seen; a multi-node store must invalidate through its own
+// change feed (store/etcd will).
+package cache
+
+import (
+	"context"
+	"sync"
+
+	"github.com/nkms/nkms"
+)
+
+// DefaultMaxEntries bounds each of the two caches (keys, access keys).
+const DefaultMaxEntries = 100_000
+
+// Store caches Get and GetAccessKey of an inner store.
+type Store struct {
+	nkms.Store // everything not overridden passes through
+	max        int
+
+	mu         sync.Mutex
+	keys       map[string]*nkms.Key
+	keyGen     map[string]uint64 // bumped by every write of a tag
+	access     map[string]*nkms.AccessKey
+	accessGen  map[string]uint64
+	generation uint64 // source of generations
+	epoch      uint64 // bumped when the generation maps are reset
+}
+
+var _ nkms.Store = (*Store)(nil)
+
+// New wraps inner; max bounds each cache (<= 0: DefaultMaxEntries).
+func New(inner nkms.Store, max int) *Store {
+	if max <= 0 {
+		max = DefaultMaxEntries
+	}
+	return &Store{Store: inner, max: max,
+		keys: map[string]*nkms.Key{}, keyGen: map[string]uint64{},
+		access: map[string]*nkms.AccessKey{}, accessGen: map[string]uint64{}}
+}
+
+// Get returns a copy of the cached key, or reads it from the inner store.
+func (s *Store) Get(ctx context.Context, tag string) (*nkms.Key, error) {
+	s.mu.Lock()
+	if k, ok := s.keys[tag]; ok {
+		s.mu.Unlock()
+		return k.Clone(), nil
+	}
+	gen, epoch := s.keyGen[tag], s.epoch
+	s.mu.Unlock()
+	k, err := s.Store.Get(ctx, tag)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.keyGen[tag] == gen && s.epoch == epoch {
+		if len(s.keys) >= s.max {
+			evict(s.keys)
+		}
+		s.keys[tag] = k.Clone()
+	}
+	s.mu.Unlock()
+	return k, nil
+}
+
+// Create stores a new key.
+func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
+	defer s.dropKey(k.Tag)
+	return s.Store.Create(ctx, k)
+}
+
+// Update changes a key in the inner store and drops the cached copy.
+func (s *Store) Update(ctx context.Context, tag string, fn func(*nkms.Key) error) (*nkms.Key, error) {
+	defer s.dropKey(tag)
+	return s.Store.Update(ctx, tag, fn)
+}
+
+// Delete removes a key in the inner store and drops the cached copy.
+func (s *Store) Delete(ctx context.Context, tag string, fn func(*nkms.Key) error) error {
+	defer s.dropKey(tag)
+	return s.Store.Delete(ctx, tag, fn)
+}
+
+// dropKey forgets tag and bumps its generation; it runs after the inner write
+// returned, whatever its outcome.
+func (s *Store) dropKey(tag string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.keys, tag)
+	s.generation++
+	s.keyGen[tag] = s.generation
+	if len(s.keyGen) > 2*s.max {
+		s.reset()
+	}
+}
+
+// GetAccessKey returns a copy of the cached access key, or reads it.
+func (s *Store) GetAccessKey(ctx context.Context, id string) (*nkms.AccessKey, error) {
+	s.mu.Lock()
+	if a, ok := s.access[id]; ok {
+		s.mu.Unlock()
+		return cloneAccessKey(a), nil
+	}
+	gen, epoch := s.accessGen[id], s.epoch
+	s.mu.Unlock()
+	a, err := s.Store.GetAccessKey(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.accessGen[id] == gen && s.epoch == epoch {
+		if len(s.access) >= s.max {
+			evict(s.access)
+		}
+		s.access[id] = cloneAccessKey(a)
+	}
+	s.mu.Unlock()
+	return a, nil
+}
+
+// PutAccessKey creates or replaces an access key and drops the cached copy.
+func (s *Store) PutAccessKey(ctx context.Context, a *nkms.AccessKey) error {
+	defer s.dropAccessKey(a.ID)
+	return s.Store.PutAccessKey(ctx, a)
+}
+
+// CreateAccessKey stores a new access key.
+func (s *Store) CreateAccessKey(ctx context.Context, a *nkms.AccessKey) error {
+	defer s.dropAccessKey(a.ID)
+	return s.Store.CreateAccessKey(ctx, a)
+}
+
+// DeleteAccessKey revokes an access key and drops the cached copy.
+func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
+	defer s.dropAccessKey(id)
+	return s.Store.DeleteAccessKey(ctx, id)
+}
+
+func (s *Store) dropAccessKey(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.access, id)
+	s.generation++
+	s.accessGen[id] = s.generation
+	if len(s.accessGen) > 2*s.max {
+		s.reset()
+	}
+}
+
+// reset forgets everything, generations included, so that their maps stay
+// bounded; the new epoch keeps reads that began before from filling.
+func (s *Store) reset() {
+	clear(s.keys)
+	clear(s.keyGen)
+	clear(s.access)
+	clear(s.accessGen)
+	s.epoch++
+}
+
+// evict drops one arbitrary entry of a full cache.
+func evict[V any](m map[string]V) {
+	for k := range m {
+		delete(m, k)
+		return
+	}
+}
+
+func cloneAccessKey(a *nkms.AccessKey) *nkms.AccessKey {
+	c := *a
+	c.SealedSecret = append([]byte(nil), a.SealedSecret...)
+	return &c
+}
