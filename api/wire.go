@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -164,7 +163,7 @@ type encryptRequest struct {
 }
 
 type encryptResponse struct {
-	Ciphertext stringOrList `json:"ciphertext"`
+	Ciphertext any `json:"ciphertext"` // string or []string, as the request
 }
 
 type decryptRequest struct {
@@ -173,11 +172,11 @@ type decryptRequest struct {
 }
 
 type decryptResponse struct {
-	Plaintext stringOrList `json:"plaintext"`
+	Plaintext any `json:"plaintext"` // string or []string, as the request
 }
 
 type reEncryptResponse struct {
-	NewCiphertext stringOrList `json:"newCiphertext"`
+	NewCiphertext any `json:"newCiphertext"` // string or []string, as the request
 }
 
 type customKeyRequest struct {
@@ -256,6 +255,11 @@ func (s *stringOrList) UnmarshalJSON(b []byte) error {
 		}
 		*s = stringOrList{Items: items, List: true, Set: true}
 		return nil
+	case len(b) >= 2 && b[0] == '"' && bytes.IndexByte(b, '\\') < 0:
+		// The decoder has validated b as one JSON value: a string without
+		// escapes is its contents (Base64 and ncpkms values always are).
+		*s = stringOrList{Items: []string{string(b[1 : len(b)-1])}, Set: true}
+		return nil
 	default:
 		var one string
 		if err := json.Unmarshal(b, &one); err != nil {
@@ -266,22 +270,13 @@ func (s *stringOrList) UnmarshalJSON(b []byte) error {
 	}
 }
 
-func (s stringOrList) MarshalJSON() ([]byte, error) {
+// mirror returns items in the shape of s: a string for a string, an array
+// for an array. Plain values keep encoding/json on its fast paths.
+func (s stringOrList) mirror(items []string) any {
 	if s.List {
-		if s.Items == nil {
-			return []byte("[]"), nil
-		}
-		return json.Marshal(s.Items)
+		return items
 	}
-	if len(s.Items) != 1 {
-		return nil, fmt.Errorf("single value with %d items", len(s.Items))
-	}
-	return json.Marshal(s.Items[0])
-}
-
-// mirror returns items in the shape of s.
-func (s stringOrList) mirror(items []string) stringOrList {
-	return stringOrList{Items: items, List: s.List, Set: true}
+	return items[0]
 }
 
 // ms is a time as Unix milliseconds.
