@@ -32,6 +32,7 @@ type Config struct {
 	SchedulerInterval time.Duration
 	PublicURL         string
 	TrustedProxies    []string // CIDR prefixes or addresses
+	LogLevel          string   // debug, info, warn or error
 	UsageRetention    time.Duration
 	UsagePerKey       int
 	AccessKey         string // NKMS_ACCESS_KEY
@@ -52,6 +53,9 @@ func (c *Config) Validate() error {
 	if c.DeletionWindow <= 0 {
 		return errors.New("--pending-deletion-window must be positive")
 	}
+	if _, err := c.logLevel(); err != nil {
+		return err
+	}
 	if c.UsageRetention <= 0 {
 		return errors.New("--usage-log-retention must be positive")
 	}
@@ -69,6 +73,15 @@ func (c *Config) Validate() error {
 			"set both to bootstrap an access key, or neither to have one generated on first start"}
 	}
 	return nil
+}
+
+// logLevel parses --log-level.
+func (c *Config) logLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
 }
 
 // trustedProxies parses --trusted-proxies; a bare address is a one-address prefix.
@@ -109,6 +122,7 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.DurationVar(&cfg.DeletionWindow, "pending-deletion-window", nkms.DefaultDeletionWindow, "how long a key waits in REVOKE before it is destroyed")
 	f.DurationVar(&cfg.SchedulerInterval, "scheduler-interval", nkms.DefaultSchedulerInterval, "how often destruction and auto rotation run")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "URL reported as baseUrl (default http://<listen>)")
+	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info (one line per request), warn or error")
 	f.DurationVar(&cfg.UsageRetention, "usage-log-retention", nkms.DefaultActivityRetention, "how long usage-log entries are kept")
 	f.IntVar(&cfg.UsagePerKey, "usage-log-max-per-key", nkms.DefaultActivityPerKey, "most usage-log entries kept per key (oldest go first)")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDR list of proxies whose X-Forwarded-For gives the client address for IP ACLs")
@@ -117,7 +131,8 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 
 // serve runs the server until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level, _ := cfg.logLevel() // checked by Validate
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
