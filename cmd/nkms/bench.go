@@ -88,7 +88,7 @@ machine and this tool can do at best.`,
 	}
 	o.cf.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&o.op, "op", "encrypt", "operation: "+strings.Join(benchOpNames(), ", ")+", or ceiling")
+	f.StringVar(&o.op, "op", "encrypt", "operation: "+strings.Join(benchOpNames(), ", ")+", list-keys, or ceiling")
 	f.StringVar(&o.keyType, "key-type", "AES256", "type of the key created for the run: AES256, RSA2048 or ECDSA")
 	f.StringVar(&o.keyTag, "key-tag", "", "use this existing key instead of creating one")
 	f.IntVar(&o.payload, "payload", 32, "bytes of plaintext (encrypt, decrypt, re-encrypt) or of data (sign, verify)")
@@ -141,12 +141,12 @@ func (o *benchOptions) validate(cmd *cobra.Command) error {
 	if o.payload < 0 {
 		return errors.New("--payload must not be negative")
 	}
-	if o.op == "ceiling" {
+	if o.op == "ceiling" || o.op == "list-keys" {
 		return nil
 	}
 	if _, ok := benchOps[o.op]; !ok {
 		return &hintError{fmt.Errorf("--op %q is not an operation bench knows", o.op),
-			"use one of " + strings.Join(benchOpNames(), ", ") + " or ceiling"}
+			"use one of " + strings.Join(benchOpNames(), ", ") + ", list-keys or ceiling"}
 	}
 	if o.keyTag != "" && !cmd.Flags().Changed("key-type") {
 		return nil // the key's own type is checked once it is known
@@ -201,6 +201,8 @@ func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 			ak, sk = "BENCHCEILING", "bench-ceiling-secret"
 		}
 		t, err = o.ceilingTarget()
+	} else if o.op == "list-keys" {
+		t, err = o.listTarget()
 	} else {
 		var c *client.Client
 		if c, err = o.cf.client(); err != nil {
@@ -223,9 +225,11 @@ func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 		Warmup:      o.warmup,
 		Client:      loadgen.NewClient(o.concurrency),
 	}
+	probeStart := time.Now()
 	if err := probe(ctx, cfg, o.op); err != nil {
 		return err
 	}
+	first := time.Since(probeStart)
 	live := o.format == "text" && isTerminal(stderr)
 	if live {
 		cfg.Progress = func(p loadgen.Progress) {
@@ -244,7 +248,7 @@ func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 	if runErr != nil && res.Requests == 0 {
 		return fmt.Errorf("bench interrupted: %w", runErr)
 	}
-	rep := newBenchReport(o, t, res)
+	rep := newBenchReport(o, t, res, first)
 	if err := rep.write(stdout, o.format); err != nil {
 		return err
 	}
@@ -252,6 +256,18 @@ func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 		return fmt.Errorf("bench interrupted after %d requests: %w", res.Requests, runErr)
 	}
 	return nil
+}
+
+// listTarget is Get Key List, first page of 100: no key to set up.
+func (o *benchOptions) listTarget() (*benchTarget, error) {
+	base, err := benchBase(o.cf.url)
+	if err != nil {
+		return nil, err
+	}
+	return &benchTarget{
+		req:     loadgen.Request{Method: http.MethodGet, URL: base + "/kms/v1/keys?pageNo=1&pageSize=100"},
+		cleanup: func(io.Writer) {},
+	}, nil
 }
 
 // ceilingTarget is encrypt's request, sent to a server that answers any path.

@@ -25,8 +25,9 @@ type benchReport struct {
 	Requests          int            `json:"requests"` // measured, errors included
 	DurationSeconds   float64        `json:"durationSeconds"`
 	RequestsPerSecond float64        `json:"requestsPerSecond"`
-	LatencyMs         benchLatency   `json:"latencyMs"` // of the requests that got an HTTP answer
-	Errors            map[string]int `json:"errors"`    // by HTTP status, and "error" for no answer
+	LatencyMs         benchLatency   `json:"latencyMs"`      // of the requests that got an HTTP answer
+	Errors            map[string]int `json:"errors"`         // by HTTP status, and "error" for no answer
+	FirstRequestMs    float64        `json:"firstRequestMs"` // the check request sent before the run, on cold caches
 }
 
 type benchLatency struct {
@@ -37,7 +38,7 @@ type benchLatency struct {
 	Mean float64 `json:"mean"`
 }
 
-func newBenchReport(o *benchOptions, t *benchTarget, res *loadgen.Result) *benchReport {
+func newBenchReport(o *benchOptions, t *benchTarget, res *loadgen.Result, first time.Duration) *benchReport {
 	ms := func(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 3) }
 	return &benchReport{
 		Op:                o.op,
@@ -55,7 +56,8 @@ func newBenchReport(o *benchOptions, t *benchTarget, res *loadgen.Result) *bench
 			Max:  ms(res.Percentile(100)),
 			Mean: ms(res.Mean()),
 		},
-		Errors: res.Errors,
+		Errors:         res.Errors,
+		FirstRequestMs: ms(first),
 	}
 }
 
