@@ -85,3 +85,29 @@ func TestActivityTimeOutOfRange(t *testing.T) {
 		t.Error("MarshalActivity with a year-3000 time succeeded")
 	}
 }
+
+func FuzzUnmarshalActivity(f *testing.F) {
+	b, err := MarshalActivity(sampleActivity())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"format":1,"time":-1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := UnmarshalActivity(b)
+		if err != nil {
+			return
+		}
+		again, err := MarshalActivity(a)
+		if err != nil {
+			t.Fatalf("encoding a decoded activity: %v", err)
+		}
+		a2, err := UnmarshalActivity(again)
+		if err != nil {
+			t.Fatalf("re-decoding an encoded activity: %v", err)
+		}
+		if diff := cmp.Diff(a2, a); diff != "" {
+			t.Errorf("decode-encode-decode changed the activity (-got +want):\n%s", diff)
+		}
+	})
+}
