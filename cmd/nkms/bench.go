@@ -96,7 +96,7 @@ machine and this tool can do at best.`,
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long to measure (unless --requests)")
 	f.IntVar(&o.requests, "requests", 0, "send exactly this many requests in all, instead of running for --duration")
 	f.DurationVar(&o.warmup, "warmup", time.Second, "load sent first and left out of the report (0 for none)")
-	f.StringVar(&o.format, "format", "text", "report format: text, json or tsv (a header line and one row)")
+	f.StringVar(&o.format, "format", "text", "report format: text, json or tsv (a header line and one row); wrk prints a wrk script with one pre-signed request instead of running")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON (same as --format json)")
 	return cmd
 }
@@ -119,9 +119,9 @@ func (o *benchOptions) validate(cmd *cobra.Command) error {
 		o.format = "json"
 	}
 	switch o.format {
-	case "text", "json", "tsv":
+	case "text", "json", "tsv", "wrk":
 	default:
-		return fmt.Errorf("--format %q is not text, json or tsv", o.format)
+		return fmt.Errorf("--format %q is not text, json, tsv or wrk", o.format)
 	}
 	if o.concurrency < 1 {
 		return errors.New("--concurrency must be at least 1")
@@ -212,6 +212,9 @@ func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 	}
 	if err != nil {
 		return err
+	}
+	if o.format == "wrk" { // the key stays: wrk will use it
+		return writeWrkScript(stdout, t.req, ak, []byte(sk), time.Now())
 	}
 	defer t.cleanup(stderr)
 

@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +200,48 @@ func TestBenchCeiling(t *testing.T) {
 	// An operation that needs a key does need credentials.
 	if _, errOut, err := runBench(t, noCreds, "--op", "encrypt", "--url", url, "--requests", "1"); err == nil || !strings.Contains(errOut, "no credentials") {
 		t.Fatalf("encrypt without credentials: %v\n%s", err, errOut)
+	}
+}
+
+// TestBenchWrkScript: --format wrk prints a script whose one pre-signed
+// request the server accepts, several times (within the timestamp window).
+func TestBenchWrkScript(t *testing.T) {
+	t.Parallel()
+	p := start(t, t.TempDir(), credEnv)
+	out, errOut, err := runBench(t, credEnv, "--url", p.url, "--op", "encrypt", "--format", "wrk")
+	if err != nil {
+		t.Fatalf("nkms bench --format wrk: %v\n%s", err, errOut)
+	}
+	field := func(re string) string {
+		m := regexp.MustCompile(re).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no %s in the script:\n%s", re, out)
+		}
+		s, err := strconv.Unquote(m[1])
+		if err != nil {
+			t.Fatalf("%s: %v", m[1], err)
+		}
+		return s
+	}
+	method, path, body := field(`wrk.method = (".*")`), field(`wrk.path = (".*")`), field(`wrk.body = (".*")`)
+	headers := map[string]string{}
+	for _, h := range []string{"x-ncp-apigw-timestamp", "x-ncp-iam-access-key", "x-ncp-apigw-signature-v2"} {
+		headers[h] = field(`wrk.headers\["` + h + `"\] = (".*")`)
+	}
+	for range 3 {
+		req, _ := http.NewRequest(method, p.url+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "ncpkms:v1:") {
+			t.Fatalf("the pre-signed request: %d %s", resp.StatusCode, b)
+		}
 	}
 }
