@@ -30,10 +30,9 @@ func errPermission(details string) error {
 }
 
 var (
-	errNoRoute   = &gatewayError{http.StatusNotFound, "300", "Not Found Exception", "no such route"}
-	errMethod    = &gatewayError{http.StatusMethodNotAllowed, "100", "Bad Request Exception", "method not allowed on this path"}
-	errTooLarge  = &gatewayError{http.StatusRequestEntityTooLarge, "430", "Request Entity Too Large", "request body over the limit of this route"}
-	errRateLimit = &gatewayError{http.StatusTooManyRequests, "420", "Rate Limited", ""}
+	errNoRoute  = &gatewayError{http.StatusNotFound, "300", "Not Found Exception", "no such route"}
+	errMethod   = &gatewayError{http.StatusMethodNotAllowed, "100", "Bad Request Exception", "method not allowed on this path"}
+	errTooLarge = &gatewayError{http.StatusRequestEntityTooLarge, "430", "Request Entity Too Large", "request body over the limit of this route"}
 )
 
 type gatewayBody struct {

@@ -2,19 +2,11 @@ package api_test
 
 import (
 	"context"
-	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/nkms/nkms"
-	"github.com/nkms/nkms/api"
 	"github.com/nkms/nkms/client"
-	"github.com/nkms/nkms/internal/testkit"
-	"github.com/nkms/nkms/store/bolt"
-	"github.com/nkms/nkms/store/cache"
 )
 
 // TestChangesTakeEffectOnTheNextRequest runs the server's own stack (the
@@ -24,19 +16,7 @@ import (
 func TestChangesTakeEffectOnTheNextRequest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "nkms.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	svc := &nkms.Service{Store: cache.New(st, 0), Root: testkit.RootKey(t), Now: time.Now}
-	srv := httptest.NewServer(api.New(svc, api.Config{}))
-	defer srv.Close()
-	admin, err := svc.Bootstrap(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := client.New(srv.URL, admin.AccessKey, admin.SecretKey)
+	_, c, url := serverStack(t, false)
 	k, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "fresh", KeyType: "AES256"})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +86,7 @@ func TestChangesTakeEffectOnTheNextRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	oc, _ := client.New(srv.URL, other.AccessKey, other.SecretKey)
+	oc, _ := client.New(url, other.AccessKey, other.SecretKey)
 	if _, err := oc.Encrypt(ctx, k.KeyTag, []byte("x"), nil); status(err) != 200 {
 		t.Fatalf("new access key: %v", err)
 	}

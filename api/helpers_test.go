@@ -22,6 +22,8 @@ import (
 	"github.com/nkms/nkms/client"
 	"github.com/nkms/nkms/internal/sigv2"
 	"github.com/nkms/nkms/internal/testkit"
+	"github.com/nkms/nkms/store/bolt"
+	"github.com/nkms/nkms/store/cache"
 	"github.com/nkms/nkms/store/mem"
 )
 
@@ -161,4 +163,36 @@ func golden(t testing.TB, name string, status int, body []byte) {
 
 func newLogger(w *testkit.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// serverStack is what nkms server runs: the cache over a bolt file, the key
+// cache, real time, and (with usageLog) the background usage-log recorder;
+// it returns the service, an admin client of a loopback server over it, and
+// the server's URL.
+func serverStack(t testing.TB, usageLog bool) (*nkms.Service, *client.Client, string) {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "nkms.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc := &nkms.Service{Store: cache.New(st, 0), Root: testkit.RootKey(t), Now: time.Now}
+	if usageLog {
+		svc.Recorder = nkms.NewRecorder(svc.Store, 0, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { svc.Recorder.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	srv := httptest.NewServer(api.New(svc, api.Config{}))
+	t.Cleanup(srv.Close)
+	admin, err := svc.Bootstrap(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(srv.URL, admin.AccessKey, admin.SecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, c, srv.URL
 }

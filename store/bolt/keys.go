@@ -112,7 +112,8 @@ func (s *Store) List(ctx context.Context, keystore int64, pageNo, pageSize int) 
 		prefix := keystorePrefix(keystore)
 		c := b.byKeystore.Cursor()
 		// Keys are prefix ‖ ID with ID < 2⁶³, so this seeks just past the keystore.
-		k, tag := c.Seek(append(bytes.Clone(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+		var tag []byte
+		k, _ := c.Seek(append(bytes.Clone(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
 		if k == nil {
 			k, tag = c.Last()
 		} else {
