@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,18 +45,107 @@ func markedActivity(t *testing.T, k *nkms.Key, at time.Time) (nkms.Activity, []b
 	return testActivity(k, at, string(marker)), marker
 }
 
-// timeIndexLen returns the number of entries in the activityTime bucket.
-func timeIndexLen(t *testing.T, s *Store) int {
+// oldestIndexLen returns the number of rows in the activityOldest bucket.
+func oldestIndexLen(t *testing.T, s *Store) int {
 	t.Helper()
 	n := 0
 	err := s.view(func(tx *bbolt.Tx) error {
-		n = tx.Bucket(bucketActTime).Stats().KeyN
+		n = tx.Bucket(bucketActOldest).Stats().KeyN
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// checkActivityIndex checks the invariants of the activity buckets: the file
+// has layout 2; every log is non-empty and its counter is its number of
+// entries; activityOldest holds exactly one row per log, of the time of its
+// oldest entry; entry numbers are unique and not above the last one given
+// out. A closed store is not checked.
+func checkActivityIndex(t testing.TB, s *Store) {
+	t.Helper()
+	var problems []string
+	report := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	err := s.view(func(tx *bbolt.Tx) error {
+		b, err := bucketsOf(tx)
+		if err != nil {
+			return err
+		}
+		if tx.Bucket(bucketActTime) != nil {
+			report("the bucket %s of layout 1 is still there", bucketActTime)
+		}
+		if v := b.meta.Get(metaSchema); len(v) != 8 || beUint64(v) != schema {
+			report("layout version %x, want %d", v, schema)
+		}
+		rows := map[string]bool{} // the rows that should be there
+		seqs := map[uint64]bool{}
+		last := b.activities.Sequence()
+		err = b.activities.ForEach(func(tag, v []byte) error {
+			log := b.activities.Bucket(tag)
+			if log == nil {
+				report("activities holds %q, not a log", tag)
+				return nil
+			}
+			n := 0
+			var first []byte
+			err := log.ForEach(func(k, _ []byte) error {
+				if first == nil {
+					first = bytes.Clone(k)
+				}
+				n++
+				if len(k) != 16 {
+					report("log of %s: entry key %x is not 16 bytes", tag, k)
+					return nil
+				}
+				seq := beUint64(k[8:])
+				if seq == 0 || seq > last {
+					report("log of %s: entry number %d, last given out %d", tag, seq, last)
+				}
+				if seqs[seq] {
+					report("log of %s: entry number %d given twice", tag, seq)
+				}
+				seqs[seq] = true
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				report("log of %s is empty", tag)
+			} else {
+				rows[string(oldestKey(first, tag))] = true
+			}
+			if c := entryCount(log); c != n {
+				report("log of %s: counter %d, %d entries", tag, c, n)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = b.activityOldest.ForEach(func(k, v []byte) error {
+			if !rows[string(k)] {
+				report("stray activityOldest row %x", k)
+			}
+			delete(rows, string(k))
+			return nil
+		})
+		for k := range rows {
+			report("missing activityOldest row %x", k)
+		}
+		return err
+	})
+	if errors.Is(err, ErrClosed) {
+		return
+	}
+	if err != nil {
+		t.Fatalf("check activity index: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("activity index: %s", p)
+	}
 }
 
 func TestActivitiesSurviveReopenAndCompact(t *testing.T) {
@@ -128,9 +218,10 @@ func TestActivityScrubAfterDelete(t *testing.T) {
 	}
 	checkInFile(t, path, goneMarker, false, "after Delete and Compact")
 	checkInFile(t, path, keptMarker, true, "after Delete and Compact (the other key's entry)")
-	if n := timeIndexLen(t, s); n != 1 {
-		t.Errorf("time index holds %d entries after Delete, want 1", n)
+	if n := oldestIndexLen(t, s); n != 1 {
+		t.Errorf("activityOldest holds %d rows after Delete, want 1", n)
 	}
+	checkActivityIndex(t, s)
 }
 
 // TestOrphanActivitiesDroppedOnOpen simulates an nkms from before usage logs
@@ -182,13 +273,14 @@ func TestOrphanActivitiesDroppedOnOpen(t *testing.T) {
 	if diff := cmp.Diff(allActivities(t, s, kept.Tag), []nkms.Activity{keptEntry}); diff != "" {
 		t.Errorf("entries of the other key (-got +want):\n%s", diff)
 	}
-	if n := timeIndexLen(t, s); n != 1 {
-		t.Errorf("time index holds %d entries after Open, want 1", n)
+	if n := oldestIndexLen(t, s); n != 1 {
+		t.Errorf("activityOldest holds %d rows after Open, want 1", n)
 	}
+	checkActivityIndex(t, s)
 }
 
 // TestOpenAddsActivityBuckets opens a file of layout 1 written before usage
-// logs existed: Open adds their buckets.
+// logs existed: Open adds their buckets and moves it to layout 2.
 func TestOpenAddsActivityBuckets(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "nkms.db")
@@ -208,7 +300,8 @@ func TestOpenAddsActivityBuckets(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		return errors.Join(tx.DeleteBucket(bucketActivities), tx.DeleteBucket(bucketActTime))
+		return errors.Join(tx.DeleteBucket(bucketActivities), tx.DeleteBucket(bucketActOldest),
+			tx.Bucket(bucketMeta).Put(metaSchema, be64(schemaTimeIndex)))
 	})
 	if err := errors.Join(err, db.Close()); err != nil {
 		t.Fatal(err)
@@ -225,6 +318,7 @@ func TestOpenAddsActivityBuckets(t *testing.T) {
 	if diff := cmp.Diff(allActivities(t, s, k.Tag), []nkms.Activity{a}); diff != "" {
 		t.Errorf("entries in an old file (-got +want):\n%s", diff)
 	}
+	checkActivityIndex(t, s)
 }
 
 // TestPruneManyBatches prunes more entries than one transaction removes.
@@ -251,4 +345,5 @@ func TestPruneManyBatches(t *testing.T) {
 	if got := allActivities(t, s, k.Tag); len(got) != young || got[young-1].Message != fmt.Sprint(old) {
 		t.Errorf("after pruning: %d entries, want the %d youngest", len(got), young)
 	}
+	checkActivityIndex(t, s)
 }

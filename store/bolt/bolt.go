@@ -10,12 +10,15 @@
 //	meta        "schema" → layout version; "count" ‖ keystore → number of keys;
 //	            "scrub" → set while deleted material may linger in free pages;
 //	            the bucket's sequence is the last key ID given out
-//	activities, activityTime
+//	activities, activityOldest
 //	            usage logs (activity.go)
 //
-// The activity buckets came after layout version 1 without changing it: Open
-// creates missing buckets, and drops the logs of keys that an older nkms
-// deleted without knowing about them.
+// Layout versions: 1 had, in place of activityOldest, a bucket activityTime
+// (entry key → tag, one row per usage-log entry); Open migrates such a file to
+// version 2 in its first transaction and refuses a version it does not know.
+// The activity buckets came after version 1 without changing it: Open creates
+// missing buckets, and drops the logs of keys that an older nkms deleted
+// without knowing about them.
 //
 // Scrubbing: bbolt keeps the old bytes of freed pages in the file, so a deleted
 // key's sealed material would stay readable in the data file. Delete therefore
@@ -102,15 +105,20 @@ var (
 	bucketAccessKeys = []byte("accessKeys")
 	bucketMeta       = []byte("meta")
 	bucketActivities = []byte("activities")
-	bucketActTime    = []byte("activityTime")
+	bucketActOldest  = []byte("activityOldest")
+	bucketActTime    = []byte("activityTime") // layout 1 only
 
 	metaSchema = []byte("schema")
 	metaScrub  = []byte("scrub")
 	metaCount  = []byte("count") // ‖ keystore (8-byte BE)
 )
 
-// schema is the version of the bucket layout above.
-const schema = 1
+// schema is the version of the bucket layout above; schemaTimeIndex is the
+// older one that Open migrates.
+const (
+	schema          = 2
+	schemaTimeIndex = 1
+)
 
 // Open opens or creates the data file at path (mode 0600). It fails with
 // ErrInUse when another process has it open, and compacts the file first when
@@ -213,24 +221,27 @@ func (s *Store) init() error {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{
 			bucketKeys, bucketNames, bucketByKeystore, bucketDue, bucketAccessKeys, bucketMeta,
-			bucketActivities, bucketActTime,
+			bucketActivities, bucketActOldest,
 		} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		meta := tx.Bucket(bucketMeta)
-		switch v := meta.Get(metaSchema); {
-		case v == nil:
-			if err := meta.Put(metaSchema, be64(schema)); err != nil {
-				return err
-			}
-		case len(v) != 8 || beUint64(v) != schema:
-			return fmt.Errorf("data file layout version %x is not %d; is it from a newer nkms?", v, schema)
-		}
 		b, err := bucketsOf(tx)
 		if err != nil {
 			return err
+		}
+		switch v := b.meta.Get(metaSchema); {
+		case v == nil:
+			if err := b.meta.Put(metaSchema, be64(schema)); err != nil {
+				return err
+			}
+		case len(v) == 8 && beUint64(v) == schemaTimeIndex:
+			if err := migrateTimeIndex(tx, b); err != nil {
+				return fmt.Errorf("migrate data file layout %d to %d: %w", schemaTimeIndex, schema, err)
+			}
+		case len(v) != 8 || beUint64(v) != schema:
+			return fmt.Errorf("data file layout version %x is neither %d nor %d; is it from a newer nkms?", v, schemaTimeIndex, schema)
 		}
 		if n, err := b.dropOrphanActivities(); err != nil {
 			return fmt.Errorf("drop the activities of deleted keys: %w", err)
@@ -239,7 +250,7 @@ func (s *Store) init() error {
 				return err
 			}
 		}
-		pending = meta.Get(metaScrub) != nil
+		pending = b.meta.Get(metaScrub) != nil
 		return nil
 	})
 	if err != nil {

@@ -28,7 +28,9 @@ func TestConformance(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			storetest.Run(t, func(t *testing.T) nkms.Store {
-				return openTest(t, filepath.Join(t.TempDir(), "nkms.db"), tc.opts)
+				s := openTest(t, filepath.Join(t.TempDir(), "nkms.db"), tc.opts)
+				t.Cleanup(func() { checkActivityIndex(t, s) }) // before Close
+				return s
 			})
 		})
 	}

@@ -15,7 +15,7 @@ import (
 // buckets are the buckets of one transaction.
 type buckets struct {
 	keys, names, byKeystore, due, accessKeys, meta *bbolt.Bucket
-	activities, activityTime                       *bbolt.Bucket
+	activities, activityOldest                     *bbolt.Bucket
 }
 
 // bucketsOf returns the buckets of tx; Open created them all.
@@ -23,10 +23,10 @@ func bucketsOf(tx *bbolt.Tx) (*buckets, error) {
 	b := &buckets{
 		keys: tx.Bucket(bucketKeys), names: tx.Bucket(bucketNames), byKeystore: tx.Bucket(bucketByKeystore),
 		due: tx.Bucket(bucketDue), accessKeys: tx.Bucket(bucketAccessKeys), meta: tx.Bucket(bucketMeta),
-		activities: tx.Bucket(bucketActivities), activityTime: tx.Bucket(bucketActTime),
+		activities: tx.Bucket(bucketActivities), activityOldest: tx.Bucket(bucketActOldest),
 	}
 	if b.keys == nil || b.names == nil || b.byKeystore == nil || b.due == nil || b.accessKeys == nil || b.meta == nil ||
-		b.activities == nil || b.activityTime == nil {
+		b.activities == nil || b.activityOldest == nil {
 		return nil, fmt.Errorf("data file is missing a bucket")
 	}
 	return b, nil
@@ -76,7 +76,10 @@ var (
 // flipped so that byte order is time order for dates before 1970 as well.
 // Times that nanoseconds cannot hold (the zero time among them) are clamped:
 // such a time is due at once or never.
-func dueTime(t time.Time) []byte {
+func dueTime(t time.Time) []byte { return appendTime(make([]byte, 0, 8), t) }
+
+// appendTime appends the 8 bytes of dueTime(t) to dst.
+func appendTime(dst []byte, t time.Time) []byte {
 	var n int64
 	switch {
 	case t.Before(minNanos): // and the zero time
@@ -86,7 +89,7 @@ func dueTime(t time.Time) []byte {
 	default:
 		n = t.UnixNano()
 	}
-	return be64(uint64(n) ^ 1<<63)
+	return binary.BigEndian.AppendUint64(dst, uint64(n)^1<<63)
 }
 
 // countKey is the meta key of a keystore's key count.
