@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"regexp"
 	"slices"
 	"time"
@@ -33,18 +34,28 @@ func (c Credentials) String() string {
 	return fmt.Sprintf("Credentials{AccessKey:%s Keystore:%d Role:%s}", c.AccessKey, c.Keystore, c.Role)
 }
 
-// AccessKeySecret returns the caller an access key stands for and its secret,
-// for signature verification. Unknown access keys are ErrAccessKeyNotFound.
-func (s *Service) AccessKeySecret(ctx context.Context, id string) (Caller, []byte, error) {
+// AuthenticateAccessKey returns the caller an access key stands for when
+// verify accepts the request with mac, a keyed HMAC-SHA256 of the access
+// key's secret (sigv2.NewMAC; verify must not keep it). ok is false when
+// verify refuses; unknown access keys are ErrAccessKeyNotFound.
+func (s *Service) AuthenticateAccessKey(ctx context.Context, id string, verify func(mac hash.Hash) bool) (c Caller, ok bool, err error) {
 	a, err := s.Store.GetAccessKey(ctx, id)
 	if err != nil {
-		return Caller{}, nil, err
+		return Caller{}, false, err
 	}
-	secret, err := s.Root.Open(a.SealedSecret, crypto.SealSecretAD(a.ID))
-	if err != nil {
-		return Caller{}, nil, fmt.Errorf("unseal secret of access key %s: %w", a.ID, err)
+	p := s.macs.get(a.ID, a.SealedSecret)
+	if p == nil {
+		secret, err := s.Root.Open(a.SealedSecret, crypto.SealSecretAD(a.ID))
+		if err != nil {
+			return Caller{}, false, fmt.Errorf("unseal secret of access key %s: %w", a.ID, err)
+		}
+		p = s.macs.put(a.ID, a.SealedSecret, secret)
+		clear(secret)
 	}
-	return Caller{AccessKey: a.ID, Keystore: a.Keystore, Role: a.Role}, secret, nil
+	if !p.verify(verify) {
+		return Caller{}, false, nil
+	}
+	return Caller{AccessKey: a.ID, Keystore: a.Keystore, Role: a.Role}, true, nil
 }
 
 // AccessKeyInfo is an access key as listed: never its secret.
@@ -136,6 +147,7 @@ func (s *Service) RevokeAccessKey(ctx context.Context, c Caller, id string) erro
 	if err := s.Store.DeleteAccessKey(ctx, id); err != nil {
 		return err
 	}
+	s.macs.forget(id)
 	s.log().Info("access key revoked", "accessKey", id, "keystore", a.Keystore, "by", c.AccessKey)
 	return nil
 }

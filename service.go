@@ -33,6 +33,7 @@ type Service struct {
 	ActivityPerKey int
 
 	keys keyCache // unsealed key versions (keycache.go)
+	macs macCache // keyed HMACs of access-key secrets (maccache.go)
 }
 
 // Caller is who makes a request: an access key and the keystore it sees.

@@ -11,12 +11,14 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"hash"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nkms/nkms"
+	"github.com/nkms/nkms/internal/sigv2"
 	"github.com/nkms/nkms/internal/testkit"
 	"github.com/nkms/nkms/store/mem"
 )
@@ -449,9 +451,12 @@ func TestAccessKeys(t *testing.T) {
 	if strings.Contains(first.String(), first.SecretKey) {
 		t.Fatal("Credentials.String shows the secret")
 	}
-	c, secret, err := s.AccessKeySecret(ctx, first.AccessKey)
-	if err != nil || string(secret) != first.SecretKey || c.Keystore != 1 || c.Role != nkms.RoleAdmin {
-		t.Fatalf("lookup: %+v %v", c, err)
+	c, ok, err := signedBy(s, first.AccessKey, first.SecretKey)
+	if err != nil || !ok || c.Keystore != 1 || c.Role != nkms.RoleAdmin {
+		t.Fatalf("lookup: %+v %v %v", c, ok, err)
+	}
+	if _, ok, _ := signedBy(s, first.AccessKey, "not-the-secret-key"); ok {
+		t.Fatal("a signature made with another secret is accepted")
 	}
 	cred, err := s.CreateAccessKey(ctx, c, 7, "")
 	if err != nil || cred.Keystore != 7 || cred.Role != nkms.RoleAdmin {
@@ -480,20 +485,36 @@ func TestAccessKeys(t *testing.T) {
 	if err := s.RevokeAccessKey(ctx, tenant, viewer.AccessKey); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.AccessKeySecret(ctx, viewer.AccessKey); !errors.Is(err, nkms.ErrAccessKeyNotFound) {
+	if _, _, err := signedBy(s, viewer.AccessKey, viewer.SecretKey); !errors.Is(err, nkms.ErrAccessKeyNotFound) {
 		t.Fatalf("revoked access key still resolves: %v", err)
 	}
 	if err := s.EnsureAccessKey(ctx, "CIKEY", "0123456789abcdef"); err != nil {
 		t.Fatal(err)
 	}
+	if _, ok, _ := signedBy(s, "CIKEY", "0123456789abcdef"); !ok {
+		t.Fatal("EnsureAccessKey's secret is refused")
+	}
 	if err := s.EnsureAccessKey(ctx, "CIKEY", "fedcba9876543210"); err != nil {
 		t.Fatal(err)
 	}
-	if _, secret, _ := s.AccessKeySecret(ctx, "CIKEY"); string(secret) != "fedcba9876543210" {
+	// The old secret was verified (and its MAC kept) above: it must stop working at once.
+	if _, ok, _ := signedBy(s, "CIKEY", "0123456789abcdef"); ok {
+		t.Fatal("the replaced secret still signs")
+	}
+	if _, ok, _ := signedBy(s, "CIKEY", "fedcba9876543210"); !ok {
 		t.Fatal("EnsureAccessKey did not replace the secret")
 	}
-	_, _, err = s.AccessKeySecret(ctx, "nobody")
+	_, _, err = signedBy(s, "nobody", "0123456789abcdef")
 	if !errors.Is(err, nkms.ErrAccessKeyNotFound) {
 		t.Fatalf("unknown access key: %v", err)
 	}
+}
+
+// signedBy authenticates a request signed by access key id with secret.
+func signedBy(s *nkms.Service, id, secret string) (nkms.Caller, bool, error) {
+	const method, uri, ts = "POST", "/kms/v1/keys/x/encrypt", "1700000000000"
+	sig := sigv2.Sign([]byte(secret), method, uri, ts, id)
+	return s.AuthenticateAccessKey(context.Background(), id, func(mac hash.Hash) bool {
+		return sigv2.VerifyMAC(mac, method, uri, sigv2.Credentials{Timestamp: ts, AccessKey: id, Signature: sig})
+	})
 }

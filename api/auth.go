@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"hash"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -42,15 +43,15 @@ func (s *Server) authenticate(r *http.Request, kind authKind) (nkms.Caller, erro
 		}
 		return nkms.Caller{}, errAuth("timestamp must be Unix milliseconds")
 	}
-	c, secret, err := s.svc.AccessKeySecret(r.Context(), cred.AccessKey)
+	c, ok, err := s.svc.AuthenticateAccessKey(r.Context(), cred.AccessKey, func(mac hash.Hash) bool {
+		return sigv2.VerifyMAC(mac, r.Method, requestURI(r), cred)
+	})
 	if errors.Is(err, nkms.ErrAccessKeyNotFound) {
 		return nkms.Caller{}, errAuth("unknown access key")
 	}
 	if err != nil {
 		return nkms.Caller{}, err
 	}
-	ok := sigv2.Verify(secret, r.Method, requestURI(r), cred)
-	clear(secret)
 	if !ok {
 		return nkms.Caller{}, errAuth("signature does not match")
 	}

@@ -20,6 +20,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
 	"strconv"
 	"time"
@@ -56,19 +57,28 @@ var (
 // Sign returns the signature v2 of one request:
 // Base64Std(HMAC-SHA256(secret, method+" "+requestURI+"\n"+timestamp+"\n"+accessKey)).
 func Sign(secret []byte, method, requestURI, timestamp, accessKey string) string {
-	return base64.StdEncoding.EncodeToString(mac(secret, method, requestURI, timestamp, accessKey))
+	return sign(NewMAC(secret), method, requestURI, timestamp, accessKey)
 }
 
-func mac(secret []byte, method, requestURI, timestamp, accessKey string) []byte {
-	h := hmac.New(sha256.New, secret)
-	h.Write([]byte(method))
-	h.Write([]byte(" "))
-	h.Write([]byte(requestURI))
-	h.Write([]byte("\n"))
-	h.Write([]byte(timestamp))
-	h.Write([]byte("\n"))
-	h.Write([]byte(accessKey))
-	return h.Sum(nil)
+// NewMAC returns the keyed HMAC-SHA256 that signs with secret, for
+// VerifyMAC. A verifier may keep it and use it again: VerifyMAC resets it.
+func NewMAC(secret []byte) hash.Hash { return hmac.New(sha256.New, secret) }
+
+// sign resets mac (a NewMAC) and returns the signature it makes of one request.
+func sign(mac hash.Hash, method, requestURI, timestamp, accessKey string) string {
+	// The string to sign in one Write.
+	msg := make([]byte, 0, len(method)+len(requestURI)+len(timestamp)+len(accessKey)+3)
+	msg = append(msg, method...)
+	msg = append(msg, ' ')
+	msg = append(msg, requestURI...)
+	msg = append(msg, '\n')
+	msg = append(msg, timestamp...)
+	msg = append(msg, '\n')
+	msg = append(msg, accessKey...)
+	mac.Reset()
+	mac.Write(msg)
+	var sum [sha256.Size]byte
+	return base64.StdEncoding.EncodeToString(mac.Sum(sum[:0]))
 }
 
 // SignRequest sets the timestamp (now, in Unix milliseconds), access key and
@@ -159,6 +169,13 @@ func parseMillis(ts string) (int64, error) {
 // that no alternative encoding of the MAC is accepted. It does not check the
 // timestamp; call CheckTimestamp for that.
 func Verify(secret []byte, method, requestURI string, c Credentials) bool {
-	want := Sign(secret, method, requestURI, c.Timestamp, c.AccessKey)
+	return VerifyMAC(NewMAC(secret), method, requestURI, c)
+}
+
+// VerifyMAC is Verify with mac = NewMAC(secret), which a server may keep per
+// access key instead of keying a new HMAC for every request. mac must not be
+// used by another goroutine at the same time.
+func VerifyMAC(mac hash.Hash, method, requestURI string, c Credentials) bool {
+	want := sign(mac, method, requestURI, c.Timestamp, c.AccessKey)
 	return hmac.Equal([]byte(want), []byte(c.Signature))
 }

@@ -1,0 +1,73 @@
+package nkms
+
+import (
+	"bytes"
+	"hash"
+	"sync"
+
+	"github.com/nkms/nkms/internal/sigv2"
+)
+
+// maxCachedMACs bounds the access keys whose keyed HMACs are kept.
+const maxCachedMACs = 10_000
+
+// macCache keeps, per access key, keyed HMAC-SHA256 states of its secret, so
+// that verifying a signature neither unseals the secret nor keys a new HMAC
+// on every request. An entry remembers the sealed secret it was made from and
+// is used only while the stored access key still has those exact bytes (a
+// new secret is sealed under a fresh nonce); the access key itself is read
+// from the store on every request, so a revoked key fails on its next request.
+type macCache struct {
+	mu sync.Mutex
+	m  map[string]*macPool
+}
+
+// macPool holds the idle MACs of one access key's secret.
+type macPool struct {
+	sealed []byte
+	pool   sync.Pool // of hash.Hash from sigv2.NewMAC
+}
+
+// get returns the pool of the access key id made from sealed, or nil.
+func (c *macCache) get(id string, sealed []byte) *macPool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.m[id]; p != nil && bytes.Equal(p.sealed, sealed) {
+		return p
+	}
+	return nil
+}
+
+// put makes and keeps the pool of access key id with the given secret.
+func (c *macCache) put(id string, sealed, secret []byte) *macPool {
+	p := &macPool{sealed: bytes.Clone(sealed)}
+	key := bytes.Clone(secret)
+	p.pool.New = func() any { return sigv2.NewMAC(key) }
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*macPool{}
+	}
+	if len(c.m) >= maxCachedMACs {
+		for other := range c.m { // evict one arbitrary access key
+			delete(c.m, other)
+			break
+		}
+	}
+	c.m[id] = p
+	return p
+}
+
+// forget drops the MACs of access key id.
+func (c *macCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
+}
+
+// verify runs fn with one of the pool's MACs.
+func (p *macPool) verify(fn func(mac hash.Hash) bool) bool {
+	mac := p.pool.Get().(hash.Hash)
+	defer p.pool.Put(mac)
+	return fn(mac)
+}
