@@ -101,17 +101,34 @@ type Version struct {
 	Sealed     []byte    // material sealed under the root key; never plaintext
 }
 
-// Clone returns a deep copy of k.
+// Clone returns a deep copy of k. The sealed byte slices share one
+// allocation (each capped at its length): a cached key is cloned on every
+// crypto request.
 func (k *Key) Clone() *Key {
 	c := *k
+	n := len(k.TokenGen.SealedSecret)
+	for _, v := range k.Versions {
+		n += len(v.Sealed)
+	}
+	arena := make([]byte, 0, n)
 	c.Versions = make([]Version, len(k.Versions))
 	for i, v := range k.Versions {
-		v.Sealed = append([]byte(nil), v.Sealed...)
+		arena, v.Sealed = cloneInto(arena, v.Sealed)
 		c.Versions[i] = v
 	}
+	_, c.TokenGen.SealedSecret = cloneInto(arena, k.TokenGen.SealedSecret)
 	c.AllowedIPs = append([]string(nil), k.AllowedIPs...)
-	c.TokenGen.SealedSecret = append([]byte(nil), k.TokenGen.SealedSecret...)
 	return &c
+}
+
+// cloneInto appends b to arena and returns the copy, or nil for an empty b.
+func cloneInto(arena, b []byte) (rest, clone []byte) {
+	if len(b) == 0 {
+		return arena, nil
+	}
+	start := len(arena)
+	arena = append(arena, b...)
+	return arena, arena[start:len(arena):len(arena)]
 }
 
 // Current returns the current (latest) version number.

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nkms/nkms"
@@ -72,8 +73,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.mux.ServeHTTP(rec, r)
 	}
-	s.log.Info("request", "requestId", id, "method", r.Method, "path", r.URL.Path,
-		"status", rec.status, "duration", time.Since(start), "accessKey", st.accessKey)
+	if s.log.Enabled(r.Context(), slog.LevelInfo) {
+		s.log.Info("request", "requestId", id, "method", r.Method, "path", r.URL.Path,
+			"status", rec.status, "duration", time.Since(start), "accessKey", st.accessKey)
+	}
 }
 
 // wrap turns a route into an http.Handler: body limit, authentication,
@@ -154,17 +157,49 @@ func (s *Server) unknownRoute(w http.ResponseWriter, r *http.Request) {
 // Unknown fields are ignored, as a gateway would; anything else malformed is
 // INVALID_REQUEST, and a body over the route's limit is 413.
 func decode(r *http.Request, v any) error {
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
+	buf.Reset()
+	if n := r.ContentLength; n > 0 && n <= maxPresize {
+		buf.Grow(int(n) + bytes.MinRead) // one read, and ReadFrom sees the end without growing
+	}
+	if _, err := buf.ReadFrom(r.Body); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return errTooLarge
 		}
 		return nkms.Errorf(nkms.Invalid, "cannot read request body")
 	}
+	b := buf.Bytes()
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
 	}
+	// Unmarshal copies what it keeps, so the buffer can go back to the pool.
+	if err := json.Unmarshal(b, v); err != nil {
+		return decodeProblem(b, v)
+	}
+	return nil
+}
+
+// maxPresize bounds the buffer decode allocates up front from a declared
+// Content-Length; larger bodies grow as they arrive.
+const maxPresize = 1 << 20
+
+// bodyBuffers recycles request-body buffers; putBodyBuffer keeps only
+// buffers of ordinary size, so that one huge body does not stay pinned.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() <= 64<<10 {
+		clear(b.Bytes()[:b.Cap()]) // request bodies hold plaintext: do not leave it in the pool
+		bodyBuffers.Put(b)
+	}
+}
+
+// decodeProblem explains why b, which json.Unmarshal refused, is not a
+// request body for v: it decodes again with a json.Decoder, which tells a
+// malformed value from data after a valid one.
+func decodeProblem(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
 		return nkms.Errorf(nkms.Invalid, "request body is not valid JSON for this route: %s", jsonProblem(err))
@@ -172,7 +207,7 @@ func decode(r *http.Request, v any) error {
 	if dec.More() {
 		return nkms.Errorf(nkms.Invalid, "request body has data after the JSON object")
 	}
-	return nil
+	return nkms.Errorf(nkms.Invalid, "request body is not valid JSON for this route: malformed")
 }
 
 // jsonProblem describes a decoding error without echoing the input.
