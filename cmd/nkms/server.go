@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -22,6 +24,9 @@ import (
 	"github.com/nkms/nkms/store/bolt"
 	"github.com/nkms/nkms/store/cache"
 )
+
+// defaultGCPercent is the server's GOGC unless the environment sets one.
+const defaultGCPercent = 400
 
 // Config is everything `nkms server` reads from flags and environment (decisions.md D8).
 type Config struct {
@@ -37,6 +42,7 @@ type Config struct {
 	UsagePerKey       int
 	AccessKey         string // NKMS_ACCESS_KEY
 	SecretKey         string // NKMS_SECRET_KEY
+	PprofListen       string // empty: no profiling endpoint
 }
 
 // Validate checks the configuration and fills derived defaults.
@@ -67,6 +73,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.trustedProxies(); err != nil {
 		return err
+	}
+	if c.PprofListen != "" {
+		if _, _, err := net.SplitHostPort(c.PprofListen); err != nil {
+			return fmt.Errorf("--pprof-listen %q is not host:port", c.PprofListen)
+		}
 	}
 	if (c.AccessKey == "") != (c.SecretKey == "") {
 		return &hintError{errors.New("NKMS_ACCESS_KEY and NKMS_SECRET_KEY must be set together"),
@@ -125,14 +136,24 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info (one line per request), warn or error")
 	f.DurationVar(&cfg.UsageRetention, "usage-log-retention", nkms.DefaultActivityRetention, "how long usage-log entries are kept")
 	f.IntVar(&cfg.UsagePerKey, "usage-log-max-per-key", nkms.DefaultActivityPerKey, "most usage-log entries kept per key (oldest go first)")
+	f.StringVar(&cfg.PprofListen, "pprof-listen", "", "address for Go's /debug/pprof/ profiles, on its own listener (off by default; keep it on loopback)")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDR list of proxies whose X-Forwarded-For gives the client address for IP ACLs")
 	return cmd
 }
 
 // serve runs the server until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// The live heap is small (a few MiB) and each request allocates a few
+		// KiB, so Go's default (collect at 2× live) collects ~70 times a second
+		// at saturation. 4× measured +7% requests/s for +10 MiB peak RSS
+		// (encrypt 32 B from wrk, c=16). GOGC in the environment still wins.
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	level, _ := cfg.logLevel() // checked by Validate
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logOut := newLogBuffer(stderr)
+	defer logOut.Flush()
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -148,6 +169,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	store := cache.New(st, 0) // every write goes through it: reads stay fresh on this single node
 	svc := &nkms.Service{Store: store, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log,
 		Recorder: nkms.NewRecorder(store, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey}
+	logOut.Flush()
 	if err := bootstrapAccessKey(ctx, svc, cfg, stderr); err != nil {
 		return err
 	}
@@ -182,13 +204,22 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	logOut.Flush() // what was logged so far comes before the lines written directly to stderr
 	fmt.Fprintf(stderr, "nkms: serving on %s (data dir %s)\n", url, cfg.DataDir)
+	if cfg.PprofListen != "" {
+		stop, err := servePprof(cfg.PprofListen, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	logOut.Flush()
 	fmt.Fprintln(stderr, "nkms: shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -196,6 +227,25 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// servePprof serves net/http/pprof's handlers on their own listener, apart
+// from the API: profiles are never reachable through the KMS port.
+func servePprof(addr string, stderr io.Writer) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	fmt.Fprintf(stderr, "nkms: pprof on http://%s/debug/pprof/\n", ln.Addr())
+	return func() { srv.Close() }, nil
 }
 
 // loadRootKey reads the root key file, creating it with mode 0600 when it does not exist.
