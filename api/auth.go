@@ -55,6 +55,9 @@ func (s *Server) authenticate(r *http.Request, kind authKind) (nkms.Caller, erro
 	if !ok {
 		return nkms.Caller{}, errAuth("signature does not match")
 	}
+	if s.replays != nil && !s.replays.firstUse(cred.AccessKey, cred.Signature, cred.Timestamp, s.svc.Now()) {
+		return nkms.Caller{}, errAuth("this signature was used before; sign every request afresh")
+	}
 	c.IP = s.clientIP(r).String()
 	return c, nil
 }

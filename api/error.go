@@ -25,6 +25,10 @@ func errAuth(details string) error {
 	return &gatewayError{http.StatusUnauthorized, "200", "Authentication Failed", details}
 }
 
+func errRateLimited(details string) error {
+	return &gatewayError{http.StatusTooManyRequests, "420", "Rate Limited", details}
+}
+
 func errPermission(details string) error {
 	return &gatewayError{http.StatusUnauthorized, "210", "Permission Denied", details}
 }

@@ -44,13 +44,23 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with configure applied to the server's api.Config.
+func newEnvWith(t testing.TB, configure func(*api.Config)) *env {
+	t.Helper()
 	root := testkit.RootKey(t)
 	clk := testkit.NewClock(t0)
 	logs := &testkit.Buffer{}
 	log := newLogger(logs)
 	svc := &nkms.Service{Store: mem.New(), Root: root, Now: clk.Now, DeletionWindow: nkms.DefaultDeletionWindow, Log: log}
 	e := &env{t: t, svc: svc, clk: clk, creds: map[int64]*nkms.Credentials{}, logs: logs}
-	e.srv = httptest.NewServer(api.New(svc, api.Config{PublicURL: "https://kms.example", Log: log}))
+	cfg := api.Config{PublicURL: "https://kms.example", Log: log}
+	if configure != nil {
+		configure(&cfg)
+	}
+	e.srv = httptest.NewServer(api.New(svc, cfg))
 	t.Cleanup(e.srv.Close)
 	first, err := svc.Bootstrap(context.Background())
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,13 @@ type Config struct {
 	// Log receives one line per request and every internal error. Never
 	// bodies, secrets or key material.
 	Log *slog.Logger
+	// RateLimitPerKey and RateLimitPerCaller are requests a second allowed
+	// per keyTag and per access key (token bucket, bursts of one second's
+	// worth); 0 is no limit. Excess requests get 429 and are not executed.
+	RateLimitPerKey, RateLimitPerCaller float64
+	// RejectReplayedSignatures refuses a signature seen before within its
+	// 5-minute window (401); off by default, see README.
+	RejectReplayedSignatures bool
 }
 
 // Server serves the NAVER Cloud KMS API over a Service.
@@ -39,6 +47,9 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 	mux *http.ServeMux
+
+	perKey, perCaller *limiter     // nil: no limit
+	replays           *replayCache // nil: signatures may be used again
 }
 
 // handlerFunc handles one authenticated request and returns the value for
@@ -47,7 +58,11 @@ type handlerFunc func(ctx context.Context, c nkms.Caller, r *http.Request) (any,
 
 // New returns the HTTP handler of the whole API.
 func New(svc *nkms.Service, cfg Config) *Server {
-	s := &Server{svc: svc, cfg: cfg, log: cfg.Log, mux: http.NewServeMux()}
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Log, mux: http.NewServeMux(),
+		perKey: newLimiter(cfg.RateLimitPerKey), perCaller: newLimiter(cfg.RateLimitPerCaller)}
+	if cfg.RejectReplayedSignatures {
+		s.replays = &replayCache{}
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -101,6 +116,10 @@ func (s *Server) wrap(rt route) http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
+		if err := s.rateLimit(w, c, r.PathValue("keyTag")); err != nil {
+			writeError(w, r, s.log, err) // not executed, so not in the key's usage log
+			return
+		}
 		ctx := r.Context()
 		st := state(ctx)
 		st.accessKey, st.keyTag = c.AccessKey, r.PathValue("keyTag")
@@ -121,6 +140,31 @@ func (s *Server) wrap(rt route) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, body)
 	})
+}
+
+// rateLimit takes a token from the caller's bucket and the key's; it returns
+// a 429 error when either is empty.
+func (s *Server) rateLimit(w http.ResponseWriter, c nkms.Caller, tag string) error {
+	if c.AccessKey == "" { // an unauthenticated route
+		return nil
+	}
+	now := s.svc.Now()
+	if !s.perCaller.allow(c.AccessKey, now) {
+		w.Header().Set("Retry-After", "1")
+		return errRateLimited("this access key is over its rate limit")
+	}
+	// The bucket is the caller's keystore's view of the tag: requests naming
+	// another keystore's key cannot drain that key's bucket.
+	if tag != "" && !s.perKey.allow(strconv.FormatInt(c.Keystore, 10)+"/"+tag, now) {
+		w.Header().Set("Retry-After", "1")
+		return errRateLimited("this key is over its rate limit")
+	}
+	return nil
+}
+
+// Throttled returns how many requests the per-key and per-caller rate limits refused.
+func (s *Server) Throttled() (perKey, perCaller uint64) {
+	return s.perKey.Refused(), s.perCaller.Refused()
 }
 
 // recordRefusal logs a call refused by the caller's role or the key's IP ACL,

@@ -24,6 +24,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,6 +53,7 @@ type Client struct {
 	token     string // token client (NewWithToken); "" for an account client
 	hc        *http.Client
 	now       func() time.Time
+	rootCAs   *x509.CertPool // WithRootCAs
 }
 
 // Option configures a Client.
@@ -59,6 +62,11 @@ type Option func(*Client)
 // WithHTTPClient makes the client send requests with hc. The default client
 // has a 30-second timeout and does not follow redirects.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithRootCAs makes the default HTTP client trust only the certificates of
+// pool for HTTPS, for example a server's self-signed `nkms server --dev`
+// certificate. It cannot be combined with WithHTTPClient.
+func WithRootCAs(pool *x509.CertPool) Option { return func(c *Client) { c.rootCAs = pool } }
 
 // WithClock sets the clock that stamps each signed request (default
 // time.Now); a token client sends no timestamp.
@@ -124,11 +132,20 @@ func newClient(baseURL string, opts []Option) (*Client, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
+	defaultHC := c.hc
 	for _, o := range opts {
 		o(c)
 	}
 	if c.hc == nil || c.now == nil {
 		return nil, errors.New("client: nil HTTP client or clock")
+	}
+	if c.rootCAs != nil {
+		if c.hc != defaultHC {
+			return nil, errors.New("client: WithRootCAs and WithHTTPClient cannot be combined; set RootCAs in your HTTP client")
+		}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{RootCAs: c.rootCAs, MinVersion: tls.VersionTLS12}
+		c.hc.Transport = t
 	}
 	return c, nil
 }

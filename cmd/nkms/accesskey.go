@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +17,8 @@ import (
 
 // clientFlags are the connection settings of every client command.
 type clientFlags struct {
-	url string
+	url    string
+	caCert string
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
@@ -24,6 +27,33 @@ func (f *clientFlags) register(cmd *cobra.Command) {
 		def = "http://127.0.0.1:8383"
 	}
 	cmd.Flags().StringVar(&f.url, "url", def, "base URL of the nkms server (env NKMS_URL)")
+	cmd.Flags().StringVar(&f.caCert, "ca-cert", os.Getenv("NKMS_CA_CERT"),
+		"PEM file of the certificates to trust for https, e.g. the server's --dev certificate (env NKMS_CA_CERT; default: the system's)")
+}
+
+// rootCAs returns the pool of --ca-cert, or nil for the system's roots.
+func (f *clientFlags) rootCAs() (*x509.CertPool, error) {
+	if f.caCert == "" {
+		return nil, nil
+	}
+	text, err := os.ReadFile(f.caCert)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-cert: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(text) {
+		return nil, fmt.Errorf("--ca-cert %s: no PEM certificate in the file", f.caCert)
+	}
+	return pool, nil
+}
+
+// tlsConfig is the client TLS configuration of --ca-cert (nil: Go's default).
+func (f *clientFlags) tlsConfig() (*tls.Config, error) {
+	pool, err := f.rootCAs()
+	if err != nil || pool == nil {
+		return nil, err
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // client returns a client signing with NKMS_ACCESS_KEY / NKMS_SECRET_KEY.
@@ -32,7 +62,15 @@ func (f *clientFlags) client() (*client.Client, error) {
 	if ak == "" || sk == "" {
 		return nil, &hintError{errors.New("no credentials"), "set NKMS_ACCESS_KEY and NKMS_SECRET_KEY to an admin access key"}
 	}
-	return client.New(f.url, ak, sk)
+	pool, err := f.rootCAs()
+	if err != nil {
+		return nil, err
+	}
+	var opts []client.Option
+	if pool != nil {
+		opts = append(opts, client.WithRootCAs(pool))
+	}
+	return client.New(f.url, ak, sk, opts...)
 }
 
 func accessKeyCommand(stdout, stderr io.Writer) *cobra.Command {

@@ -226,8 +226,12 @@ func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 		Requests:    o.requests,
 		Duration:    o.duration,
 		Warmup:      o.warmup,
-		Client:      loadgen.NewClient(o.concurrency),
 	}
+	tlsConf, err := o.cf.tlsConfig()
+	if err != nil {
+		return err
+	}
+	cfg.Client = loadgen.NewClient(o.concurrency, tlsConf)
 	probeStart := time.Now()
 	if err := probe(ctx, cfg, o.op); err != nil {
 		return err

@@ -56,7 +56,7 @@ type proc struct {
 	done   chan error
 }
 
-var servingRE = regexp.MustCompile(`nkms: serving on (http://\S+)`)
+var servingRE = regexp.MustCompile(`nkms: serving on (https?://\S+)`)
 
 // start runs `nkms server` on a free loopback port and waits until it serves.
 func start(t *testing.T, dataDir string, env []string, args ...string) *proc {

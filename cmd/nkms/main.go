@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,7 +20,8 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "nkms: %v\n", err)
-		if h, ok := err.(interface{ Hint() string }); ok && h.Hint() != "" {
+		var h interface{ Hint() string }
+		if errors.As(err, &h) && h.Hint() != "" {
 			fmt.Fprintf(os.Stderr, "nkms: hint: %s\n", h.Hint())
 		}
 		os.Exit(1)

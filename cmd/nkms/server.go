@@ -43,6 +43,12 @@ type Config struct {
 	AccessKey         string // NKMS_ACCESS_KEY
 	SecretKey         string // NKMS_SECRET_KEY
 	PprofListen       string // empty: no profiling endpoint
+	TLSCert, TLSKey   string // PEM files; both or neither
+	Dev               bool   // self-signed TLS certificate in the data dir
+	InsecureHTTP      bool   // allow plain HTTP on a non-loopback address
+	RateLimitPerKey   float64
+	RateLimitPerCall  float64 // per caller (access key)
+	RejectReplays     bool
 }
 
 // Validate checks the configuration and fills derived defaults.
@@ -74,10 +80,22 @@ func (c *Config) Validate() error {
 	if _, err := c.trustedProxies(); err != nil {
 		return err
 	}
-	if c.PprofListen != "" {
-		if _, _, err := net.SplitHostPort(c.PprofListen); err != nil {
-			return fmt.Errorf("--pprof-listen %q is not host:port", c.PprofListen)
-		}
+	if c.PprofListen != "" && !isLoopback(c.PprofListen) {
+		return &hintError{fmt.Errorf("--pprof-listen %q is not a loopback address", c.PprofListen),
+			"profiles are served without authentication or TLS; use 127.0.0.1:PORT and an SSH tunnel"}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key must be given together")
+	}
+	if c.Dev && c.TLSCert != "" {
+		return errors.New("--dev makes its own certificate: give --dev or --tls-cert/--tls-key, not both")
+	}
+	if c.RateLimitPerKey < 0 || c.RateLimitPerCall < 0 {
+		return errors.New("--rate-limit-per-key and --rate-limit-per-caller must not be negative (0 is no limit)")
+	}
+	if c.TLSCert == "" && !c.Dev && !c.InsecureHTTP && !isLoopback(c.Listen) {
+		return &hintError{fmt.Errorf("refusing plain HTTP on %s, which is not a loopback address: signatures, tokens and plaintexts would cross the network in clear", c.Listen),
+			"give --tls-cert and --tls-key (or --dev for a self-signed certificate); --insecure-http if a TLS proxy on this host terminates TLS"}
 	}
 	if (c.AccessKey == "") != (c.SecretKey == "") {
 		return &hintError{errors.New("NKMS_ACCESS_KEY and NKMS_SECRET_KEY must be set together"),
@@ -136,6 +154,13 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info (one line per request), warn or error")
 	f.DurationVar(&cfg.UsageRetention, "usage-log-retention", nkms.DefaultActivityRetention, "how long usage-log entries are kept")
 	f.IntVar(&cfg.UsagePerKey, "usage-log-max-per-key", nkms.DefaultActivityPerKey, "most usage-log entries kept per key (oldest go first)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) for HTTPS; with --tls-key")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.BoolVar(&cfg.Dev, "dev", false, "serve HTTPS with a self-signed certificate kept in the data dir (for local use)")
+	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "allow plain HTTP on a non-loopback --listen address")
+	f.Float64Var(&cfg.RateLimitPerKey, "rate-limit-per-key", 0, "requests a second allowed per key (token bucket; 0: no limit); excess gets 429")
+	f.Float64Var(&cfg.RateLimitPerCall, "rate-limit-per-caller", 0, "requests a second allowed per access key (token bucket; 0: no limit); excess gets 429")
+	f.BoolVar(&cfg.RejectReplays, "reject-replayed-signatures", false, "refuse a signature used before within its 5-minute window (401); see README for the trade-off")
 	f.StringVar(&cfg.PprofListen, "pprof-listen", "", "address for Go's /debug/pprof/ profiles, on its own listener (off by default; keep it on loopback)")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDR list of proxies whose X-Forwarded-For gives the client address for IP ACLs")
 	return cmd
@@ -182,18 +207,30 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	tlsConf, err := serverTLS(cfg, stderr)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	url := "http://" + ln.Addr().String()
+	if tlsConf != nil {
+		url = "https://" + ln.Addr().String()
+	}
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = url
 	}
+	handler := api.New(svc, api.Config{PublicURL: cfg.PublicURL, TrustedProxies: proxies, Log: log,
+		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerCaller: cfg.RateLimitPerCall,
+		RejectReplayedSignatures: cfg.RejectReplays})
 	srv := &http.Server{
-		Handler:           api.New(svc, api.Config{PublicURL: cfg.PublicURL, TrustedProxies: proxies, Log: log}),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConf,
 	}
 
 	schedCtx, stopSched := context.WithCancel(context.Background())
@@ -203,7 +240,13 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	defer func() { stopSched(); wg.Wait() }()
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if tlsConf != nil {
+			served <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
 	logOut.Flush() // what was logged so far comes before the lines written directly to stderr
 	fmt.Fprintf(stderr, "nkms: serving on %s (data dir %s)\n", url, cfg.DataDir)
 	if cfg.PprofListen != "" {
@@ -249,8 +292,9 @@ func servePprof(addr string, stderr io.Writer) (stop func(), err error) {
 }
 
 // loadRootKey reads the root key file, creating it with mode 0600 when it does not exist.
+// It refuses a file that its group or others may read or write.
 func loadRootKey(path string) (*crypto.RootKey, error) {
-	text, err := os.ReadFile(path)
+	text, err := readPrivateFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if text, err = crypto.NewRootKeyFile(); err != nil {
 			return nil, err
@@ -266,6 +310,27 @@ func loadRootKey(path string) (*crypto.RootKey, error) {
 		return nil, fmt.Errorf("root key file %s: %w", path, err)
 	}
 	return root, nil
+}
+
+// readPrivateFile reads a file that only its owner may read or write.
+func readPrivateFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, &hintError{fmt.Errorf("root key file %s has mode %04o: its group or others may read it", path, perm),
+			"chmod 600 " + path + " (and check who may have copied it)"}
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("root key file %s is not a regular file", path)
+	}
+	return io.ReadAll(f)
 }
 
 // writeNewFile creates path with mode 0600 and text, durably; it fails if path exists.

@@ -12,6 +12,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -121,10 +122,12 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 
 // NewClient returns an HTTP client for a load of concurrency workers on one
 // host: an idle connection kept for each worker, no proxy, no compression,
-// no redirects, a 30-second timeout.
-func NewClient(concurrency int) *http.Client {
+// no redirects, a 30-second timeout. tlsConf (nil: Go's default) is for
+// https URLs.
+func NewClient(concurrency int, tlsConf *tls.Config) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
+			TLSClientConfig:     tlsConf,
 			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConns:        concurrency,
 			MaxIdleConnsPerHost: concurrency,
@@ -151,7 +154,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("loadgen: bad URL %q", cfg.Request.URL)
 	}
 	if cfg.Client == nil {
-		cfg.Client = NewClient(cfg.Concurrency)
+		cfg.Client = NewClient(cfg.Concurrency, nil)
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = 500 * time.Millisecond
@@ -274,7 +277,7 @@ func Once(ctx context.Context, cfg Config) (status int, body []byte, err error) 
 		return 0, nil, err
 	}
 	if cfg.Client == nil {
-		cfg.Client = NewClient(1)
+		cfg.Client = NewClient(1, nil)
 	}
 	r := &runner{cfg: cfg, requestURI: u.RequestURI()}
 	req, err := r.newRequest(ctx, cfg.Request.Body, time.Now())
