@@ -175,6 +175,9 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		// (encrypt 32 B from wrk, c=16). GOGC in the environment still wins.
 		debug.SetGCPercent(defaultGCPercent)
 	}
+	if err := disableCoreDumps(); err != nil {
+		return err
+	}
 	level, _ := cfg.logLevel() // checked by Validate
 	logOut := newLogBuffer(stderr)
 	defer logOut.Flush()

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -182,4 +183,21 @@ func TestRefusesRootKeyReadableByOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, dir, credEnv)
+}
+
+// TestNoCoreDumps: the server runs with a core file size limit of 0, so its
+// memory (root key, unsealed key material) never lands in a core file.
+func TestNoCoreDumps(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/proc/self/limits"); err != nil {
+		t.Skip("no /proc here")
+	}
+	p := start(t, t.TempDir(), credEnv)
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^Max core file size\s+0\s+0\s`).Match(limits) {
+		t.Fatalf("core files are allowed:\n%s", limits)
+	}
 }
