@@ -54,6 +54,26 @@ func ParseCiphertext(s string) (version int, body []byte, err error) {
 	return version, body, nil
 }
 
+// CiphertextVersion returns the version named by the "ncpkms:v<N>:" prefix
+// of s, without looking at the body: 0 when s does not start with a prefix
+// that ParseCiphertext would accept. It is for logs, which name the version
+// a request used, not for deciding anything.
+func CiphertextVersion(s string) int {
+	rest, ok := strings.CutPrefix(s, ciphertextPrefix)
+	if !ok {
+		return 0
+	}
+	digits, _, ok := strings.Cut(rest[:min(len(rest), maxVersionDigits+1)], ":")
+	if !ok || !validVersion(digits) {
+		return 0
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
 // validVersion reports whether digits is 1 to maxVersionDigits ASCII digits
 // with no leading zero.
 func validVersion(digits string) bool {

@@ -120,3 +120,27 @@ func TestParseFormatRoundTripRealValues(t *testing.T) {
 		}
 	}
 }
+
+func TestCiphertextVersion(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{
+		{"ncpkms:v1:/w==", 1},
+		{"ncpkms:v12:not base64 at all", 12},
+		{"ncpkms:v999999999:++++", 999999999},
+		{"ncpkms:v1000000000:++++", 0},
+		{"ncpkms:v0:aGk=", 0},
+		{"ncpkms:v01:aGk=", 0},
+		{"ncpkms:v1", 0},
+		{"ncpkms:v:aGk=", 0},
+		{"ncpkms:v-1:aGk=", 0},
+		{"vault:v1:aGk=", 0},
+		{"", 0},
+	} {
+		if got := CiphertextVersion(tc.in); got != tc.want {
+			t.Errorf("CiphertextVersion(%q) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}

@@ -39,6 +39,9 @@ func FuzzParseCiphertext(f *testing.F) {
 		if got := FormatCiphertext(v, body); got != s {
 			t.Fatalf("FormatCiphertext(ParseCiphertext(%q)) = %q", s, got)
 		}
+		if got := CiphertextVersion(s); got != v {
+			t.Fatalf("CiphertextVersion(%q) = %d, ParseCiphertext says %d", s, got, v)
+		}
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"math/big"
 )
@@ -101,6 +102,9 @@ func oaepDecrypt(priv *rsa.PrivateKey, body, label []byte) ([]byte, error) {
 
 // pssSign signs SHA-256(msg) with RSASSA-PSS, MGF1-SHA-256 and the given salt length.
 func pssSign(priv *rsa.PrivateKey, msg []byte, saltLen int) ([]byte, error) {
+	if saltLen <= 0 { // rsa.PSSOptions reads 0 as "auto" and negative values as special modes
+		return nil, errors.New("crypto: PSS salt length must be positive")
+	}
 	digest := sha256.Sum256(msg)
 	return rsa.SignPSS(rand.Reader, priv, crypto.SHA256, digest[:],
 		&rsa.PSSOptions{SaltLength: saltLen, Hash: crypto.SHA256})
@@ -109,7 +113,7 @@ func pssSign(priv *rsa.PrivateKey, msg []byte, saltLen int) ([]byte, error) {
 // pssVerify reports whether sig is a valid RSASSA-PSS signature of
 // SHA-256(msg) with MGF1-SHA-256 and exactly saltLen bytes of salt.
 func pssVerify(pub *rsa.PublicKey, msg, sig []byte, saltLen int) bool {
-	if len(sig) != pub.Size() {
+	if len(sig) != pub.Size() || saltLen <= 0 { // 0 would mean "any salt length" to rsa.VerifyPSS
 		return false
 	}
 	digest := sha256.Sum256(msg)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -186,5 +187,28 @@ func TestSignaturesAreRandomized(t *testing.T) {
 		if bytes.Equal(a, b) {
 			t.Errorf("%s: two signatures of one message are equal", name)
 		}
+	}
+}
+
+// TestPSSRefusesSaltLengthZero: rsa.PSSOptions reads a salt length of 0 as
+// "any length"; the wrappers refuse it rather than verify loosely.
+func TestPSSRefusesSaltLengthZero(t *testing.T) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("message")
+	sig, err := pssSign(priv, msg, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pssVerify(&priv.PublicKey, msg, sig, 32) {
+		t.Fatal("a valid signature does not verify")
+	}
+	if pssVerify(&priv.PublicKey, msg, sig, 0) || pssVerify(&priv.PublicKey, msg, sig, -1) {
+		t.Fatal("a salt length of 0 or -1 verifies a signature made with 32 bytes of salt")
+	}
+	if _, err := pssSign(priv, msg, 0); err == nil {
+		t.Fatal("signing with a salt length of 0 works")
 	}
 }
