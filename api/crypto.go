@@ -30,6 +30,7 @@ func (s *Server) encrypt(ctx context.Context, c nkms.Caller, r *http.Request) (a
 	if err != nil {
 		return nil, err
 	}
+	setVersion(ctx, cts...)
 	return encryptResponse{Ciphertext: req.Plaintext.mirror(cts)}, nil
 }
 
@@ -41,6 +42,7 @@ func (s *Server) decrypt(ctx context.Context, c nkms.Caller, r *http.Request) (a
 	if !req.Ciphertext.Set {
 		return nil, nkms.Errorf(nkms.Invalid, "ciphertext is required")
 	}
+	setVersion(ctx, req.Ciphertext.Items...)
 	plain, err := s.svc.Decrypt(ctx, c, r.PathValue("keyTag"), req.Ciphertext.Items, req.Context)
 	if err != nil {
 		return nil, err
@@ -61,6 +63,7 @@ func (s *Server) reEncrypt(ctx context.Context, c nkms.Caller, r *http.Request) 
 	if !req.Ciphertext.Set {
 		return nil, nkms.Errorf(nkms.Invalid, "ciphertext is required")
 	}
+	setVersion(ctx, req.Ciphertext.Items...) // the version decrypted with
 	cts, err := s.svc.ReEncrypt(ctx, c, r.PathValue("keyTag"), req.Ciphertext.Items, req.Context)
 	if err != nil {
 		return nil, err
@@ -77,6 +80,7 @@ func (s *Server) customKey(ctx context.Context, c nkms.Caller, r *http.Request) 
 	if err != nil {
 		return nil, err
 	}
+	state(ctx).version = ck.Version
 	out := customKeyResponse{Ciphertext: ck.Ciphertext, KeyVersion: ck.Version}
 	if ck.Plaintext != nil {
 		out.Plaintext = base64.StdEncoding.EncodeToString(ck.Plaintext)
@@ -101,6 +105,7 @@ func (s *Server) sign(ctx context.Context, c nkms.Caller, r *http.Request) (any,
 	if err != nil {
 		return nil, err
 	}
+	setVersion(ctx, sig)
 	return signResponse{Signature: sig}, nil
 }
 
@@ -116,6 +121,7 @@ func (s *Server) verify(ctx context.Context, c nkms.Caller, r *http.Request) (an
 	if err != nil {
 		return nil, err
 	}
+	setVersion(ctx, *req.Signature)
 	ok, err := s.svc.Verify(ctx, c, r.PathValue("keyTag"), msg, *req.Signature)
 	if err != nil {
 		return nil, err
@@ -128,6 +134,7 @@ func (s *Server) publicKey(ctx context.Context, c nkms.Caller, r *http.Request) 
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
+	state(ctx).version = max(req.KeyVersion, 0) // 0: the current version, not known here
 	pem, err := s.svc.PublicKey(ctx, c, r.PathValue("keyTag"), req.KeyVersion)
 	if err != nil {
 		return nil, err

@@ -92,6 +92,7 @@ func failureCode(err error) string {
 // writeError writes err as one of the two D3 bodies. Internal errors are logged
 // once with the request id; the caller sees only "Server internal error".
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	state(r.Context()).code = failureCode(err) // for the audit log: the code this body carries
 	var gw *gatewayError
 	if errors.As(err, &gw) {
 		var b gatewayBody

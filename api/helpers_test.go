@@ -178,8 +178,8 @@ func newLogger(w *testkit.Buffer) *slog.Logger {
 // serverStack is what nkms server runs: the cache over a bolt file, the key
 // cache, real time, and (with usageLog) the background usage-log recorder;
 // it returns the service, an admin client of a loopback server over it, and
-// the server's URL.
-func serverStack(t testing.TB, usageLog bool) (*nkms.Service, *client.Client, string) {
+// the server's URL. configure, if any, adjusts the server's api.Config.
+func serverStack(t testing.TB, usageLog bool, configure ...func(*api.Config)) (*nkms.Service, *client.Client, string) {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "nkms.db"), bolt.Options{})
 	if err != nil {
@@ -194,7 +194,11 @@ func serverStack(t testing.TB, usageLog bool) (*nkms.Service, *client.Client, st
 		go func() { svc.Recorder.Run(ctx); close(done) }()
 		t.Cleanup(func() { cancel(); <-done })
 	}
-	srv := httptest.NewServer(api.New(svc, api.Config{}))
+	var cfg api.Config
+	for _, f := range configure {
+		f(&cfg)
+	}
+	srv := httptest.NewServer(api.New(svc, cfg))
 	t.Cleanup(srv.Close)
 	admin, err := svc.Bootstrap(context.Background())
 	if err != nil {

@@ -39,6 +39,12 @@ type Config struct {
 	// RejectReplayedSignatures refuses a signature seen before within its
 	// 5-minute window (401); off by default, see README.
 	RejectReplayedSignatures bool
+	// Audit, when set, takes one line per request, written before the
+	// answer is sent (package audit). With AuditFailClosed, requests answer
+	// 500 and do nothing while Audit is not ready, and a request whose line
+	// cannot be written answers 500 instead of its result.
+	Audit           Auditor
+	AuditFailClosed bool
 }
 
 // Server serves the NAVER Cloud KMS API over a Service.
@@ -50,6 +56,7 @@ type Server struct {
 
 	perKey, perCaller *limiter     // nil: no limit
 	replays           *replayCache // nil: signatures may be used again
+	auditLim          auditLimiter
 }
 
 // handlerFunc handles one authenticated request and returns the value for
@@ -81,13 +88,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), reqStateKey{}, st))
 	rec := &statusRecorder{ResponseWriter: w}
 	start := time.Now()
-	if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+	out, held := s.auditStart(rec) // with an audit log, holds the answer until its line is written
+	if s.auditRefuses(out, r) {
+		// Fail-closed, and the audit log cannot take a line: 500, nothing done.
+	} else if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
 		// No route has a non-canonical path; answer 404 rather than let the
 		// mux redirect a signed request elsewhere.
-		writeError(rec, r, s.log, errNoRoute)
+		writeError(out, r, s.log, errNoRoute)
 	} else {
-		s.mux.ServeHTTP(rec, r)
+		s.mux.ServeHTTP(out, r)
 	}
+	s.auditFinish(held, r)
 	if s.log.Enabled(r.Context(), slog.LevelInfo) {
 		s.log.Info("request", "requestId", id, "method", r.Method, "path", r.URL.Path,
 			"status", rec.status, "duration", time.Since(start), "accessKey", st.accessKey)
@@ -106,6 +117,7 @@ func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, rt.limit)
 		c, err := s.authenticate(r, rt.auth)
+		state(r.Context()).setCaller(c) // also when refused by role or IP ACL: the audit log names who tried
 		if err == nil && !c.Role.Can(rt.perm) {
 			err = errPermission("the role " + string(c.Role) + " of this access key does not allow this route")
 		}
@@ -276,6 +288,9 @@ func jsonProblem(err error) string {
 // it once the key exists).
 type reqState struct {
 	id, accessKey, keyTag string
+	keystore              int64
+	version               int    // key version used, for the audit log; 0 when none or not known
+	code                  string // the error code the answer carries ("" until writeError runs)
 }
 
 type reqStateKey struct{}

@@ -49,6 +49,8 @@ type Config struct {
 	RateLimitPerKey   float64
 	RateLimitPerCall  float64 // per caller (access key)
 	RejectReplays     bool
+	AuditLog          string // empty: no audit log
+	AuditFailClosed   bool   // refuse requests that cannot be audited
 }
 
 // Validate checks the configuration and fills derived defaults.
@@ -96,6 +98,9 @@ func (c *Config) Validate() error {
 	if c.TLSCert == "" && !c.Dev && !c.InsecureHTTP && !isLoopback(c.Listen) {
 		return &hintError{fmt.Errorf("refusing plain HTTP on %s, which is not a loopback address: signatures, tokens and plaintexts would cross the network in clear", c.Listen),
 			"give --tls-cert and --tls-key (or --dev for a self-signed certificate); --insecure-http if a TLS proxy on this host terminates TLS"}
+	}
+	if c.AuditFailClosed && c.AuditLog == "" {
+		return errors.New("--audit-fail-closed needs --audit-log")
 	}
 	if (c.AccessKey == "") != (c.SecretKey == "") {
 		return &hintError{errors.New("NKMS_ACCESS_KEY and NKMS_SECRET_KEY must be set together"),
@@ -160,6 +165,8 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "allow plain HTTP on a non-loopback --listen address")
 	f.Float64Var(&cfg.RateLimitPerKey, "rate-limit-per-key", 0, "requests a second allowed per key (token bucket; 0: no limit); excess gets 429")
 	f.Float64Var(&cfg.RateLimitPerCall, "rate-limit-per-caller", 0, "requests a second allowed per access key (token bucket; 0: no limit); excess gets 429")
+	f.StringVar(&cfg.AuditLog, "audit-log", "", "append one hash-chained JSON line per request to this file (off by default; check it with nkms audit verify)")
+	f.BoolVar(&cfg.AuditFailClosed, "audit-fail-closed", false, "answer 500 and do nothing while the audit log cannot be written, instead of serving unaudited")
 	f.BoolVar(&cfg.RejectReplays, "reject-replayed-signatures", false, "refuse a signature used before within its 5-minute window (401); see README for the trade-off")
 	f.StringVar(&cfg.PprofListen, "pprof-listen", "", "address for Go's /debug/pprof/ profiles, on its own listener (off by default; keep it on loopback)")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDR list of proxies whose X-Forwarded-For gives the client address for IP ACLs")
@@ -194,6 +201,11 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return &hintError{err, "is another nkms server running on this --data-dir?"}
 	}
 	defer st.Close()
+	auditor, closeAudit, err := openAuditLog(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
 	store := cache.New(st, 0) // every write goes through it: reads stay fresh on this single node
 	svc := &nkms.Service{Store: store, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log,
 		Recorder: nkms.NewRecorder(store, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey}
@@ -224,7 +236,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 	handler := api.New(svc, api.Config{PublicURL: cfg.PublicURL, TrustedProxies: proxies, Log: log,
 		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerCaller: cfg.RateLimitPerCall,
-		RejectReplayedSignatures: cfg.RejectReplays})
+		RejectReplayedSignatures: cfg.RejectReplays, Audit: auditor, AuditFailClosed: cfg.AuditFailClosed})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
