@@ -34,6 +34,8 @@ type Service struct {
 
 	keys keyCache // unsealed key versions (keycache.go)
 	macs macCache // keyed HMACs of access-key secrets (maccache.go)
+	// rotations serialises the rotations of each key in this process.
+	rotations keyLocks
 }
 
 // Caller is who makes a request: an access key and the keystore it sees.
@@ -284,6 +286,10 @@ func (s *Service) SetVersionState(ctx context.Context, c Caller, tag string, ver
 	return &out, nil
 }
 
+// maxRotationAttempts bounds rotate's retries when other nodes keep taking
+// the next version number.
+const maxRotationAttempts = 10
+
 // errVersionRace makes rotate retry when another rotation took the version number.
 var errVersionRace = errors.New("version number taken by a concurrent rotation")
 
@@ -301,12 +307,16 @@ func (s *Service) Rotate(ctx context.Context, c Caller, tag string) (*Key, error
 // rotate generates and seals material for the next version outside the store
 // transaction, then lets apply add it; it retries if a concurrent rotation
 // took the version number, because the version is part of the sealing AD.
+// Rotations of one key are serialised within the process, so only another
+// node (a shared store) can take the number; past maxRotationAttempts the
+// caller gets Conflict, never a 500.
 func (s *Service) rotate(ctx context.Context, tag string, apply func(*Key, time.Time, []byte) error) (*Key, error) {
 	tag, err := NormalizeTag(tag)
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
+	defer s.rotations.lock(tag)()
+	for attempt := 1; ; attempt++ {
 		cur, err := s.Store.Get(ctx, tag)
 		if err != nil {
 			return nil, err
@@ -327,8 +337,11 @@ func (s *Service) rotate(ctx context.Context, tag string, apply func(*Key, time.
 			}
 			return apply(k, now, sealed)
 		})
-		if errors.Is(err, errVersionRace) && attempt < 10 {
-			continue
+		if errors.Is(err, errVersionRace) {
+			if attempt < maxRotationAttempts {
+				continue
+			}
+			return nil, Errorf(Conflict, "the key was rotated concurrently; retry")
 		}
 		return k, err
 	}

@@ -518,3 +518,42 @@ func signedBy(s *nkms.Service, id, secret string) (nkms.Caller, bool, error) {
 		return sigv2.VerifyMAC(mac, method, uri, sigv2.Credentials{Timestamp: ts, AccessKey: id, Signature: sig})
 	})
 }
+
+// TestConcurrentRotationsAllLand: many rotations of one key at once each add
+// a version (found by the crash-loop test: past 24 concurrent rotations some
+// answered 500 after their retries ran out).
+func TestConcurrentRotationsAllLand(t *testing.T) {
+	t.Parallel()
+	s, _ := newService(t)
+	s.Store = slowGets{s.Store} // widen the window between reading the version and writing the next
+	k := create(t, s, alice, "spun", nkms.AES256, false)
+	const n = 48
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			_, err := s.Rotate(context.Background(), alice, k.Tag)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent rotation: %v", err)
+		}
+	}
+	got, err := s.GetKey(context.Background(), alice, k.Tag)
+	if err != nil || got.Current() != n+1 {
+		t.Fatalf("after %d rotations the key has %d versions (%v), want %d", n, got.Current(), err, n+1)
+	}
+}
+
+// slowGets is a store whose reads take a little while.
+type slowGets struct{ nkms.Store }
+
+func (s slowGets) Get(ctx context.Context, tag string) (*nkms.Key, error) {
+	k, err := s.Store.Get(ctx, tag)
+	time.Sleep(200 * time.Microsecond) // what was read grows old
+	return k, err
+}
