@@ -167,3 +167,17 @@ func TestRejectReplayedSignatures(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthzReportsReadiness(t *testing.T) {
+	t.Parallel()
+	var down error
+	e := newEnvWith(t, func(c *api.Config) { c.Ready = func(context.Context) error { return down } })
+	if status, body := e.rawWith("GET", "/healthz", "", nil); status != http.StatusOK || string(body) != "ok" {
+		t.Fatalf("healthy: %d %s", status, body)
+	}
+	down = errors.New("etcd: no member answered within 1s")
+	status, body := e.rawWith("GET", "/healthz", "", nil)
+	if status != http.StatusServiceUnavailable || !strings.Contains(string(body), "no member answered") {
+		t.Fatalf("unready: %d %s, want 503 with the reason", status, body)
+	}
+}

@@ -45,6 +45,10 @@ type Config struct {
 	// cannot be written answers 500 instead of its result.
 	Audit           Auditor
 	AuditFailClosed bool
+	// Ready, when set, decides GET /healthz: an error answers 503 with the
+	// error's text (e.g. the etcd cluster cannot be reached). It should be
+	// quick; it is called on every health check.
+	Ready func(ctx context.Context) error
 }
 
 // Server serves the NAVER Cloud KMS API over a Service.
@@ -111,6 +115,13 @@ func (s *Server) wrap(rt route) http.Handler {
 	if rt.handle == nil { // GET /healthz
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			if s.cfg.Ready != nil {
+				if err := s.cfg.Ready(r.Context()); err != nil {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					io.WriteString(w, "unready: "+err.Error())
+					return
+				}
+			}
 			io.WriteString(w, "ok")
 		})
 	}

@@ -57,6 +57,8 @@ type benchOptions struct {
 	warmup      time.Duration
 	format      string
 	json        bool
+	nodes       []string // --nodes: spread the load over these servers
+	hosts       []string // their host:port, from validate
 }
 
 func benchCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -98,6 +100,7 @@ machine and this tool can do at best.`,
 	f.DurationVar(&o.warmup, "warmup", time.Second, "load sent first and left out of the report (0 for none)")
 	f.StringVar(&o.format, "format", "text", "report format: text, json or tsv (a header line and one row); wrk prints a wrk script with one pre-signed request instead of running")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON (same as --format json)")
+	f.StringSliceVar(&o.nodes, "nodes", nil, "spread the load over these servers of one cluster (URLs; worker i uses node i mod N); the key is set up through --url")
 	return cmd
 }
 
@@ -125,6 +128,13 @@ func (o *benchOptions) validate(cmd *cobra.Command) error {
 	}
 	if o.concurrency < 1 {
 		return errors.New("--concurrency must be at least 1")
+	}
+	for _, n := range o.nodes {
+		u, err := url.Parse(n)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Errorf("--nodes: %q is not a base URL like http://host:port", n)
+		}
+		o.hosts = append(o.hosts, u.Host)
 	}
 	if o.requests < 0 {
 		return errors.New("--requests must not be negative")
@@ -232,6 +242,7 @@ func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 		return err
 	}
 	cfg.Client = loadgen.NewClient(o.concurrency, tlsConf)
+	cfg.Hosts = o.hosts
 	probeStart := time.Now()
 	if err := probe(ctx, cfg, o.op); err != nil {
 		return err

@@ -90,6 +90,13 @@ func TestBench(t *testing.T) {
 			t.Errorf("bench key after the run: %+v %v; want an AES256 bench-… key in REVOKE", k, err)
 		}
 	})
+	t.Run("spread over --nodes", func(t *testing.T) {
+		// Two names of the one server: the load goes to both, and every request lands.
+		other := strings.Replace(p.url, "127.0.0.1", "localhost", 1)
+		r := benchJSON(t, credEnv, append(url, "--op", "encrypt", "--requests", "40", "--concurrency", "4", "--warmup", "0",
+			"--nodes", p.url+","+other)...)
+		checkReport(t, r, "encrypt", "AES256", 40)
+	})
 	t.Run("sign ECDSA", func(t *testing.T) {
 		r := benchJSON(t, credEnv, append(url, "--op", "sign", "--key-type", "ECDSA", "--requests", "20", "--concurrency", "2", "--warmup", "0")...)
 		checkReport(t, r, "sign", "ECDSA", 20)

@@ -57,6 +57,11 @@ type Config struct {
 
 	// Client sends the requests; nil means NewClient(Concurrency).
 	Client *http.Client
+
+	// Hosts, when not empty, spreads the load over several servers: worker
+	// i sends to Hosts[i % len(Hosts)] (host:port) instead of the URL's host,
+	// with the same path, body and signature.
+	Hosts []string
 }
 
 // Progress is a snapshot of the measured phase.
@@ -211,10 +216,14 @@ func (r *runner) phase(ctx context.Context, requests int, d time.Duration, progr
 			w.latencies = make([]time.Duration, 0, requests/r.cfg.Concurrency+1)
 		}
 		workers[i] = w
+		host := ""
+		if len(r.cfg.Hosts) > 0 {
+			host = r.cfg.Hosts[i%len(r.cfg.Hosts)]
+		}
 		wg.Go(func() {
 			body := r.cfg.Request.Body // built once, only read
 			for next() {
-				lat, status, ok := r.send(ctx, body)
+				lat, status, ok := r.send(ctx, body, host)
 				if ctx.Err() != nil && !ok {
 					return // cancelled, not a failure of the server
 				}
@@ -280,7 +289,7 @@ func Once(ctx context.Context, cfg Config) (status int, body []byte, err error) 
 		cfg.Client = NewClient(1, nil)
 	}
 	r := &runner{cfg: cfg, requestURI: u.RequestURI()}
-	req, err := r.newRequest(ctx, cfg.Request.Body, time.Now())
+	req, err := r.newRequest(ctx, cfg.Request.Body, time.Now(), "")
 	if err != nil {
 		return 0, nil, err
 	}
@@ -293,8 +302,9 @@ func Once(ctx context.Context, cfg Config) (status int, body []byte, err error) 
 	return resp.StatusCode, body, err
 }
 
-// newRequest returns the request with body, signed at now.
-func (r *runner) newRequest(ctx context.Context, body []byte, now time.Time) (*http.Request, error) {
+// newRequest returns the request with body, signed at now, sent to host
+// ("": the URL's host).
+func (r *runner) newRequest(ctx context.Context, body []byte, now time.Time, host string) (*http.Request, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -302,6 +312,9 @@ func (r *runner) newRequest(ctx context.Context, body []byte, now time.Time) (*h
 	req, err := http.NewRequestWithContext(ctx, r.cfg.Request.Method, r.cfg.Request.URL, rd)
 	if err != nil {
 		return nil, err
+	}
+	if host != "" {
+		req.URL.Host, req.Host = host, host
 	}
 	ts := strconv.FormatInt(now.UnixMilli(), 10)
 	h := req.Header
@@ -325,9 +338,9 @@ var (
 // send sends one request, freshly signed, and reads the whole answer. ok
 // reports that an HTTP answer came back; status is "" for a 2xx answer, the
 // status number for another answer, and TransportError when none came.
-func (r *runner) send(ctx context.Context, body []byte) (lat time.Duration, status string, ok bool) {
+func (r *runner) send(ctx context.Context, body []byte, host string) (lat time.Duration, status string, ok bool) {
 	t0 := time.Now()
-	req, err := r.newRequest(ctx, body, t0)
+	req, err := r.newRequest(ctx, body, t0, host)
 	if err != nil {
 		return 0, TransportError, false
 	}

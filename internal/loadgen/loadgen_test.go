@@ -213,3 +213,27 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestRunSpreadsOverHosts(t *testing.T) {
+	t.Parallel()
+	body := `{"plaintext":"aGVsbG8="}`
+	a, seenA, badA := signedServer(t, body)
+	b, seenB, badB := signedServer(t, body)
+	res, err := Run(context.Background(), Config{
+		Request:     Request{Method: "POST", URL: a.URL + "/kms/v1/keys/x/encrypt", Body: []byte(body)},
+		AccessKey:   ak,
+		Secret:      []byte(secret),
+		Concurrency: 4,
+		Requests:    40,
+		Hosts:       []string{a.Listener.Addr().String(), b.Listener.Addr().String()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 0 || badA.Load()+badB.Load() != 0 {
+		t.Fatalf("errors %v, bad signatures or bodies %d", res.Errors, badA.Load()+badB.Load())
+	}
+	if seenA.Load() == 0 || seenB.Load() == 0 || seenA.Load()+seenB.Load() != 40 {
+		t.Fatalf("host A saw %d and host B %d requests, want both some, 40 in all", seenA.Load(), seenB.Load())
+	}
+}
