@@ -1,0 +1,535 @@
+package etcd
+
+// Usage logs (nkms.ActivityLog). Layout:
+//
+//	act/<tag*>/<entry key>  activity record (store/codec)
+//	actkeys/<tag*>          "" while the key's log may hold entries
+//
+// An entry key is 48 hex digits: the entry's time (8 bytes, as in the due
+// index) ‖ a sequence number (8 bytes) ‖ the store's node id (8 random bytes
+// drawn by Open). The sequence is a hybrid clock: at least one more than the
+// store's last and at least the wall clock in Unix ns, so entries of one
+// store come in append order and entries of several stores roughly so; the
+// node id keeps the keys of different stores apart. Key order is time order,
+// then append order, oldest first.
+//
+// Costs, with n the entries of a key's log that the call concerns:
+//
+//   - AppendActivities: one txn per ~100 entries, which needs no read and
+//     never conflicts with other appends: for every key of the batch a nested
+//     txn puts the entries and the marker only if the key exists. With
+//     maxPerKey > 0 the same nested txn counts the log and reads the keys of
+//     its oldest entries (as many as the batch added to it); a log over the
+//     limit is then cut with one range delete (one more txn per ~50 keys).
+//     A batch is thus split into several txns: entries of one key commit in
+//     order, and a batch that fails half-way leaves its first part stored.
+//   - Activities without keyword: one range read, newest first, limited to
+//     the page's end; with pageNo > 1 a keys-only read then the page's values
+//     at the same revision. etcd sorts a range in descending order after
+//     reading all of it, so the server reads the n entries of [From, To].
+//   - Activities with keyword: the entries of [From, To] in reads of 256, at
+//     one revision, filtered here; O(n) like store/bolt.
+//   - LastActivity: one read, newest first, limit 1: the server reads the n
+//     entries of the log to sort them.
+//   - PruneActivities: one keys-only read per 1000 markers (the logs that may
+//     hold entries; not the keys without logs, nor the entries), then per
+//     ~33 logs one txn of a range delete below the cut-off and a count, and
+//     one txn to drop the markers of the logs left empty. The server's work
+//     is the entries removed, not all entries.
+//
+// A marker is put with every append of entries and dropped by Delete, or by
+// PruneActivities when it leaves the log empty and the marker has not been
+// put again since it looked (mod revision compare), so every log that holds
+// entries has a marker.
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"slices"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/nkms/nkms"
+	"github.com/nkms/nkms/store/codec"
+	"github.com/nkms/nkms/store/internal/activityfilter"
+)
+
+// scanChunk is how many entries one read of a keyword search returns.
+const scanChunk = 256
+
+// markerChunk is how many markers one read of PruneActivities returns.
+const markerChunk = 1000
+
+// nextSeq reserves n sequence numbers and returns the first.
+func (s *Store) nextSeq(n int) uint64 {
+	s.seqMu.Lock()
+	defer s.seqMu.Unlock()
+	first := max(s.seq+1, uint64(time.Now().UnixNano()))
+	s.seq = first + uint64(n) - 1
+	return first
+}
+
+// entryKey is the hex entry key of an entry at t with sequence number seq.
+func (s *Store) entryKey(t time.Time, seq uint64) string {
+	b := make([]byte, 0, 24)
+	b = appendTime(b, t)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	b = append(b, s.node[:]...)
+	return hex.EncodeToString(b)
+}
+
+// logPiece is a run of entries of one key that goes into one txn.
+type logPiece struct {
+	log         *keyLog
+	keys, vals  []string
+	last        bool // the key's last piece: it counts the log (maxPerKey > 0)
+	bytes, cost int
+}
+
+// keyLog is what AppendActivities knows of one key's log.
+type keyLog struct {
+	tag    string
+	added  int
+	gone   bool     // the key does not exist
+	count  int64    // entries after the batch, from the last piece's txn
+	oldest []string // keys of the oldest entries, from the same txn
+	keyRev int64    // the key's create revision, from the same txn
+	probed bool
+}
+
+// AppendActivities stores the entries of existing keys and trims each
+// touched key's log to its newest maxPerKey entries. The batch may take
+// several txns (see the top of this file).
+func (s *Store) AppendActivities(ctx context.Context, entries []nkms.Activity, maxPerKey int) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	logs := map[string]*keyLog{}
+	var order []*keyLog
+	type entry struct{ key, val string }
+	byLog := map[*keyLog][]entry{}
+	seq := s.nextSeq(len(entries))
+	for i := range entries {
+		rec, err := codec.MarshalActivity(&entries[i])
+		if err != nil {
+			return err
+		}
+		tag := entries[i].Tag
+		l := logs[tag]
+		if l == nil {
+			l = &keyLog{tag: tag}
+			logs[tag] = l
+			order = append(order, l)
+		}
+		l.added++
+		byLog[l] = append(byLog[l], entry{s.actPrefix(tag) + s.entryKey(entries[i].Time, seq+uint64(i)), string(rec)})
+	}
+	// Cut each log's entries into pieces that fit a txn: a piece costs a
+	// nested txn, its puts, the marker and, for the last, two reads.
+	maxPuts := max(s.maxOps-4, 1)
+	var pieces []*logPiece
+	for _, l := range order {
+		var p *logPiece
+		for _, e := range byLog[l] {
+			size := len(e.key) + len(e.val)
+			if p == nil || len(p.keys) == maxPuts || p.bytes+size > maxTxnBytes/2 {
+				p = &logPiece{log: l}
+				pieces = append(pieces, p)
+			}
+			p.keys, p.vals = append(p.keys, e.key), append(p.vals, e.val)
+			p.bytes += size
+		}
+		p.last = maxPerKey > 0
+	}
+	// Pack pieces into txns; pieces of one key go to different txns, as
+	// etcd refuses a txn that puts one key (the marker) twice.
+	for len(pieces) > 0 {
+		var txn []*logPiece
+		cost, size := 0, 0
+		inTxn := map[*keyLog]bool{}
+		rest := pieces[:0:0]
+		for _, p := range pieces {
+			p.cost = 2 + len(p.keys)
+			if p.last {
+				p.cost += 2
+			}
+			fits := len(txn) == 0 || cost+p.cost <= s.maxOps && size+p.bytes <= maxTxnBytes
+			if !fits || inTxn[p.log] || len(rest) > 0 && rest[len(rest)-1].log == p.log {
+				rest = append(rest, p)
+				continue
+			}
+			txn = append(txn, p)
+			inTxn[p.log] = true
+			cost += p.cost
+			size += p.bytes
+		}
+		if err := s.appendPieces(ctx, txn); err != nil {
+			return err
+		}
+		pieces = rest
+	}
+	if maxPerKey <= 0 {
+		return nil
+	}
+	return s.trimLogs(ctx, order, int64(maxPerKey))
+}
+
+// appendPieces commits one txn of pieces: per piece a nested txn that puts
+// the entries and the marker if the key exists, and for a key's last piece
+// counts its log and reads the keys of its oldest entries.
+func (s *Store) appendPieces(ctx context.Context, pieces []*logPiece) error {
+	var ops []clientv3.Op
+	var live []*logPiece
+	for _, p := range pieces {
+		l := p.log
+		if l.gone {
+			continue
+		}
+		then := make([]clientv3.Op, 0, len(p.keys)+3)
+		for i := range p.keys {
+			then = append(then, clientv3.OpPut(p.keys[i], p.vals[i]))
+		}
+		then = append(then, clientv3.OpPut(s.actMarker(l.tag), ""))
+		if p.last {
+			then = append(then,
+				clientv3.OpGet(s.actPrefix(l.tag), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(int64(l.added))),
+				clientv3.OpGet(s.keyKey(l.tag), clientv3.WithKeysOnly()))
+		}
+		ops = append(ops, clientv3.OpTxn(
+			[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.keyKey(l.tag)), ">", 0)}, then, nil))
+		live = append(live, p)
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	resp, err := s.kv.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return fmt.Errorf("etcd store: append activities: %w", err)
+	}
+	for i, p := range live {
+		r := resp.Responses[i].GetResponseTxn()
+		if !r.Succeeded {
+			p.log.gone = true // the key does not exist: drop its entries
+			continue
+		}
+		if p.last {
+			l, n := p.log, len(p.keys)
+			rr := r.Responses[n+1].GetResponseRange()
+			l.count, l.oldest = rr.Count, keysOf(rr.Kvs)
+			if kv := first(r.Responses[n+2].GetResponseRange().Kvs); kv != nil {
+				l.keyRev, l.probed = kv.CreateRevision, true
+			}
+		}
+	}
+	return nil
+}
+
+// trimLogs cuts the logs over max entries to their newest max: per log a
+// range delete from the log's start to its newest entry to go, in a nested
+// txn that holds only while the key is the one that was appended to.
+func (s *Store) trimLogs(ctx context.Context, logs []*keyLog, limit int64) error {
+	var cuts []clientv3.Op
+	for _, l := range logs {
+		if l.gone || !l.probed || l.count <= limit {
+			continue
+		}
+		cut, err := s.trimPoint(ctx, l, limit)
+		if err != nil {
+			return err
+		}
+		if cut == "" {
+			continue
+		}
+		prefix := s.actPrefix(l.tag)
+		cuts = append(cuts, clientv3.OpTxn(
+			[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.keyKey(l.tag)), "=", l.keyRev)},
+			[]clientv3.Op{clientv3.OpDelete(prefix, clientv3.WithRange(cut+"\x00"))}, nil))
+	}
+	for len(cuts) > 0 {
+		n := min(len(cuts), max(s.maxOps/2, 1))
+		if _, err := s.kv.Txn(ctx).Then(cuts[:n]...).Commit(); err != nil {
+			return fmt.Errorf("etcd store: trim activities: %w", err)
+		}
+		cuts = cuts[n:]
+	}
+	return nil
+}
+
+// trimPoint returns the key of the newest entry of l's log that goes so
+// that limit entries stay, "" when none goes. The keys read with the append
+// usually suffice; when other appends made the log longer, it reads more.
+func (s *Store) trimPoint(ctx context.Context, l *keyLog, limit int64) (string, error) {
+	count, oldest := l.count, l.oldest
+	for range 3 {
+		excess := count - limit
+		if excess <= 0 {
+			return "", nil
+		}
+		if excess <= int64(len(oldest)) {
+			return oldest[excess-1], nil
+		}
+		resp, err := s.kv.Get(ctx, s.actPrefix(l.tag), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(excess))
+		if err != nil {
+			return "", fmt.Errorf("etcd store: trim activities of key %s: %w", l.tag, err)
+		}
+		count, oldest = resp.Count, keysOf(resp.Kvs)
+	}
+	return "", nil // the log keeps growing: its appenders trim it
+}
+
+func keysOf(kvs []*mvccpb.KeyValue) []string {
+	keys := make([]string, len(kvs))
+	for i, kv := range kvs {
+		keys[i] = string(kv.Key)
+	}
+	return keys
+}
+
+// Activities returns one page of a key's entries that match q, newest
+// first, and the number of all matching entries.
+func (s *Store) Activities(ctx context.Context, q nkms.ActivityQuery) ([]nkms.Activity, int, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, 0, err
+	}
+	if q.PageNo < 1 || q.PageSize < 1 {
+		return nil, 0, nkms.Errorf(nkms.Invalid, "pageNo and pageSize must be at least 1")
+	}
+	from, to := appendTime(nil, q.From), appendTime(nil, q.To)
+	if bytes.Compare(from, to) > 0 {
+		return []nkms.Activity{}, 0, nil
+	}
+	prefix := s.actPrefix(q.Tag)
+	lo, end := prefix+hex.EncodeToString(from), prefix+hex.EncodeToString(to)+"g" // "g" follows every hex digit
+	skip := int64(math.MaxInt64 - q.PageSize)
+	if int64(q.PageNo-1) <= skip/int64(q.PageSize) {
+		skip = int64(q.PageNo-1) * int64(q.PageSize)
+	}
+	keyword := activityfilter.NewKeyword(q.Keyword)
+	var err error
+	for range 3 {
+		var page []nkms.Activity
+		var total int
+		if keyword.Empty() {
+			page, total, err = s.activityPage(ctx, lo, end, skip, int64(q.PageSize))
+		} else {
+			page, total, err = s.activitySearch(ctx, lo, end, keyword, skip, int64(q.PageSize))
+		}
+		if !errors.Is(err, rpctypes.ErrCompacted) {
+			if err != nil {
+				return nil, 0, fmt.Errorf("etcd store: activities of key %s: %w", q.Tag, err)
+			}
+			return page, total, nil
+		}
+		// etcd compacted the revision of the first read away: start again.
+	}
+	return nil, 0, fmt.Errorf("etcd store: activities of key %s: %w", q.Tag, err)
+}
+
+// activityPage returns the entries skip … skip+size-1 of [lo, end), newest
+// first, and the number of entries in the range.
+func (s *Store) activityPage(ctx context.Context, lo, end string, skip, size int64) ([]nkms.Activity, int, error) {
+	newestFirst := clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend)
+	if skip == 0 {
+		resp, err := s.kv.Get(ctx, lo, clientv3.WithRange(end), newestFirst, clientv3.WithLimit(size))
+		if err != nil {
+			return nil, 0, err
+		}
+		page, err := decodeActivities(resp.Kvs)
+		return page, int(resp.Count), err
+	}
+	resp, err := s.kv.Get(ctx, lo, clientv3.WithRange(end), newestFirst, clientv3.WithLimit(skip+size), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, 0, err
+	}
+	total := int(resp.Count)
+	if skip >= int64(len(resp.Kvs)) {
+		return []nkms.Activity{}, total, nil
+	}
+	keys := resp.Kvs[skip:]
+	newest, oldest := string(keys[0].Key), string(keys[len(keys)-1].Key)
+	vals, err := s.kv.Get(ctx, oldest, clientv3.WithRange(newest+"\x00"), clientv3.WithRev(resp.Header.Revision))
+	if err != nil {
+		return nil, 0, err
+	}
+	slices.Reverse(vals.Kvs)
+	page, err := decodeActivities(vals.Kvs)
+	return page, total, err
+}
+
+// activitySearch returns the matches skip … skip+size-1 of keyword in
+// [lo, end), newest first, and the number of matches. It reads the range
+// oldest first, at the revision of its first read, keeping the newest
+// skip+size matches.
+func (s *Store) activitySearch(ctx context.Context, lo, end string, keyword activityfilter.Keyword, skip, size int64) ([]nkms.Activity, int, error) {
+	keep := skip + size
+	var ring []nkms.Activity // the newest matches, oldest at next once full
+	next, total := 0, 0
+	var rev int64
+	for key := lo; ; {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(scanChunk)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		resp, err := s.kv.Get(ctx, key, opts...)
+		if err != nil {
+			return nil, 0, err
+		}
+		rev = resp.Header.Revision
+		for _, kv := range resp.Kvs {
+			if !keyword.MayMatch(kv.Value) {
+				continue
+			}
+			a, err := codec.UnmarshalActivity(kv.Value)
+			if err != nil {
+				return nil, 0, err
+			}
+			if !keyword.Match(a) {
+				continue
+			}
+			total++
+			if int64(len(ring)) < keep {
+				ring = append(ring, *a)
+			} else {
+				ring[next] = *a
+				next = (next + 1) % len(ring)
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	matches := slices.Concat(ring[next:], ring[:next])
+	slices.Reverse(matches)
+	if skip >= int64(len(matches)) {
+		return []nkms.Activity{}, total, nil
+	}
+	return matches[skip:], total, nil
+}
+
+func decodeActivities(kvs []*mvccpb.KeyValue) ([]nkms.Activity, error) {
+	page := make([]nkms.Activity, 0, len(kvs))
+	for _, kv := range kvs {
+		a, err := codec.UnmarshalActivity(kv.Value)
+		if err != nil {
+			return nil, err
+		}
+		page = append(page, *a)
+	}
+	return page, nil
+}
+
+// LastActivity returns the key's newest entry; nkms.ErrNoActivity when it
+// has none or does not exist.
+func (s *Store) LastActivity(ctx context.Context, tag string) (*nkms.Activity, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	resp, err := s.kv.Get(ctx, s.actPrefix(tag), clientv3.WithPrefix(),
+		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1))
+	if err != nil {
+		return nil, fmt.Errorf("etcd store: last activity of key %s: %w", tag, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, nkms.ErrNoActivity
+	}
+	a, err := codec.UnmarshalActivity(resp.Kvs[0].Value)
+	if err != nil {
+		return nil, fmt.Errorf("etcd store: last activity of key %s: %w", tag, err)
+	}
+	return a, nil
+}
+
+// PruneActivities removes every entry older than before, log by log as the
+// markers list them. On an error it returns the number removed by the txns
+// that committed.
+func (s *Store) PruneActivities(ctx context.Context, before time.Time) (int, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	cutoff := timeHex(before) // entry keys below prefix ‖ cutoff are older than before
+	markers := s.actMarkersPrefix()
+	end := clientv3.GetPrefixRangeEnd(markers)
+	removed := 0
+	for from := markers; ; {
+		resp, err := s.kv.Get(ctx, from, clientv3.WithRange(end), clientv3.WithKeysOnly(), clientv3.WithLimit(markerChunk))
+		if err != nil {
+			return removed, fmt.Errorf("etcd store: prune activities: %w", err)
+		}
+		var tags []string
+		for _, kv := range resp.Kvs {
+			tag, err := url.PathUnescape(string(kv.Key[len(markers):]))
+			if err != nil {
+				s.log.Debug("etcd store: usage-log marker of no tag", "key", string(kv.Key))
+				continue
+			}
+			tags = append(tags, tag)
+		}
+		per := max(s.maxOps/3, 1)
+		for len(tags) > 0 {
+			n := min(len(tags), per)
+			got, err := s.pruneLogs(ctx, tags[:n], cutoff)
+			removed += got
+			if err != nil {
+				return removed, fmt.Errorf("etcd store: prune activities: %w", err)
+			}
+			tags = tags[n:]
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return removed, nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// pruneLogs removes the entries below cutoff of the logs of tags in one txn
+// and drops the markers of the logs it left empty; it returns how many
+// entries it removed.
+func (s *Store) pruneLogs(ctx context.Context, tags []string, cutoff string) (int, error) {
+	ops := make([]clientv3.Op, 0, 3*len(tags))
+	for _, tag := range tags {
+		prefix := s.actPrefix(tag)
+		ops = append(ops,
+			clientv3.OpDelete(prefix, clientv3.WithRange(prefix+cutoff)),
+			clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithCountOnly()),
+			clientv3.OpGet(s.actMarker(tag), clientv3.WithKeysOnly()))
+	}
+	resp, err := s.kv.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	var drops []clientv3.Op
+	for i, tag := range tags {
+		removed += int(resp.Responses[3*i].GetResponseDeleteRange().Deleted)
+		if resp.Responses[3*i+1].GetResponseRange().Count > 0 {
+			continue
+		}
+		if m := first(resp.Responses[3*i+2].GetResponseRange().Kvs); m != nil {
+			// Drop the marker unless an append has put it again since.
+			drops = append(drops, clientv3.OpTxn(
+				[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.actMarker(tag)), "=", m.ModRevision)},
+				[]clientv3.Op{clientv3.OpDelete(s.actMarker(tag))}, nil))
+		}
+	}
+	for len(drops) > 0 {
+		n := min(len(drops), max(s.maxOps/2, 1))
+		if _, err := s.kv.Txn(ctx).Then(drops[:n]...).Commit(); err != nil {
+			return removed, err
+		}
+		drops = drops[n:]
+	}
+	return removed, nil
+}

@@ -1,0 +1,86 @@
+package etcd
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nkms/nkms"
+)
+
+// The benchmarks run against the package's etcd of one member on loopback
+// (no fsync; see etcdtest.Start): they measure the store's round trips
+// and encoding, not a disk.
+
+func benchStore(b *testing.B) (*Store, *nkms.Key) {
+	_, cli := sharedEtcd(b)
+	s := open(b, cli, newPrefix(b, cli))
+	k, err := s.Create(b.Context(), testKey(1, "bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, k
+}
+
+func BenchmarkEtcdGet(b *testing.B) {
+	s, k := benchStore(b)
+	for b.Loop() {
+		if _, err := s.Get(b.Context(), k.Tag); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEtcdUpdate(b *testing.B) {
+	s, k := benchStore(b)
+	for b.Loop() {
+		if _, err := s.Update(b.Context(), k.Tag, func(k *nkms.Key) error { k.Memo += "."; k.Memo = k.Memo[:1]; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEtcdUpdateParallel(b *testing.B) {
+	s, k := benchStore(b)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Update(b.Context(), k.Tag, func(k *nkms.Key) error { k.Memo = "x"; return nil }); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkEtcdAppendActivities appends batches of 100 entries of one key
+// whose log is full at 1000, so that every batch also trims 100. It
+// compacts etcd every 10 batches (not timed), as a production etcd compacts
+// periodically: reads from the start of a log pass over the entries deleted
+// since the last compaction.
+func BenchmarkEtcdAppendActivities(b *testing.B) {
+	s, k := benchStore(b)
+	_, cli := sharedEtcd(b)
+	t0 := time.Now()
+	batch := make([]nkms.Activity, 100)
+	i, n := 0, 0
+	for b.Loop() {
+		for j := range batch {
+			batch[j] = nkms.Activity{Tag: k.Tag, Time: t0.Add(time.Duration(i)), RequestType: "API", Result: "SUCCESS", Action: "Encrypt", AuthType: "ACCOUNT"}
+			i++
+		}
+		if err := s.AppendActivities(b.Context(), batch, 1000); err != nil {
+			b.Fatal(err)
+		}
+		if n++; n%10 == 0 {
+			b.StopTimer()
+			resp, err := cli.Get(b.Context(), "compact")
+			if err == nil {
+				_, err = cli.Compact(b.Context(), resp.Header.Revision)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/entry")
+}

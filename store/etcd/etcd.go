@@ -1,0 +1,300 @@
+// Package etcd is the nkms.Store of several servers: every key, access key
+// and usage-log entry lives in etcd under one prefix, and every change is one
+// etcd transaction conditioned on the revisions it read (optimistic
+// concurrency), retried when another writer came first.
+//
+// Layout, under Options.Prefix (default "/nkms/"):
+//
+//	schema                    layout version ("1")
+//	keys/<tag>                key record (store/codec)
+//	names/<ks>/<NameKey>      tag: the name index, one row per key
+//	byks/<ks>/<inverted ID>   tag: the keystore index, newest first in key order
+//	due/<time>/<tag>          "" for keys with a due time (nkms.Key.DueAt)
+//	accesskeys/<id>           access key record (store/codec)
+//	meta/lastID               the last key ID given out, decimal
+//	act/<tag*>/<entry key>    usage-log entry (activity.go)
+//	actkeys/<tag*>            "" while the key's log may hold entries (activity.go)
+//
+// <ks> is the keystore as 16 hex digits; <inverted ID> is MaxInt64-ID as 16
+// hex digits, so that a plain (ascending) range read lists a keystore newest
+// first and etcd never has to sort it; <time> is 16 hex digits of the 8-byte
+// time encoding of store/bolt (Unix ns with the sign bit flipped), so that
+// key order is time order. <tag*> is the tag path-escaped, so that one tag's
+// log prefix never covers another's.
+//
+// Transactions. Create is one txn: if the tag and the name are free and
+// meta/lastID is still at the revision read, put the record, the index rows
+// and the new lastID. Update and Delete read the record, run fn on a decoded
+// copy and commit the record and the index rows that change in one txn if
+// the record's mod revision is still the one read (and, for a rename, the new
+// name is free). A failed condition comes back with the current record or
+// lastID in the same round trip (the txn's else branch), so a retry needs no
+// extra read; after maxAttempts conflicts the operation gives up with
+// ErrContention. Every txn stays far below etcd's defaults of 128 operations
+// and 1.5 MiB per request; usage-log batches are split (activity.go).
+//
+// Running etcd for nkms: compact periodically (for example
+// --auto-compaction-mode=periodic --auto-compaction-retention=1h), as for any
+// etcd. Besides bounding the history, it matters here because trimmed and
+// pruned usage-log entries stay in etcd's index as tombstones until the next
+// compaction, and reads from the start of a log pass over them. Keep
+// --max-txn-ops at its default of 128 or more (this store puts up to 100
+// operations in a txn).
+//
+// The client belongs to the caller: Close only makes later operations fail.
+package etcd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/nkms/nkms"
+)
+
+// DefaultPrefix is the key prefix when Options.Prefix is empty.
+const DefaultPrefix = "/nkms/"
+
+// schemaVersion is the layout above.
+const schemaVersion = "1"
+
+// maxAttempts bounds the tries of one optimistic operation.
+const maxAttempts = 100
+
+// defaultMaxOps is how many operations one txn carries at most; etcd
+// refuses more than --max-txn-ops (default 128).
+const defaultMaxOps = 100
+
+// maxTxnBytes bounds the keys and values of one usage-log txn; etcd refuses
+// requests over --max-request-bytes (default 1.5 MiB).
+const maxTxnBytes = 512 << 10
+
+// ErrClosed is returned by every operation after Close.
+var ErrClosed = errors.New("etcd store: closed")
+
+// ErrContention is returned (wrapped) when an operation lost to other
+// writers maxAttempts times in a row. It is a Conflict: the API answers 409
+// and the caller may retry.
+var ErrContention = &nkms.Error{Code: nkms.Conflict, Message: "too many concurrent changes to this key; retry"}
+
+// Options configure Open.
+type Options struct {
+	// Client is the etcd client to use; required. The store does not close it.
+	Client *clientv3.Client
+	// Prefix is put before every key (default DefaultPrefix); a missing
+	// final "/" is added. Stores with different prefixes share nothing.
+	Prefix string
+	// Log receives retries and other notes at debug level; nil discards them.
+	Log *slog.Logger
+}
+
+// Store is an nkms.Store in etcd. It is safe for concurrent use, and any
+// number of stores (in any number of processes) may share one prefix.
+type Store struct {
+	kv     clientv3.KV
+	prefix string
+	log    *slog.Logger
+	closed atomic.Bool
+	maxOps int // operations per txn; tests lower it
+
+	// locks serialise this store's read-modify-writes of one key record
+	// (and its Creates), so that its own goroutines queue instead of
+	// failing each other's txns: conflicts come only from other stores.
+	locks keyLocks
+
+	// lastID caches meta/lastID and its mod revision from the last Create,
+	// so that a Create from the only writer needs no read first.
+	idMu      sync.Mutex
+	idKnown   bool
+	lastID    int64
+	lastIDRev int64
+
+	// Usage-log entry keys: time ‖ seq ‖ node (activity.go).
+	node  [8]byte
+	seqMu sync.Mutex
+	seq   uint64
+}
+
+var _ nkms.Store = (*Store)(nil)
+
+// Open returns a store on the client's cluster under opts.Prefix. It checks
+// that etcd answers and that the prefix holds this layout (or nothing yet).
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Client == nil {
+		return nil, errors.New("etcd store: no client")
+	}
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	s := &Store{kv: opts.Client.KV, prefix: prefix, log: opts.Log, maxOps: defaultMaxOps}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := rand.Read(s.node[:]); err != nil {
+		return nil, err
+	}
+	key := prefix + "schema"
+	resp, err := s.kv.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, schemaVersion)).
+		Else(clientv3.OpGet(key)).
+		Commit()
+	if err != nil {
+		return nil, fmt.Errorf("etcd store: open %s: %w", prefix, err)
+	}
+	if !resp.Succeeded {
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if len(kvs) == 1 && string(kvs[0].Value) != schemaVersion {
+			return nil, fmt.Errorf("etcd store: %s holds layout version %q, not %s; is it from a newer nkms?",
+				prefix, kvs[0].Value, schemaVersion)
+		}
+	}
+	return s, nil
+}
+
+// Close makes later operations fail; it leaves the client open. Closing
+// twice is a no-op.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+// check returns the error an operation starts with, if any.
+func (s *Store) check(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
+// Keys of the layout.
+
+func (s *Store) keyKey(tag string) string { return s.prefix + "keys/" + tag }
+
+func (s *Store) namesPrefix(keystore int64) string {
+	return s.prefix + "names/" + hex64(uint64(keystore)) + "/"
+}
+
+func (s *Store) byksPrefix(keystore int64) string {
+	return s.prefix + "byks/" + hex64(uint64(keystore)) + "/"
+}
+
+func (s *Store) duePrefix() string { return s.prefix + "due/" }
+
+func (s *Store) accessKeyKey(id string) string { return s.prefix + "accesskeys/" + id }
+
+func (s *Store) lastIDKey() string { return s.prefix + "meta/lastID" }
+
+// actPrefix is the prefix of the usage-log entries of the key with tag.
+func (s *Store) actPrefix(tag string) string { return s.prefix + "act/" + escape(tag) + "/" }
+
+// actMarker is the row that says the key with tag may have a usage log.
+func (s *Store) actMarker(tag string) string { return s.prefix + "actkeys/" + escape(tag) }
+
+func (s *Store) actMarkersPrefix() string { return s.prefix + "actkeys/" }
+
+// escape makes tag a single path element: "/" and "%" are escaped, the 64
+// hex digits of a real keyTag are left as they are.
+func escape(tag string) string { return url.PathEscape(tag) }
+
+func hex64(v uint64) string { return hex.EncodeToString(binary.BigEndian.AppendUint64(nil, v)) }
+
+// retry runs try until it reports done, at most maxAttempts times, waiting a
+// short random time after the second and later conflicts. try returns
+// done=false for a conflict worth another attempt; it has then taken the
+// current state from the failed txn's else branch, so a retry needs no read.
+func (s *Store) retry(ctx context.Context, what string, try func() (done bool, err error)) error {
+	for attempt := 1; ; attempt++ {
+		done, err := try()
+		if done || err != nil {
+			return err
+		}
+		if attempt == maxAttempts {
+			return fmt.Errorf("%s: %w (%d attempts)", what, ErrContention, attempt)
+		}
+		s.log.Debug("etcd store: conflict, retrying", "op", what, "attempt", attempt)
+		if attempt > 1 {
+			if err := sleep(ctx, backoff(attempt)); err != nil {
+				return err
+			}
+		} else if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// backoff is a random wait after the attempt-th conflict in a row: up to
+// 100µs doubling per attempt, capped at 2ms, so that stores that collided
+// spread out. It stays short: a store that waits long while others keep
+// writing would find its state stale every time.
+func backoff(attempt int) time.Duration {
+	limit := min(100*time.Microsecond<<min(attempt-2, 5), 2*time.Millisecond)
+	return mrand.N(limit) + 1
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// keyLocks are mutexes by name, made on demand and dropped when unused.
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyLock
+}
+
+type keyLock struct {
+	held chan struct{} // capacity 1: full while the lock is held
+	refs int           // holders and waiters
+}
+
+// lock waits for the lock of name or for ctx to end.
+func (l *keyLocks) lock(ctx context.Context, name string) (unlock func(), err error) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*keyLock{}
+	}
+	k := l.m[name]
+	if k == nil {
+		k = &keyLock{held: make(chan struct{}, 1)}
+		l.m[name] = k
+	}
+	k.refs++
+	l.mu.Unlock()
+	release := func() {
+		l.mu.Lock()
+		if k.refs--; k.refs == 0 {
+			delete(l.m, name)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case k.held <- struct{}{}:
+		return func() { <-k.held; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}
