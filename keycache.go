@@ -58,3 +58,8 @@ func (c *keyCache) forget(tag string) {
 	c.n -= len(c.m[tag])
 	delete(c.m, tag)
 }
+
+// ForgetKey drops the unsealed versions of a key that another node
+// destroyed (with a shared store): they could not be used any more, since
+// every request reads the key first, but they should not stay in memory.
+func (s *Service) ForgetKey(tag string) { s.keys.forget(tag) }

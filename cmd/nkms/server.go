@@ -21,8 +21,7 @@ import (
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/api"
 	"github.com/nkms/nkms/internal/crypto"
-	"github.com/nkms/nkms/store/bolt"
-	"github.com/nkms/nkms/store/cache"
+	"github.com/nkms/nkms/store/etcd"
 )
 
 // defaultGCPercent is the server's GOGC unless the environment sets one.
@@ -49,8 +48,13 @@ type Config struct {
 	RateLimitPerKey   float64
 	RateLimitPerCall  float64 // per caller (access key)
 	RejectReplays     bool
-	AuditLog          string // empty: no audit log
-	AuditFailClosed   bool   // refuse requests that cannot be audited
+	Store             string   // "bolt" (default) or "etcd"
+	EtcdEndpoints     []string // --store etcd: client URLs of the etcd cluster
+	EtcdPrefix        string   // key prefix in etcd; clusters sharing an etcd use different ones
+	EtcdCACert        string   // PEM CA bundle for https:// endpoints
+	EtcdCert, EtcdKey string   // client certificate for etcd
+	AuditLog          string   // empty: no audit log
+	AuditFailClosed   bool     // refuse requests that cannot be audited
 }
 
 // Validate checks the configuration and fills derived defaults.
@@ -98,6 +102,21 @@ func (c *Config) Validate() error {
 	if c.TLSCert == "" && !c.Dev && !c.InsecureHTTP && !isLoopback(c.Listen) {
 		return &hintError{fmt.Errorf("refusing plain HTTP on %s, which is not a loopback address: signatures, tokens and plaintexts would cross the network in clear", c.Listen),
 			"give --tls-cert and --tls-key (or --dev for a self-signed certificate); --insecure-http if a TLS proxy on this host terminates TLS"}
+	}
+	switch c.Store {
+	case "bolt":
+		if len(c.EtcdEndpoints) > 0 {
+			return errors.New("--etcd-endpoints needs --store etcd")
+		}
+	case "etcd":
+		if len(c.EtcdEndpoints) == 0 {
+			return errors.New("--store etcd needs --etcd-endpoints")
+		}
+		if (c.EtcdCert == "") != (c.EtcdKey == "") {
+			return errors.New("--etcd-cert and --etcd-key must be given together")
+		}
+	default:
+		return fmt.Errorf("--store %q: want bolt or etcd", c.Store)
 	}
 	if c.AuditFailClosed && c.AuditLog == "" {
 		return errors.New("--audit-fail-closed needs --audit-log")
@@ -165,6 +184,12 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "allow plain HTTP on a non-loopback --listen address")
 	f.Float64Var(&cfg.RateLimitPerKey, "rate-limit-per-key", 0, "requests a second allowed per key (token bucket; 0: no limit); excess gets 429")
 	f.Float64Var(&cfg.RateLimitPerCall, "rate-limit-per-caller", 0, "requests a second allowed per access key (token bucket; 0: no limit); excess gets 429")
+	f.StringVar(&cfg.Store, "store", "bolt", "where keys live: bolt (a file in --data-dir, one node) or etcd (a cluster of nodes)")
+	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "--store etcd: client URLs of the etcd members (http:// or https://)")
+	f.StringVar(&cfg.EtcdPrefix, "etcd-prefix", etcd.DefaultPrefix, "--store etcd: key prefix; every node of one nkms cluster uses the same")
+	f.StringVar(&cfg.EtcdCACert, "etcd-ca-cert", "", "--store etcd: PEM CA certificates that sign the etcd members' certificates")
+	f.StringVar(&cfg.EtcdCert, "etcd-cert", "", "--store etcd: PEM client certificate for etcd (with --etcd-key)")
+	f.StringVar(&cfg.EtcdKey, "etcd-key", "", "--store etcd: PEM private key of --etcd-cert")
 	f.StringVar(&cfg.AuditLog, "audit-log", "", "append one hash-chained JSON line per request to this file (off by default; check it with nkms audit verify)")
 	f.BoolVar(&cfg.AuditFailClosed, "audit-fail-closed", false, "answer 500 and do nothing while the audit log cannot be written, instead of serving unaudited")
 	f.BoolVar(&cfg.RejectReplays, "reject-replayed-signatures", false, "refuse a signature used before within its 5-minute window (401); see README for the trade-off")
@@ -196,17 +221,20 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := bolt.Open(filepath.Join(cfg.DataDir, "nkms.db"), bolt.Options{Log: log})
+	be, err := openBackend(ctx, cfg, log)
 	if err != nil {
-		return &hintError{err, "is another nkms server running on this --data-dir?"}
+		return err
 	}
-	defer st.Close()
+	defer be.close()
+	if err := bindRootKey(ctx, be, root); err != nil {
+		return err
+	}
 	auditor, closeAudit, err := openAuditLog(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeAudit()
-	store := cache.New(st, 0) // every write goes through it: reads stay fresh on this single node
+	store := be.store
 	svc := &nkms.Service{Store: store, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log,
 		Recorder: nkms.NewRecorder(store, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey}
 	logOut.Flush()
@@ -236,7 +264,8 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 	handler := api.New(svc, api.Config{PublicURL: cfg.PublicURL, TrustedProxies: proxies, Log: log,
 		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerCaller: cfg.RateLimitPerCall,
-		RejectReplayedSignatures: cfg.RejectReplays, Audit: auditor, AuditFailClosed: cfg.AuditFailClosed})
+		RejectReplayedSignatures: cfg.RejectReplays, Audit: auditor, AuditFailClosed: cfg.AuditFailClosed,
+		Ready: be.ready})
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -250,7 +279,12 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 
 	schedCtx, stopSched := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { (&nkms.Scheduler{Service: svc, Interval: cfg.SchedulerInterval}).Run(schedCtx) })
+	wg.Go(func() {
+		be.lead(schedCtx, (&nkms.Scheduler{Service: svc, Interval: cfg.SchedulerInterval}).Run)
+	})
+	if be.watchDeleted != nil {
+		wg.Go(func() { be.watchDeleted(schedCtx, svc.ForgetKey) })
+	}
 	wg.Go(func() { svc.Recorder.Run(schedCtx) }) // writes what is queued before it returns
 	defer func() { stopSched(); wg.Wait() }()
 
@@ -263,7 +297,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		}
 	}()
 	logOut.Flush() // what was logged so far comes before the lines written directly to stderr
-	fmt.Fprintf(stderr, "nkms: serving on %s (data dir %s)\n", url, cfg.DataDir)
+	fmt.Fprintf(stderr, "nkms: serving on %s (%s)\n", url, be.where)
 	if cfg.PprofListen != "" {
 		stop, err := servePprof(cfg.PprofListen, stderr)
 		if err != nil {

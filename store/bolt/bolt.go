@@ -8,6 +8,7 @@
 //	due         due time (8-byte BE, Unix ns, sign bit flipped) ‖ tag → empty
 //	accessKeys  access key id → access key record (store/codec)
 //	meta        "schema" → layout version; "count" ‖ keystore → number of keys;
+//	            "rootCheck" → a value sealed under the root key (RootCheck);
 //	            "scrub" → set while deleted material may linger in free pages;
 //	            the bucket's sequence is the last key ID given out
 //	activities, activityOldest
@@ -29,6 +30,8 @@
 package bolt
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -310,4 +313,30 @@ func (s *Store) Close() error {
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// metaRootCheck is the meta key of RootCheck's value.
+var metaRootCheck = []byte("rootCheck")
+
+// RootCheck stores candidate as the data file's root-key check value when it
+// has none, and returns the stored value: a value sealed under the root key
+// the file was first opened with, which a later start must be able to open.
+func (s *Store) RootCheck(ctx context.Context, candidate []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var stored []byte
+	err := s.update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(metaRootCheck); v != nil {
+			stored = bytes.Clone(v)
+			return nil
+		}
+		stored = bytes.Clone(candidate)
+		return meta.Put(metaRootCheck, stored)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("root key check: %w", err)
+	}
+	return stored, nil
 }

@@ -12,6 +12,8 @@
 //	due/<time>/<tag>          "" for keys with a due time (nkms.Key.DueAt)
 //	accesskeys/<id>           access key record (store/codec)
 //	meta/lastID               the last key ID given out, decimal
+//	meta/rootCheck            a value sealed under the root key (RootCheck)
+//	election/<name>/…         leader election of the nodes (RunAsLeader)
 //	act/<tag*>/<entry key>    usage-log entry (activity.go)
 //	actkeys/<tag*>            "" while the key's log may hold entries (activity.go)
 //
@@ -103,6 +105,7 @@ type Options struct {
 // Store is an nkms.Store in etcd. It is safe for concurrent use, and any
 // number of stores (in any number of processes) may share one prefix.
 type Store struct {
+	client *clientv3.Client // for watches, elections and health checks (cluster.go)
 	kv     clientv3.KV
 	prefix string
 	log    *slog.Logger
@@ -142,7 +145,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	s := &Store{kv: opts.Client.KV, prefix: prefix, log: opts.Log, maxOps: defaultMaxOps}
+	s := &Store{client: opts.Client, kv: opts.Client.KV, prefix: prefix, log: opts.Log, maxOps: defaultMaxOps}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
