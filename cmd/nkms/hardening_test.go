@@ -201,3 +201,21 @@ func TestNoCoreDumps(t *testing.T) {
 		t.Fatalf("core files are allowed:\n%s", limits)
 	}
 }
+
+// TestRefusesAnotherRootKey: a data file remembers its root key (a value
+// sealed under it); starting it with another root key file fails at once
+// with a hint, instead of failing every request later.
+func TestRefusesAnotherRootKey(t *testing.T) {
+	t.Parallel()
+	dir, otherDir := t.TempDir(), t.TempDir()
+	start(t, dir, credEnv).kill(t)
+	start(t, otherDir, credEnv).kill(t) // another data dir, another root key
+	cmd := exec.Command(binary, "server", "--listen", "127.0.0.1:0", "--data-dir", dir,
+		"--root-key-file", filepath.Join(otherDir, "root.key"))
+	cmd.Env = append(os.Environ(), credEnv...)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "is not the root key of") || !strings.Contains(string(out), "nkms: hint:") {
+		t.Fatalf("another root key: %v\n%s", err, out)
+	}
+	start(t, dir, credEnv) // its own root key still works
+}
