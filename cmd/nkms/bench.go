@@ -12,7 +12,9 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -90,7 +92,7 @@ machine and this tool can do at best.`,
 	}
 	o.cf.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&o.op, "op", "encrypt", "operation: "+strings.Join(benchOpNames(), ", ")+", list-keys, or ceiling")
+	f.StringVar(&o.op, "op", "encrypt", "operation: "+strings.Join(benchOpNames(), ", ")+", list-keys, create-key (a new key per request; they stay), or ceiling")
 	f.StringVar(&o.keyType, "key-type", "AES256", "type of the key created for the run: AES256, RSA2048 or ECDSA")
 	f.StringVar(&o.keyTag, "key-tag", "", "use this existing key instead of creating one")
 	f.IntVar(&o.payload, "payload", 32, "bytes of plaintext (encrypt, decrypt, re-encrypt) or of data (sign, verify)")
@@ -154,9 +156,18 @@ func (o *benchOptions) validate(cmd *cobra.Command) error {
 	if o.op == "ceiling" || o.op == "list-keys" {
 		return nil
 	}
+	if o.op == "create-key" {
+		if o.format == "wrk" {
+			return errors.New("--op create-key cannot be pre-signed for wrk: every request needs its own key name")
+		}
+		if !nkms.KeyType(o.keyType).Valid() {
+			return fmt.Errorf("--key-type %q is not AES256, RSA2048 or ECDSA", o.keyType)
+		}
+		return nil
+	}
 	if _, ok := benchOps[o.op]; !ok {
 		return &hintError{fmt.Errorf("--op %q is not an operation bench knows", o.op),
-			"use one of " + strings.Join(benchOpNames(), ", ") + ", list-keys or ceiling"}
+			"use one of " + strings.Join(benchOpNames(), ", ") + ", list-keys, create-key or ceiling"}
 	}
 	if o.keyTag != "" && !cmd.Flags().Changed("key-type") {
 		return nil // the key's own type is checked once it is known
@@ -195,11 +206,12 @@ func (o *benchOptions) checkKeyType(kt string) error {
 
 // benchTarget is what the timed run sends, and what setup left behind.
 type benchTarget struct {
-	req     loadgen.Request
-	keyType string // "" for the ceiling
-	keyTag  string
-	payload int             // bytes of payload in the request
-	cleanup func(io.Writer) // removes what setup created; never nil
+	req      loadgen.Request
+	nextBody func() []byte // create-key: a new key name per request
+	keyType  string        // "" for the ceiling
+	keyTag   string
+	payload  int             // bytes of payload in the request
+	cleanup  func(io.Writer) // removes what setup created; never nil
 }
 
 func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
@@ -213,6 +225,8 @@ func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 		t, err = o.ceilingTarget()
 	} else if o.op == "list-keys" {
 		t, err = o.listTarget()
+	} else if o.op == "create-key" {
+		t, err = o.createKeyTarget(stderr)
 	} else {
 		var c *client.Client
 		if c, err = o.cf.client(); err != nil {
@@ -243,6 +257,7 @@ func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 	}
 	cfg.Client = loadgen.NewClient(o.concurrency, tlsConf)
 	cfg.Hosts = o.hosts
+	cfg.NextBody = t.nextBody
 	probeStart := time.Now()
 	if err := probe(ctx, cfg, o.op); err != nil {
 		return err
@@ -285,6 +300,30 @@ func (o *benchOptions) listTarget() (*benchTarget, error) {
 	return &benchTarget{
 		req:     loadgen.Request{Method: http.MethodGet, URL: base + "/kms/v1/keys?pageNo=1&pageSize=100"},
 		cleanup: func(io.Writer) {},
+	}, nil
+}
+
+// createKeyTarget is Create Key with a new name for every request (a
+// management write: the store's write latency). The keys stay; they are
+// named b<run><n>, and the run's prefix is printed.
+func (o *benchOptions) createKeyTarget(stderr io.Writer) (*benchTarget, error) {
+	base, err := benchBase(o.cf.url)
+	if err != nil {
+		return nil, err
+	}
+	run := hex.EncodeToString(randomBytes(2)) // 4 hex digits: names stay within 15 characters
+	var n atomic.Uint64
+	next := func() []byte {
+		name := "b" + run + strconv.FormatUint(n.Add(1), 36)
+		return []byte(`{"keyName":"` + name + `","keyType":"` + o.keyType + `"}`)
+	}
+	return &benchTarget{
+		req:      loadgen.Request{Method: http.MethodPost, URL: base + "/kms/v1/keys"},
+		nextBody: next,
+		keyType:  o.keyType,
+		cleanup: func(io.Writer) {
+			fmt.Fprintf(stderr, "nkms: bench left the %d keys it created in place (named b%s…)\n", n.Load(), run)
+		},
 	}, nil
 }
 

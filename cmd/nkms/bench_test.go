@@ -97,6 +97,23 @@ func TestBench(t *testing.T) {
 			"--nodes", p.url+","+other)...)
 		checkReport(t, r, "encrypt", "AES256", 40)
 	})
+	t.Run("create-key", func(t *testing.T) {
+		r := benchJSON(t, credEnv, append(url, "--op", "create-key", "--requests", "30", "--concurrency", "3", "--warmup", "0")...)
+		checkReport(t, r, "create-key", "AES256", 30)
+		keys, err := c.ListKeys(ctx, 1, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		made := 0
+		for _, k := range keys.KeyList {
+			if strings.HasPrefix(k.KeyName, "b") && !strings.HasPrefix(k.KeyName, "bench-") {
+				made++
+			}
+		}
+		if made != 31 { // the probe request creates one more
+			t.Errorf("create-key made %d keys, want 31", made)
+		}
+	})
 	t.Run("sign ECDSA", func(t *testing.T) {
 		r := benchJSON(t, credEnv, append(url, "--op", "sign", "--key-type", "ECDSA", "--requests", "20", "--concurrency", "2", "--warmup", "0")...)
 		checkReport(t, r, "sign", "ECDSA", 20)

@@ -58,6 +58,11 @@ type Config struct {
 	// Client sends the requests; nil means NewClient(Concurrency).
 	Client *http.Client
 
+	// NextBody, when not nil, gives every request its own body instead of
+	// Request.Body (for example a new key name each time). It is called
+	// from every worker at once.
+	NextBody func() []byte
+
 	// Hosts, when not empty, spreads the load over several servers: worker
 	// i sends to Hosts[i % len(Hosts)] (host:port) instead of the URL's host,
 	// with the same path, body and signature.
@@ -223,6 +228,9 @@ func (r *runner) phase(ctx context.Context, requests int, d time.Duration, progr
 		wg.Go(func() {
 			body := r.cfg.Request.Body // built once, only read
 			for next() {
+				if r.cfg.NextBody != nil {
+					body = r.cfg.NextBody()
+				}
 				lat, status, ok := r.send(ctx, body, host)
 				if ctx.Err() != nil && !ok {
 					return // cancelled, not a failure of the server
@@ -289,7 +297,11 @@ func Once(ctx context.Context, cfg Config) (status int, body []byte, err error) 
 		cfg.Client = NewClient(1, nil)
 	}
 	r := &runner{cfg: cfg, requestURI: u.RequestURI()}
-	req, err := r.newRequest(ctx, cfg.Request.Body, time.Now(), "")
+	reqBody := cfg.Request.Body
+	if cfg.NextBody != nil {
+		reqBody = cfg.NextBody()
+	}
+	req, err := r.newRequest(ctx, reqBody, time.Now(), "")
 	if err != nil {
 		return 0, nil, err
 	}
