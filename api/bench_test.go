@@ -33,23 +33,7 @@ func BenchmarkHTTPEncryptAES32B(b *testing.B) {
 // store, the background usage-log recorder, real time, signed requests from parallel
 // clients over loopback.
 func BenchmarkServerEncryptAES32B(b *testing.B) {
-	_, c, _ := serverStack(b, true)
-	ctx := context.Background()
-	k, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "bench", KeyType: "AES256"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	msg := make([]byte, 32)
-	b.ReportAllocs()
-	b.SetParallelism(8)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := c.Encrypt(ctx, k.KeyTag, msg, nil); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	benchServerEncrypt(b)
 }
 
 // BenchmarkServerEncryptAES32BAudit is BenchmarkServerEncryptAES32B with a
@@ -61,7 +45,13 @@ func BenchmarkServerEncryptAES32BAudit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	_, c, _ := serverStack(b, true, func(cfg *api.Config) { cfg.Audit, cfg.AuditFailClosed = l, true })
+	benchServerEncrypt(b, func(cfg *api.Config) { cfg.Audit, cfg.AuditFailClosed = l, true })
+}
+
+// benchServerEncrypt encrypts 32 bytes with parallel clients through the
+// server's own stack, configured by configure.
+func benchServerEncrypt(b *testing.B, configure ...func(*api.Config)) {
+	_, c, _ := serverStack(b, true, configure...)
 	ctx := context.Background()
 	k, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "bench", KeyType: "AES256"})
 	if err != nil {
