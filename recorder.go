@@ -14,12 +14,19 @@ const (
 	recorderBuffer           = 8192
 	recorderBatch            = 1000
 	recorderFlushEvery       = 100 * time.Millisecond
+	// A batch the store refused is kept and written again at the next
+	// flushes (an etcd leader change fails writes for seconds), up to
+	// recorderRetries times or until it holds recorderMaxHeld entries.
+	recorderRetries = 50
+	recorderMaxHeld = 4 * recorderBatch
 )
 
 // Recorder writes usage-log entries in the background, in batches, so that
 // recording costs a request one channel send. When its buffer is full it
 // drops entries (counted by Dropped and logged) rather than slow the crypto
-// path down.
+// path down. A batch the store fails to take is tried again at the next
+// flushes (entries are written at least once: a write that failed after all
+// may appear twice), and dropped, logged, only after recorderRetries tries.
 type Recorder struct {
 	store     Store
 	maxPerKey int
@@ -49,7 +56,8 @@ func (r *Recorder) Record(a Activity) {
 	}
 }
 
-// Dropped is how many entries were dropped because the buffer was full.
+// Dropped is how many entries were dropped: the buffer was full, or the
+// store kept refusing them.
 func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
 
 // Run writes queued entries until ctx ends, then writes what is still queued
@@ -59,12 +67,26 @@ func (r *Recorder) Run(ctx context.Context) {
 	defer t.Stop()
 	batch := make([]Activity, 0, recorderBatch)
 	var reported uint64
-	flush := func() {
+	failures := 0 // flushes in a row that failed to write batch
+	flush := func(last bool) {
 		if len(batch) > 0 {
 			// Written with a fresh context: entries queued before shutdown still land.
-			if err := r.store.AppendActivities(context.WithoutCancel(ctx), batch, r.maxPerKey); err != nil {
-				r.log.Error("usage log: write failed", "entries", len(batch), "err", err)
+			err := r.store.AppendActivities(context.WithoutCancel(ctx), batch, r.maxPerKey)
+			if err != nil {
+				failures++
+				if !last && failures < recorderRetries && len(batch) < recorderMaxHeld {
+					if failures == 1 {
+						r.log.Warn("usage log: write failed; will retry", "entries", len(batch), "err", err)
+					}
+					return
+				}
+				r.dropped.Add(uint64(len(batch)))
+				reported += uint64(len(batch)) // counted in this line
+				r.log.Error("usage log: write failed; entries dropped", "entries", len(batch), "tries", failures, "err", err)
+			} else if failures > 0 {
+				r.log.Info("usage log: written after retries", "entries", len(batch), "tries", failures+1)
 			}
+			failures = 0
 			batch = batch[:0]
 		}
 		if d := r.dropped.Load(); d != reported {
@@ -72,25 +94,26 @@ func (r *Recorder) Run(ctx context.Context) {
 			reported = d
 		}
 	}
+	add := func(a Activity) {
+		batch = append(batch, a)
+		// While the store fails, the batch grows until the next tick's retry.
+		if (failures == 0 && len(batch) >= recorderBatch) || len(batch) >= recorderMaxHeld {
+			flush(false)
+		}
+	}
 	for {
 		select {
 		case a := <-r.ch:
-			batch = append(batch, a)
-			if len(batch) == recorderBatch {
-				flush()
-			}
+			add(a)
 		case <-t.C:
-			flush()
+			flush(false)
 		case <-ctx.Done():
 			for {
 				select {
 				case a := <-r.ch:
-					batch = append(batch, a)
-					if len(batch) == recorderBatch {
-						flush()
-					}
+					add(a)
 				default:
-					flush()
+					flush(true)
 					return
 				}
 			}

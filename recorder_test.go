@@ -2,6 +2,7 @@ package nkms_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -89,4 +90,58 @@ func TestSchedulerLogsAndPrunes(t *testing.T) {
 	if n := activityCount(t, s, k.Tag); n < 1 {
 		t.Fatalf("%d entries left, want the recent ones", n)
 	}
+}
+
+// flakyStore fails its first failures usage-log writes.
+type flakyStore struct {
+	nkms.Store
+	mu       sync.Mutex
+	failures int
+}
+
+func (f *flakyStore) AppendActivities(ctx context.Context, entries []nkms.Activity, maxPerKey int) error {
+	f.mu.Lock()
+	fail := f.failures > 0
+	if fail {
+		f.failures--
+	}
+	f.mu.Unlock()
+	if fail {
+		return errors.New("etcdserver: request timed out")
+	}
+	return f.Store.AppendActivities(ctx, entries, maxPerKey)
+}
+
+// TestRecorderRetriesFailedWrites: a batch the store refuses for a while
+// (an etcd leader change) is written later, not dropped (found by the
+// cluster test); a store that keeps refusing loses the batch, counted.
+func TestRecorderRetriesFailedWrites(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, _ := newService(t)
+		k := create(t, s, alice, "retried", nkms.AES256, false)
+		flaky := &flakyStore{Store: s.Store, failures: 5}
+		rec := nkms.NewRecorder(flaky, 0, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { rec.Run(ctx) })
+		for i := range 3 {
+			rec.Record(nkms.Activity{Tag: k.Tag, Time: t0.Add(time.Duration(i) * time.Second), Action: "Encrypt", Result: nkms.ResultSuccess})
+		}
+		time.Sleep(2 * time.Second) // 20 flushes: 5 fail, then one lands
+		synctest.Wait()
+		if n := activityCount(t, s, k.Tag); n != 3 || rec.Dropped() != 0 {
+			t.Fatalf("after the store recovered: %d entries, %d dropped; want 3 and 0", n, rec.Dropped())
+		}
+		flaky.mu.Lock()
+		flaky.failures = 1 << 30 // from now on it always fails
+		flaky.mu.Unlock()
+		rec.Record(nkms.Activity{Tag: k.Tag, Time: t0.Add(time.Minute), Action: "Decrypt", Result: nkms.ResultSuccess})
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if rec.Dropped() != 1 {
+			t.Fatalf("a store that keeps failing: %d dropped, want the 1 entry", rec.Dropped())
+		}
+		cancel()
+		wg.Wait()
+	})
 }
