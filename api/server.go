@@ -104,8 +104,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.auditFinish(held, r)
 	if s.log.Enabled(r.Context(), slog.LevelInfo) {
-		s.log.Info("request", "requestId", id, "method", r.Method, "path", r.URL.Path,
-			"status", rec.status, "duration", time.Since(start), "accessKey", st.accessKey)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("requestId", id),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+			slog.Duration("duration", time.Since(start)), slog.String("accessKey", st.accessKey))
 	}
 }
 
