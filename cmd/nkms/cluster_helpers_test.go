@@ -766,33 +766,7 @@ func (r *clRun) step(ctx context.Context, rng *rand.Rand) {
 		}
 	}
 	r.mu.Unlock()
-	create, del := 4, 3
-	if usable < 8 {
-		create = 30
-	} else if usable >= 30 {
-		create = 0
-	}
-	if 4*(all-usable) > all {
-		del = 0
-	}
-	weights := []struct {
-		op string
-		w  int
-	}{{opCreate, create}, {opRotate, 3}, {opDelete, del}, {opCancel, 2}, {opEnable, 4}, {opDisable, 2},
-		{opEncrypt, 35}, {opDecrypt, 20}}
-	total := 0
-	for _, w := range weights {
-		total += w.w
-	}
-	n := rng.IntN(total)
-	op := weights[0].op
-	for _, w := range weights {
-		if n < w.w {
-			op = w.op
-			break
-		}
-		n -= w.w
-	}
+	op := pickOp(rng, loadMix(usable, all, 3, 2, 2))
 	switch op {
 	case opCreate:
 		r.create(ctx, c, node, rng)

@@ -577,3 +577,43 @@ func (r *crashRun) report(cycles int, took time.Duration) {
 	fmt.Fprintf(&b, " total %d", n)
 	r.t.Log(b.String())
 }
+
+// weightedOp is an operation of the random load and its weight.
+type weightedOp struct {
+	op string
+	w  int
+}
+
+// loadMix is the random load of the crash-loop and cluster tests: mostly
+// crypto, some lifecycle changes; it keeps about thirty usable keys (not
+// pending deletion, not gone) and at most about a quarter of all pending
+// deletion. del, cancel and disable weigh those operations.
+func loadMix(usable, all, del, cancel, disable int) []weightedOp {
+	create := 4
+	if usable < 8 {
+		create = 30
+	} else if usable >= 30 {
+		create = 0
+	}
+	if 4*(all-usable) > all {
+		del = 0
+	}
+	return []weightedOp{{opCreate, create}, {opRotate, 3}, {opDelete, del}, {opCancel, cancel}, {opEnable, 4},
+		{opDisable, disable}, {opEncrypt, 35}, {opDecrypt, 20}}
+}
+
+// pickOp draws one operation of ops, with probability proportional to its weight.
+func pickOp(rng *rand.Rand, ops []weightedOp) string {
+	total := 0
+	for _, o := range ops {
+		total += o.w
+	}
+	n := rng.IntN(total)
+	for _, o := range ops {
+		if n < o.w {
+			return o.op
+		}
+		n -= o.w
+	}
+	return ops[0].op
+}

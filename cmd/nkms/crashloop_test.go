@@ -218,34 +218,7 @@ func (r *crashRun) step(ctx context.Context, c *client.Client, rng *rand.Rand) b
 	}
 	all := len(r.order)
 	r.mu.Unlock()
-	// Keep about thirty usable keys, and about a quarter of all pending deletion.
-	create, del := 4, 2
-	if usable < 8 {
-		create = 30
-	} else if usable >= 30 {
-		create = 0
-	}
-	if 4*(all-usable) > all {
-		del = 0
-	}
-	weights := []struct {
-		op string
-		w  int
-	}{{opCreate, create}, {opRotate, 3}, {opDelete, del}, {opCancel, 1}, {opEnable, 4}, {opDisable, 1},
-		{opEncrypt, 35}, {opDecrypt, 20}}
-	total := 0
-	for _, w := range weights {
-		total += w.w
-	}
-	n := rng.IntN(total)
-	op := weights[0].op
-	for _, w := range weights {
-		if n < w.w {
-			op = w.op
-			break
-		}
-		n -= w.w
-	}
+	op := pickOp(rng, loadMix(usable, all, 2, 1, 1))
 	switch op {
 	case opCreate:
 		return r.create(ctx, c, rng)
