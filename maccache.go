@@ -2,10 +2,10 @@ package nkms
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"hash"
 	"sync"
-
-	"github.com/nkms/nkms/internal/sigv2"
 )
 
 // maxCachedMACs bounds the access keys whose keyed HMACs are kept.
@@ -25,7 +25,7 @@ type macCache struct {
 // macPool holds the idle MACs of one access key's secret.
 type macPool struct {
 	sealed []byte
-	pool   sync.Pool // of hash.Hash from sigv2.NewMAC
+	pool   sync.Pool // of hash.Hash: HMAC-SHA256 keyed with the secret
 }
 
 // get returns the pool of the access key id made from sealed, or nil.
@@ -42,7 +42,9 @@ func (c *macCache) get(id string, sealed []byte) *macPool {
 func (c *macCache) put(id string, sealed, secret []byte) *macPool {
 	p := &macPool{sealed: bytes.Clone(sealed)}
 	key := bytes.Clone(secret)
-	p.pool.New = func() any { return sigv2.NewMAC(key) }
+	// HMAC-SHA256 keyed with the secret, as sigv2.NewMAC makes it (the domain
+	// package does not import sigv2, which imports net/http).
+	p.pool.New = func() any { return hmac.New(sha256.New, key) }
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
