@@ -77,10 +77,10 @@ func newEnvWith(t testing.TB, configure func(*api.Config)) *env {
 }
 
 // client returns a client of the given keystore's access key.
-func (e *env) client(keystore int64) *client.Client {
+func (e *env) client(keystore int64, opts ...client.Option) *client.Client {
 	e.t.Helper()
 	cr := e.creds[keystore]
-	c, err := client.New(e.srv.URL, cr.AccessKey, cr.SecretKey, client.WithClock(e.clk.Now))
+	c, err := client.New(e.srv.URL, cr.AccessKey, cr.SecretKey, append([]client.Option{client.WithClock(e.clk.Now)}, opts...)...)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -15,6 +15,10 @@ import (
 	"github.com/nkms/nkms/internal/sigv2"
 )
 
+// noRetry makes a client answer a 429 at once: these tests count them, and
+// their clock stands still, so a retry would only wait for nothing.
+var noRetry = client.WithRetries(1)
+
 // gatewayCode is the errorCode of a gateway error body.
 func gatewayCode(t *testing.T, body []byte) string {
 	t.Helper()
@@ -53,15 +57,15 @@ func TestRateLimitPerCaller(t *testing.T) {
 	}
 	golden(t, "rate-limited", http.StatusTooManyRequests, refused)
 	// Another access key has its own bucket.
-	if _, err := e.client(2).ListKeys(ctx, 1, 10); err != nil {
+	if _, err := e.client(2, noRetry).ListKeys(ctx, 1, 10); err != nil {
 		t.Fatalf("keystore 2 is limited by keystore 1's bucket: %v", err)
 	}
-	if _, err := e.client(1).ListKeys(ctx, 1, 10); err == nil {
+	if _, err := e.client(1, noRetry).ListKeys(ctx, 1, 10); err == nil {
 		t.Fatal("keystore 1's bucket is not empty")
 	}
 	// A second later, the bucket has refilled; the refused creates did not run.
 	e.clk.Add(time.Second)
-	keys, err := e.client(1).ListKeys(ctx, 1, 100)
+	keys, err := e.client(1, noRetry).ListKeys(ctx, 1, 100)
 	if err != nil {
 		t.Fatalf("after a second: %v", err)
 	}
@@ -74,7 +78,7 @@ func TestRateLimitPerKey(t *testing.T) {
 	t.Parallel()
 	e := newEnvWith(t, func(c *api.Config) { c.RateLimitPerKey = 3 })
 	ctx := context.Background()
-	c1 := e.client(1)
+	c1 := e.client(1, noRetry)
 	k, err := c1.CreateKey(ctx, client.CreateKeyRequest{KeyName: "limited", KeyType: "AES256"})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +89,7 @@ func TestRateLimitPerKey(t *testing.T) {
 	}
 	// Keystore 2 naming keystore 1's key sees a key that does not exist, and does not drain its bucket.
 	for range 3 {
-		_, err := e.client(2).Encrypt(ctx, k.KeyTag, []byte("x"), nil)
+		_, err := e.client(2, noRetry).Encrypt(ctx, k.KeyTag, []byte("x"), nil)
 		var ce *client.Error
 		if !errors.As(err, &ce) || ce.Status != http.StatusNotFound {
 			t.Fatalf("keystore 2 on keystore 1's key: %v, want 404", err)
@@ -146,7 +150,7 @@ func TestRejectReplayedSignatures(t *testing.T) {
 		if status != http.StatusUnauthorized || gatewayCode(t, body) != "200" || !strings.Contains(string(body), "used before") {
 			t.Fatalf("replayed signature: %d %s, want 401 errorCode 200", status, body)
 		}
-		keys, err := e.client(1).ListKeys(context.Background(), 1, 10)
+		keys, err := e.client(1, noRetry).ListKeys(context.Background(), 1, 10)
 		if err != nil || keys.TotalCount != 1 {
 			t.Fatalf("the replayed request ran: %d keys (%v)", keys.TotalCount, err)
 		}

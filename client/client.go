@@ -19,6 +19,33 @@
 //	set, err := c.CreateTokenSet(ctx, key.KeyTag, 0, 0)
 //	tc, err := client.NewWithToken("http://127.0.0.1:8383", set.AccessToken)
 //	ct, err = tc.Encrypt(ctx, key.KeyTag, []byte("hello"), nil)
+//
+// # Retries
+//
+// A call that changes nothing on the server is retried: every GET (GetKey,
+// ListKeys, ListVersions, GetACL, GetTokenGenerator, Activities, LastUse,
+// ListAccessKeys) and the crypto POSTs (Encrypt, Decrypt, ReEncrypt and
+// their Many forms, Sign, Verify, PublicKey, CreateCustomKey; and Do with
+// these routes, or those of API 1.0 under /keys/v1 and /keys/v2). Such a
+// call is sent again, up to 4 times in all (see WithRetries), when the
+// server answers 429, 500, 502, 503 or 504, or when the connection fails
+// before the whole answer arrived (refused, reset, closed; not a timeout).
+// The wait between attempts is the Retry-After of a 429 or 503 when the
+// server gives one (in seconds or as a date, up to 30 s), otherwise a random
+// wait up to 100 ms, 200 ms, 400 ms… (capped at 2 s, "full jitter"); a call
+// whose next wait is longer than 30 s, or would outlast ctx's deadline,
+// stops at once with its last answer. Every attempt is signed
+// afresh, with a later timestamp than the one before. When ctx ends during
+// a wait, the call returns an error that matches both ctx.Err() (errors.Is)
+// and the last *Error (errors.As); otherwise a call that runs out of
+// attempts returns its last answer's *Error.
+//
+// Every other call (CreateKey, the key state, name, memo, rotation and
+// version changes, DeleteKey, the ACL, token generator and token routes,
+// CreateTokenSet, RenewTokenSet, CreateAccessToken, CreateAccessKey,
+// RevokeAccessKey) could take effect twice if sent twice, so it is sent
+// again only when the connection could not be made at all (the request was
+// never sent). Health sends one request and is never retried.
 package client
 
 import (
@@ -54,6 +81,7 @@ type Client struct {
 	hc        *http.Client
 	now       func() time.Time
 	rootCAs   *x509.CertPool // WithRootCAs
+	retry     retryPolicy
 }
 
 // Option configures a Client.
@@ -124,8 +152,9 @@ func newClient(baseURL string, opts []Option) (*Client, error) {
 		return nil, fmt.Errorf("client: base URL %q must be http(s)://host[:port][/path], without user, query or fragment", u.Redacted())
 	}
 	c := &Client{
-		base: u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
-		now:  time.Now,
+		base:  u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
+		now:   time.Now,
+		retry: defaultRetryPolicy(),
 		hc: &http.Client{
 			Timeout: 30 * time.Second,
 			// A KMS API never redirects; do not replay signed headers or a token elsewhere.
@@ -136,8 +165,11 @@ func newClient(baseURL string, opts []Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
-	if c.hc == nil || c.now == nil {
+	if c.hc == nil || c.now == nil || c.retry.sleep == nil {
 		return nil, errors.New("client: nil HTTP client or clock")
+	}
+	if c.retry.attempts < 1 {
+		return nil, fmt.Errorf("client: WithRetries(%d): at least 1 attempt is needed", c.retry.attempts)
 	}
 	if c.rootCAs != nil {
 		if c.hc != defaultHC {
@@ -199,14 +231,19 @@ func (e *Error) Error() string {
 // and may carry a query; it is appended to the base URL as is. body, when
 // not nil, is sent as JSON. On a 2xx answer the envelope
 // {"code":"SUCCESS","data":...} is checked and data is decoded into out
-// (out may be nil). Any other answer gives an *Error.
+// (out may be nil). Any other answer gives an *Error. A GET, or a POST to
+// one of the crypto routes, is retried as the package documentation says;
+// any other request is sent again only when its connection failed.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
-	req, err := c.newRequest(ctx, method, path, body)
-	if err != nil {
-		return err
+	var raw []byte
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("client: encode request body: %w", err)
+		}
+		raw = b
 	}
-	c.authenticate(req)
-	status, data, err := c.send(req)
+	status, data, err := c.exchange(ctx, method, path, raw, true, c.retry.attempts)
 	if err != nil {
 		return err
 	}
@@ -241,13 +278,10 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 }
 
 // Health checks that the server is ready to serve: GET /healthz,
-// unauthenticated, answering 200 "ok".
+// unauthenticated, answering 200 "ok". It sends one request and is never
+// retried: its answer is the server's state now.
 func (c *Client) Health(ctx context.Context) error {
-	req, err := c.newRequest(ctx, http.MethodGet, "/healthz", nil)
-	if err != nil {
-		return err
-	}
-	status, data, err := c.send(req)
+	status, data, err := c.exchange(ctx, http.MethodGet, "/healthz", nil, false, 1)
 	if err != nil {
 		return err
 	}
@@ -260,27 +294,77 @@ func (c *Client) Health(ctx context.Context) error {
 	return nil
 }
 
-// authenticate sets the authentication headers of req: the token header for
-// a token client, the signature v2 headers (stamped now) for an account client.
-func (c *Client) authenticate(req *http.Request) {
-	if c.token != "" {
-		req.Header.Set(headerToken, c.token)
-		return
+// exchange sends a request of method to path with body (JSON, or nil for
+// none), authenticated when auth is set, at most attempts times, and
+// returns the last answer: its status and body, or the error that ended the
+// call. Each attempt is a new request, signed afresh. Only an idempotent
+// request is sent again after a 429 or 5xx answer (after the wait that a
+// Retry-After header asks for, or a full-jitter backoff) or after its
+// connection broke; any request is sent again when its connection could
+// not be made.
+func (c *Client) exchange(ctx context.Context, method, path string, body []byte, auth bool, attempts int) (int, []byte, error) {
+	idem := idempotent(method, path)
+	var stamped time.Time // timestamp of the last signed attempt
+	for n := 1; ; n++ {
+		req, err := c.newRequest(ctx, method, path, body)
+		if err != nil {
+			return 0, nil, err
+		}
+		if auth {
+			stamped = c.authenticate(req, stamped)
+		}
+		status, data, ra, err := c.send(req)
+		var failure error // the error of this attempt, should the call stop now
+		switch {
+		case n >= attempts:
+			return status, data, err
+		case err != nil:
+			if !retryableTransport(ctx, err, idem) {
+				return 0, nil, err
+			}
+			failure = err
+		case idem && retryableStatus(status):
+			failure = parseError(status, data, c.token)
+		default:
+			return status, data, nil
+		}
+		d, ok := c.retry.retryDelay(n, status, ra, time.Now())
+		if !ok { // the server asks for a longer wait than we are prepared to make
+			return status, data, err
+		}
+		if deadline, has := ctx.Deadline(); has && time.Until(deadline) < d {
+			return status, data, err // the context would end before the next attempt
+		}
+		if werr := c.retry.sleep(ctx, d); werr != nil {
+			return 0, nil, &stopWaiting{last: failure, ctx: werr}
+		}
 	}
-	sigv2.SignRequest(req, c.accessKey, c.secret, c.now())
 }
 
-func (c *Client) newRequest(ctx context.Context, method, path string, body any) (*http.Request, error) {
+// authenticate sets the authentication headers of req: the token header for
+// a token client, the signature v2 headers for an account client, stamped
+// now but always later than after (the previous attempt of the same call,
+// or zero) so that a retry never repeats a signature. It returns the stamp.
+func (c *Client) authenticate(req *http.Request, after time.Time) time.Time {
+	if c.token != "" {
+		req.Header.Set(headerToken, c.token)
+		return time.Time{}
+	}
+	now := c.now()
+	if !after.IsZero() && now.UnixMilli() <= after.UnixMilli() {
+		now = time.UnixMilli(after.UnixMilli() + 1)
+	}
+	sigv2.SignRequest(req, c.accessKey, c.secret, now)
+	return now
+}
+
+func (c *Client) newRequest(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
 	if !strings.HasPrefix(path, "/") {
 		return nil, fmt.Errorf("client: path %q does not start with /", path)
 	}
 	var r io.Reader
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("client: encode request body: %w", err)
-		}
-		r = bytes.NewReader(b)
+		r = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
 	if err != nil {
@@ -293,12 +377,14 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body any) 
 	return req, nil
 }
 
-// send performs req and reads its whole (bounded) body.
-func (c *Client) send(req *http.Request) (status int, body []byte, err error) {
+// send performs req and reads its whole (bounded) body; retryAfter is the
+// answer's Retry-After header.
+func (c *Client) send(req *http.Request) (status int, body []byte, retryAfter string, err error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("client: %w", err)
+		return 0, nil, "", fmt.Errorf("client: %w", err)
 	}
+	retryAfter = resp.Header.Get("Retry-After")
 	defer resp.Body.Close()
 	body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err == nil && len(body) > maxResponse {
@@ -306,11 +392,11 @@ func (c *Client) send(req *http.Request) (status int, body []byte, err error) {
 	}
 	if err != nil {
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return resp.StatusCode, nil, nil // the status alone makes the *Error
+			return resp.StatusCode, nil, retryAfter, nil // the status alone makes the *Error
 		}
-		return 0, nil, fmt.Errorf("client: %s %s: read response: %w", req.Method, req.URL.Path, err)
+		return 0, nil, "", fmt.Errorf("client: %s %s: read response: %w", req.Method, req.URL.Path, err)
 	}
-	return resp.StatusCode, body, nil
+	return resp.StatusCode, body, retryAfter, nil
 }
 
 // parseError reads either error body of decisions.md D3; anything else

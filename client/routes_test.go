@@ -349,6 +349,7 @@ func runRoutes(t *testing.T, tests []routeCase) {
 			case tc.body != "" && !jsonEqual(t, r.Body, tc.body):
 				t.Errorf("body = %s, want %s", r.Body, tc.body)
 			}
+			checkRetries(t, tc)
 		})
 	}
 }
