@@ -21,25 +21,33 @@ type PassResult struct {
 	Pruned    int // usage-log entries past their retention
 }
 
-// RunDue does one scheduler pass at the service clock: it prunes usage logs
-// past their retention, destroys every REVOKE key whose destroyDate has passed
-// (its usage log goes with it) and auto-rotates every key whose rotation is
-// due (logged as a SYSTEM entry). Each key is re-checked inside its store transaction, so a cancel or
-// a settings change that wins the race is kept. Failures on one key are
-// logged and do not stop the pass.
+// RunDue does one scheduler pass at the service clock: it destroys every
+// REVOKE key whose destroyDate has passed (its usage log goes with it),
+// auto-rotates every key whose rotation is due (logged as a SYSTEM entry),
+// and then prunes usage logs past their retention — last, so that a slow
+// prune (a store in trouble) never delays a destruction. Each key is
+// re-checked inside its store transaction, so a cancel or a settings change
+// that wins the race is kept. Failures on one key are logged and do not stop
+// the pass.
 func (s *Service) RunDue(ctx context.Context) (PassResult, error) {
 	var res PassResult
-	pruned, err := s.Store.PruneActivities(ctx, s.now().Add(-cmp.Or(s.ActivityRetention, DefaultActivityRetention)))
-	if err != nil {
+	err := s.runDueKeys(ctx, &res)
+	if ctx.Err() != nil {
 		return res, err
 	}
+	pruned, perr := s.Store.PruneActivities(ctx, s.now().Add(-cmp.Or(s.ActivityRetention, DefaultActivityRetention)))
 	res.Pruned = pruned
+	return res, errors.Join(err, perr)
+}
+
+// runDueKeys destroys or auto-rotates every key that is due.
+func (s *Service) runDueKeys(ctx context.Context, res *PassResult) error {
 	seen := map[string]bool{}
 	for {
 		now := s.now()
 		tags, err := s.Store.Due(ctx, now, dueBatch)
 		if err != nil {
-			return res, err
+			return err
 		}
 		fresh := 0
 		for _, tag := range tags {
@@ -49,12 +57,12 @@ func (s *Service) RunDue(ctx context.Context) (PassResult, error) {
 			seen[tag] = true
 			fresh++
 			if err := ctx.Err(); err != nil {
-				return res, err
+				return err
 			}
-			s.runKey(ctx, tag, now, &res)
+			s.runKey(ctx, tag, now, res)
 		}
 		if len(tags) < dueBatch || fresh == 0 {
-			return res, nil
+			return nil
 		}
 	}
 }
