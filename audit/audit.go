@@ -74,6 +74,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Entry is what one request leaves in the audit log.
@@ -104,8 +105,7 @@ const (
 )
 
 // MaxLine is the longest line Open and Verify accept, newline included.
-// Entries are small (a few hundred bytes); callers bound the strings they
-// put in.
+// Entries are small (a few hundred bytes); Write cuts long strings.
 const MaxLine = 64 << 10
 
 // zeroHash is the prev of the first line of a file.
@@ -292,15 +292,33 @@ func (l *Log) Head() (seq int64, hash string) {
 	return l.seq, string(l.head[:])
 }
 
+// maxField bounds each string of an Entry, so that every line stays well
+// under MaxLine (which Verify and Open enforce) whatever a caller passes.
+const maxField = 2048
+
+// clip cuts the entry's strings to maxField bytes (at a UTF-8 boundary).
+func (e *Entry) clip() {
+	for _, f := range []*string{&e.RequestID, &e.AccessKey, &e.ClientIP, &e.Route, &e.KeyTag, &e.Code} {
+		if len(*f) > maxField {
+			cut := maxField
+			for cut > 0 && !utf8.RuneStart((*f)[cut]) {
+				cut--
+			}
+			*f = (*f)[:cut]
+		}
+	}
+}
+
 // Write appends e as the next line of the chain, in one write(2). A zero
 // e.Time is the time of the call. When the write fails, nothing of the line
 // stays in the file and the chain continues from the previous line; Ready
-// fails until a write succeeds.
+// fails until a write succeeds. Strings longer than 2 KiB are cut.
 func (l *Log) Write(e Entry) error {
 	if e.Time.IsZero() {
 		e.Time = l.opts.Now()
 	}
 	e.Time = e.Time.UTC()
+	e.clip()
 	body, err := json.Marshal(e) // outside the lock: the entry alone, spliced into the record below
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
