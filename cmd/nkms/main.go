@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serverCommand(stderr), accessKeyCommand(stdout, stderr), auditCommand(stderr))
+	root.AddCommand(sealCommands(stdout)...)
 	root.AddCommand(benchCommand(stdout, stderr), benchCeilingCommand(stderr), benchSeedCommand(stdout, stderr))
 	return root.ExecuteContext(ctx)
 }
