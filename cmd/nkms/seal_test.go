@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nkms/nkms/client"
 )
@@ -89,4 +91,113 @@ func TestSealUnseal(t *testing.T) {
 		!strings.Contains(e, "get a data key") {
 		t.Fatalf("seal with a key that does not exist: %v\n%s", err, e)
 	}
+}
+
+// TestSealLargeSparseFileFlatMemory seals a 2 GiB sparse file into a pipe
+// and unseals it from the pipe, checking every byte that comes out and the
+// peak memory (VmHWM) of both processes: it stays flat, whatever the size.
+func TestSealLargeSparseFileFlatMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 2 GiB")
+	}
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc here")
+	}
+	t.Parallel()
+	p := start(t, t.TempDir(), credEnv)
+	k, err := p.client(t).CreateKey(context.Background(), client.CreateKeyRequest{KeyName: "big", KeyType: "AES256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 2 << 30
+	sparse := filepath.Join(t.TempDir(), "sparse")
+	f, err := os.Create(sparse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	seal := exec.Command(binary, "seal", "--key", k.KeyTag, "--in", sparse, "--url", p.url)
+	unseal := exec.Command(binary, "unseal", "--url", p.url)
+	seal.Env, unseal.Env = append(os.Environ(), credEnv...), append(os.Environ(), credEnv...)
+	pipe, err := seal.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unseal.Stdin = pipe
+	out, err := unseal.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sealErr, unsealErr bytes.Buffer
+	seal.Stderr, unseal.Stderr = &sealErr, &unsealErr
+	if err := seal.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unseal.Start(); err != nil {
+		t.Fatal(err)
+	}
+	peak := map[string]int{}
+	done, sampled := make(chan struct{}), make(chan struct{})
+	go func() { // sample peak RSS until both are done
+		defer close(sampled)
+		for {
+			for name, c := range map[string]*exec.Cmd{"seal": seal, "unseal": unseal} {
+				if kb := vmHWM(c.Process.Pid); kb > peak[name] {
+					peak[name] = kb
+				}
+			}
+			select {
+			case <-done:
+				return
+			default:
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	var n int64
+	buf, zeros := make([]byte, 1<<20), make([]byte, 1<<20)
+	for {
+		m, err := out.Read(buf)
+		if !bytes.Equal(buf[:m], zeros[:m]) {
+			t.Fatalf("the unsealed sparse file has a byte that is not 0 in bytes %d to %d", n, n+int64(m))
+		}
+		n += int64(m)
+		if err != nil {
+			break
+		}
+	}
+	errSeal, errUnseal := seal.Wait(), unseal.Wait()
+	close(done)
+	<-sampled
+	if errSeal != nil || errUnseal != nil {
+		t.Fatalf("seal: %v %s; unseal: %v %s", errSeal, sealErr.String(), errUnseal, unsealErr.String())
+	}
+	if n != size {
+		t.Fatalf("unsealed %d bytes, want %d", n, size)
+	}
+	for name, kb := range peak {
+		t.Logf("%s: peak RSS %d MiB for 2 GiB", name, kb/1024)
+		if kb > 64<<10 {
+			t.Errorf("%s: peak RSS %d MiB: memory grows with the file", name, kb/1024)
+		}
+	}
+}
+
+// vmHWM is the peak RSS of process pid in kB, or 0 when it is gone.
+func vmHWM(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			return kb
+		}
+	}
+	return 0
 }
