@@ -24,6 +24,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/nkms/nkms/internal/testkit"
 )
@@ -415,7 +416,7 @@ func (c *Cluster) waitReady(ctx context.Context, ms []*etcdMember, leader bool) 
 	for _, m := range ms {
 		eps = append(eps, m.clientURL)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: etcdStartTimeout})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: etcdStartTimeout, Logger: zap.NewNop()})
 	if err != nil {
 		return err
 	}
@@ -505,7 +506,7 @@ func (c *Cluster) Client(t testing.TB) *clientv3.Client {
 
 // NewClient returns a client of all members; the caller closes it.
 func (c *Cluster) NewClient() (*clientv3.Client, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 10 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
