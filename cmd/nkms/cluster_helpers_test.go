@@ -174,45 +174,16 @@ type clTerm struct {
 	from, to time.Time
 }
 
-// clPending is a state operation whose answer was lost.
-type clPending struct {
-	op          string
-	sent, ended time.Time
-}
-
 // clKey is what the model knows of one key of the load.
 type clKey struct {
 	tag, name, typ string
-	state          string    // as of the last certain answer
-	destroyAt      time.Time // when state is REVOKE
-	pending        *clPending
+	lifeState
 	busy           bool // a worker has a state operation in flight
 	reserved       bool // a watcher polls it: the workers leave it alone
 	stateOps       int  // state operations started on it
 	minVer, maxVer int  // acknowledged versions; acknowledged + uncertain rotations
 	arts           []artifact
 	gone           bool // answered 404 once it could be destroyed
-}
-
-func (k *clKey) possible() []string {
-	s := []string{k.state}
-	if p := k.pending; p != nil {
-		if next, ok := lifecycle(k.state, p.op); ok && next != k.state {
-			s = append(s, next)
-		}
-	}
-	return s
-}
-
-func (k *clKey) describe() string {
-	s := k.state
-	if k.state == stRevoke {
-		s += " until " + k.destroyAt.Format(time.StampMilli)
-	}
-	if p := k.pending; p != nil {
-		s += fmt.Sprintf(", then an uncertain %s sent at %s", p.op, p.sent.Format(time.StampMilli))
-	}
-	return s
 }
 
 // dueRange returns the earliest and latest destroyDate the key may have,
@@ -862,7 +833,7 @@ func (r *clRun) create(ctx context.Context, c *client.Client, node int, rng *ran
 			r.t.Errorf("create %s %s on node %d answered %+v", name, typ, node, k)
 			return
 		}
-		m := &clKey{tag: k.KeyTag, name: name, typ: typ, state: stEnable, minVer: 1, maxVer: 1}
+		m := &clKey{tag: k.KeyTag, name: name, typ: typ, lifeState: lifeState{state: stEnable}, minVer: 1, maxVer: 1}
 		r.keys[m.tag] = m
 		r.order = append(r.order, m)
 	case refused:
@@ -1044,7 +1015,7 @@ func (r *clRun) stateOp(ctx context.Context, c *client.Client, node int, rng *ra
 			r.t.Errorf("%s of the %s key %s on node %d: %v", op, state, k.tag, node, ce)
 		}
 	case uncertain:
-		k.pending = &clPending{op: op, sent: sent, ended: now}
+		k.pending = &pendingOp{op: op, sent: sent, ended: now}
 	}
 }
 

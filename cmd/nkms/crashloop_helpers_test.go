@@ -78,8 +78,16 @@ type artifact struct {
 
 // pendingOp is a state operation whose answer was lost.
 type pendingOp struct {
-	op   string
-	sent time.Time
+	op          string
+	sent, ended time.Time // ended: when the request gave up (the cluster test's windows)
+}
+
+// lifeState is what a test's model knows of a key's state: the state of the
+// last certain answer, and a state operation whose answer was lost.
+type lifeState struct {
+	state     string     // ENABLE, DISABLE or REVOKE as of the last certain answer
+	destroyAt time.Time  // destroyDate, when state is REVOKE
+	pending   *pendingOp // a state operation whose answer was lost
 }
 
 // keepChecked is how many checked artifacts a key keeps for the checks after
@@ -89,9 +97,7 @@ const keepChecked = 8
 // mkey is what the model knows of one key.
 type mkey struct {
 	tag, name, typ string
-	state          string     // ENABLE, DISABLE or REVOKE as of the last certain answer
-	destroyAt      time.Time  // destroyDate, when state is REVOKE
-	pending        *pendingOp // a state operation of this cycle whose answer was lost
+	lifeState
 	busy           bool       // a worker has a state operation in flight
 	minVer, maxVer int        // bounds of the version count: acknowledged; acknowledged + uncertain rotations
 	saw404         bool       // a request answered 404 during the load
@@ -100,10 +106,10 @@ type mkey struct {
 }
 
 // possible returns the states the key may be in.
-func (k *mkey) possible() []string {
+func (k *lifeState) possible() []string {
 	s := []string{k.state}
-	if k.pending != nil {
-		if next, ok := lifecycle(k.state, k.pending.op); ok && next != k.state {
+	if p := k.pending; p != nil {
+		if next, ok := lifecycle(k.state, p.op); ok && next != k.state {
 			s = append(s, next)
 		}
 	}
@@ -111,7 +117,7 @@ func (k *mkey) possible() []string {
 }
 
 // describe tells what the model knows of the key's state, for failures.
-func (k *mkey) describe() string {
+func (k *lifeState) describe() string {
 	s := k.state
 	if k.state == stRevoke {
 		s += " until " + k.destroyAt.Format(time.StampMilli)
@@ -468,7 +474,7 @@ func (r *crashRun) checkList(ctx context.Context, c *client.Client, present map[
 		r.check1("uncertain create adopted")
 		delete(r.maybe, s.KeyName)
 		r.adopted++
-		k := &mkey{tag: tag, name: s.KeyName, typ: typ, state: info.Status, minVer: info.CurrentVersion,
+		k := &mkey{tag: tag, name: s.KeyName, typ: typ, lifeState: lifeState{state: info.Status}, minVer: info.CurrentVersion,
 			maxVer: info.CurrentVersion}
 		r.keys[tag] = k
 		r.order = append(r.order, k)

@@ -296,7 +296,7 @@ func (r *crashRun) create(ctx context.Context, c *client.Client, rng *rand.Rand)
 			r.t.Errorf("cycle %d: create %s %s answered %+v", r.cycle, name, typ, k)
 			return true
 		}
-		m := &mkey{tag: k.KeyTag, name: name, typ: typ, state: stEnable, minVer: 1, maxVer: 1}
+		m := &mkey{tag: k.KeyTag, name: name, typ: typ, lifeState: lifeState{state: stEnable}, minVer: 1, maxVer: 1}
 		r.keys[m.tag] = m
 		r.order = append(r.order, m)
 	case refused:
