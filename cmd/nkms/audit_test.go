@@ -107,7 +107,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 	l.Close()
 	ctx := context.Background()
 	var stdout, stderr bytes.Buffer
-	if err := run(ctx, []string{"audit", "verify", path}, &stdout, &stderr); err != nil {
+	if err := run(ctx, []string{"audit", "verify", path}, nil, &stdout, &stderr); err != nil {
 		t.Fatal(err)
 	}
 	if want := "nkms: " + path + ": 4 lines, chain intact\n"; stderr.String() != want {
@@ -118,7 +118,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 	if err := os.WriteFile(path, bytes.Replace(b, []byte(`"requestId":"rb"`), []byte(`"requestId":"rx"`), 1), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err = run(ctx, []string{"audit", "verify", path}, &stdout, &stderr)
+	err = run(ctx, []string{"audit", "verify", path}, nil, &stdout, &stderr)
 	if err == nil || !strings.HasPrefix(err.Error(), path+": line 2: ") {
 		t.Fatalf("verify of a tampered file: %v, want %s: line 2: …", err, path)
 	}
@@ -133,7 +133,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 
 func TestAuditFailClosedNeedsAuditLog(t *testing.T) {
 	t.Parallel()
-	err := run(context.Background(), []string{"server", "--audit-fail-closed"}, &bytes.Buffer{}, &bytes.Buffer{})
+	err := run(context.Background(), []string{"server", "--audit-fail-closed"}, nil, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "--audit-fail-closed needs --audit-log") {
 		t.Fatalf("server --audit-fail-closed without --audit-log: %v", err)
 	}

@@ -48,7 +48,7 @@ var ceilingTag = strings.Repeat("0", 64)
 
 // benchOptions are the flags of `nkms bench`.
 type benchOptions struct {
-	cf          clientFlags
+	cli         *cli
 	op          string
 	keyType     string
 	keyTag      string
@@ -63,8 +63,9 @@ type benchOptions struct {
 	hosts       []string // their host:port, from validate
 }
 
-func benchCommand(stdout, stderr io.Writer) *cobra.Command {
-	o := &benchOptions{}
+func benchCommand(c *cli) *cobra.Command {
+	o := &benchOptions{cli: c}
+	stdout, stderr := c.stdout, c.stderr
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Load a server with signed requests of one operation and report throughput and latency",
@@ -90,7 +91,7 @@ machine and this tool can do at best.`,
 			return o.run(cmd.Context(), stdout, stderr)
 		},
 	}
-	o.cf.register(cmd)
+	c.connectionFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.op, "op", "encrypt", "operation: "+strings.Join(benchOpNames(), ", ")+", list-keys, create-key (a new key per request; they stay), or ceiling")
 	f.StringVar(&o.keyType, "key-type", "AES256", "type of the key created for the run: AES256, RSA2048 or ECDSA")
@@ -102,7 +103,7 @@ machine and this tool can do at best.`,
 	f.DurationVar(&o.warmup, "warmup", time.Second, "load sent first and left out of the report (0 for none)")
 	f.StringVar(&o.format, "format", "text", "report format: text, json or tsv (a header line and one row); wrk prints a wrk script with one pre-signed request instead of running")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON (same as --format json)")
-	f.StringSliceVar(&o.nodes, "nodes", nil, "spread the load over these servers of one cluster (URLs; worker i uses node i mod N); the key is set up through --url")
+	f.StringSliceVar(&o.nodes, "nodes", nil, "spread the load over these servers of one cluster (URLs; worker i uses node i mod N); the key is set up through --endpoint")
 	return cmd
 }
 
@@ -229,7 +230,7 @@ func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 		t, err = o.createKeyTarget(stderr)
 	} else {
 		var c *client.Client
-		if c, err = o.cf.client(); err != nil {
+		if c, err = o.cli.client(); err != nil {
 			return err
 		}
 		t, err = o.setup(ctx, c)
@@ -251,7 +252,7 @@ func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 		Duration:    o.duration,
 		Warmup:      o.warmup,
 	}
-	tlsConf, err := o.cf.tlsConfig()
+	tlsConf, err := o.cli.tlsConfig()
 	if err != nil {
 		return err
 	}
@@ -293,7 +294,7 @@ func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 
 // listTarget is Get Key List, first page of 100: no key to set up.
 func (o *benchOptions) listTarget() (*benchTarget, error) {
-	base, err := benchBase(o.cf.url)
+	base, err := o.base()
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +308,7 @@ func (o *benchOptions) listTarget() (*benchTarget, error) {
 // management write: the store's write latency). The keys stay; they are
 // named b<run><n>, and the run's prefix is printed.
 func (o *benchOptions) createKeyTarget(stderr io.Writer) (*benchTarget, error) {
-	base, err := benchBase(o.cf.url)
+	base, err := o.base()
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +330,7 @@ func (o *benchOptions) createKeyTarget(stderr io.Writer) (*benchTarget, error) {
 
 // ceilingTarget is encrypt's request, sent to a server that answers any path.
 func (o *benchOptions) ceilingTarget() (*benchTarget, error) {
-	base, err := benchBase(o.cf.url)
+	base, err := o.base()
 	if err != nil {
 		return nil, err
 	}
@@ -346,7 +347,7 @@ func (o *benchOptions) ceilingTarget() (*benchTarget, error) {
 
 // setup finds or creates the key and prepares the request of the operation.
 func (o *benchOptions) setup(ctx context.Context, c *client.Client) (_ *benchTarget, err error) {
-	base, err := benchBase(o.cf.url)
+	base, err := o.base()
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +423,7 @@ func (o *benchOptions) setup(ctx context.Context, c *client.Client) (_ *benchTar
 func probe(ctx context.Context, cfg loadgen.Config, op string) error {
 	status, body, err := loadgen.Once(ctx, cfg)
 	if err != nil {
-		return &hintError{fmt.Errorf("first %s request: %w", op, err), "is the server running at --url?"}
+		return &hintError{fmt.Errorf("first %s request: %w", op, err), "is the server running at --endpoint?"}
 	}
 	if status < 200 || status > 299 {
 		msg := strings.TrimSpace(string(body))
@@ -434,11 +435,20 @@ func probe(ctx context.Context, cfg loadgen.Config, op string) error {
 	return nil
 }
 
+// base is the resolved endpoint, checked, without a final "/".
+func (o *benchOptions) base() (string, error) {
+	s, err := o.cli.settings()
+	if err != nil {
+		return "", err
+	}
+	return benchBase(s.endpoint.value)
+}
+
 // benchBase checks the base URL and returns it without a trailing slash.
 func benchBase(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("--url %q must be http(s)://host[:port][/path]", raw)
+		return "", fmt.Errorf("endpoint %q must be http(s)://host[:port][/path]", raw)
 	}
 	return strings.TrimRight(raw, "/"), nil
 }

@@ -16,7 +16,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "nkms: %v\n", err)
@@ -29,7 +29,8 @@ func main() {
 }
 
 // run executes the command line args; it is main without the process.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	root := &cobra.Command{
 		Use:           "nkms",
 		Short:         "A key management service that speaks NAVER Cloud Platform's KMS API",
@@ -39,9 +40,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCommand(stderr), accessKeyCommand(stdout, stderr), auditCommand(stderr))
-	root.AddCommand(sealCommands(stdout)...)
-	root.AddCommand(benchCommand(stdout, stderr), benchCeilingCommand(stderr), benchSeedCommand(stdout, stderr))
+	root.AddCommand(serverCommand(stderr), accessKeyCommand(c), auditCommand(stderr))
+	root.AddCommand(sealCommands(c)...)
+	root.AddCommand(benchCommand(c), benchCeilingCommand(stderr), benchSeedCommand(stdout, stderr))
 	return root.ExecuteContext(ctx)
 }
 

@@ -16,8 +16,7 @@ import (
 
 // sealCommands are `nkms seal` and `nkms unseal`: envelope encryption of a
 // file with a data key from the server (internal/crypto/envelope.go).
-func sealCommands(stdout io.Writer) []*cobra.Command {
-	var cf clientFlags
+func sealCommands(c *cli) []*cobra.Command {
 	var key, in, out string
 	seal := &cobra.Command{
 		Use:   "seal --key TAG [--in FILE] [--out FILE]",
@@ -33,20 +32,19 @@ and tampering.`,
   pg_dump db | nkms seal --key $TAG > db.sql.nkms`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := cf.client()
+			kms, err := c.client()
 			if err != nil {
 				return err
 			}
-			return runSeal(cmd.Context(), c, key, in, out, stdout)
+			return runSeal(cmd.Context(), kms, key, in, out, c.stdin, c.stdout)
 		},
 	}
-	cf.register(seal)
+	c.connectionFlags(seal)
 	seal.Flags().StringVar(&key, "key", "", "key tag of the KMS key that wraps the data key (AES256 or RSA2048)")
 	seal.Flags().StringVar(&in, "in", "", "file to encrypt (default: stdin)")
 	seal.Flags().StringVar(&out, "out", "", "where to write the sealed file (default: stdout)")
 	seal.MarkFlagRequired("key") //nolint:errcheck // the flag exists
 
-	var ucf clientFlags
 	var uin, uout string
 	unseal := &cobra.Command{
 		Use:   "unseal [--in FILE] [--out FILE]",
@@ -57,21 +55,21 @@ the result appears only when the whole file checked out; on stdout, the
 chunks that checked out before a bad one have been written when unseal fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := ucf.client()
+			kms, err := c.client()
 			if err != nil {
 				return err
 			}
-			return runUnseal(cmd.Context(), c, uin, uout, stdout)
+			return runUnseal(cmd.Context(), kms, uin, uout, c.stdin, c.stdout)
 		},
 	}
-	ucf.register(unseal)
+	c.connectionFlags(unseal)
 	unseal.Flags().StringVar(&uin, "in", "", "sealed file (default: stdin)")
 	unseal.Flags().StringVar(&uout, "out", "", "where to write the plaintext (default: stdout)")
 	return []*cobra.Command{seal, unseal}
 }
 
-func runSeal(ctx context.Context, c *client.Client, key, in, out string, stdout io.Writer) error {
-	r, closeIn, err := openInput(in)
+func runSeal(ctx context.Context, c *client.Client, key, in, out string, stdin io.Reader, stdout io.Writer) error {
+	r, closeIn, err := openInput(in, stdin)
 	if err != nil {
 		return err
 	}
@@ -86,8 +84,8 @@ func runSeal(ctx context.Context, c *client.Client, key, in, out string, stdout 
 	})
 }
 
-func runUnseal(ctx context.Context, c *client.Client, in, out string, stdout io.Writer) error {
-	r, closeIn, err := openInput(in)
+func runUnseal(ctx context.Context, c *client.Client, in, out string, stdin io.Reader, stdout io.Writer) error {
+	r, closeIn, err := openInput(in, stdin)
 	if err != nil {
 		return err
 	}
@@ -110,10 +108,10 @@ func runUnseal(ctx context.Context, c *client.Client, in, out string, stdout io.
 	})
 }
 
-// openInput opens path, or stdin for "".
-func openInput(path string) (io.Reader, func(), error) {
-	if path == "" {
-		return os.Stdin, func() {}, nil
+// openInput opens path, or stdin for "" or "-".
+func openInput(path string, stdin io.Reader) (io.Reader, func(), error) {
+	if path == "" || path == "-" {
+		return stdin, func() {}, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
