@@ -128,16 +128,16 @@ func clip(s string, n int) string {
 
 // configPath is where the profile file lives: $NKMS_CONFIG, else
 // $XDG_CONFIG_HOME/nkms/config, else ~/.config/nkms/config.
-func configPath() (string, error) {
-	if p := os.Getenv("NKMS_CONFIG"); p != "" {
+func configPath(getenv func(string) string) (string, error) {
+	if p := getenv("NKMS_CONFIG"); p != "" {
 		return p, nil
 	}
-	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
+	if d := getenv("XDG_CONFIG_HOME"); d != "" {
 		return filepath.Join(d, "nkms", "config"), nil
 	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("find the profile file: %w (set NKMS_CONFIG)", err)
+	home := getenv("HOME")
+	if home == "" {
+		return "", errors.New("find the profile file: $HOME is not set (set NKMS_CONFIG)")
 	}
 	return filepath.Join(home, ".config", "nkms", "config"), nil
 }
@@ -226,7 +226,7 @@ func (f *clientFlags) resolve(getenv func(string) string) (*clientSettings, erro
 	if name == "" {
 		name = "default"
 	}
-	path, err := configPath()
+	path, err := configPath(getenv)
 	if err != nil {
 		return nil, err
 	}

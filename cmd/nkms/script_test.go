@@ -33,7 +33,7 @@ var updateScripts = flag.Bool("update-scripts", false, "rewrite the cmp golden f
 // $HOME with no profile file, and the environment a user would set:
 //
 //	NKMS_ENDPOINT, NKMS_ACCESS_KEY, NKMS_SECRET_KEY  the server and its admin key
-//	SERVER_KEY_ID / SERVER_SECRET                    the same credentials, unexported to nkms
+//	SERVER_URL, SERVER_KEY_ID, SERVER_SECRET           the same, for scripts that unset those
 //
 // Extra commands: `setfrom VAR REGEXP` sets VAR from the last stdout
 // (the first group of the first match), and `cmpnorm FILE GOLDEN` compares
@@ -70,6 +70,7 @@ func setupScript(e *testscript.Env) error {
 	e.Setenv("NKMS_ENDPOINT", url)
 	e.Setenv("NKMS_ACCESS_KEY", testAccessKey)
 	e.Setenv("NKMS_SECRET_KEY", testSecretKey)
+	e.Setenv("SERVER_URL", url)
 	e.Setenv("SERVER_KEY_ID", testAccessKey)
 	e.Setenv("SERVER_SECRET", testSecretKey)
 	return nil
