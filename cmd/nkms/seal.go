@@ -27,7 +27,7 @@ The server makes a 256-bit data key (Create Custom Key) and returns it with
 its wrapped form; the file is encrypted here, in 64 KiB chunks of AES-256-GCM,
 in constant memory, and only the wrapped key is kept in the output's header.
 nkms unseal asks the server to unwrap it, and detects truncation, reordering
-and tampering.`,
+and tampering. On a terminal, a progress line is drawn on stderr.`,
 		Example: `  nkms seal --key $TAG --in backup.tar --out backup.tar.nkms
   pg_dump db | nkms seal --key $TAG > db.sql.nkms`,
 		Args: cobra.NoArgs,
@@ -36,7 +36,7 @@ and tampering.`,
 			if err != nil {
 				return err
 			}
-			return runSeal(cmd.Context(), kms, key, in, out, c.stdin, c.stdout)
+			return c.seal(cmd.Context(), kms, key, in, out)
 		},
 	}
 	c.connectionFlags(seal)
@@ -59,7 +59,7 @@ chunks that checked out before a bad one have been written when unseal fails.`,
 			if err != nil {
 				return err
 			}
-			return runUnseal(cmd.Context(), kms, uin, uout, c.stdin, c.stdout)
+			return c.unseal(cmd.Context(), kms, uin, uout)
 		},
 	}
 	c.connectionFlags(unseal)
@@ -68,31 +68,37 @@ chunks that checked out before a bad one have been written when unseal fails.`,
 	return []*cobra.Command{seal, unseal}
 }
 
-func runSeal(ctx context.Context, c *client.Client, key, in, out string, stdin io.Reader, stdout io.Writer) error {
-	r, closeIn, err := openInput(in, stdin)
+// seal encrypts the file in (or stdin) into out (or stdout).
+func (c *cli) seal(ctx context.Context, kms *client.Client, key, in, out string) error {
+	r, size, closeIn, err := openInput(in, c.stdin)
 	if err != nil {
 		return err
 	}
 	defer closeIn()
-	dk, err := c.CreateCustomKey(ctx, key, client.CustomKeyRequest{RequestPlainKey: true, Bits: 256})
+	dk, err := kms.CreateCustomKey(ctx, key, client.CustomKeyRequest{RequestPlainKey: true, Bits: 256})
 	if err != nil {
 		return fmt.Errorf("get a data key from key %s: %w", key, err)
 	}
 	defer clear(dk.Plaintext)
-	return writeOutput(out, stdout, func(w io.Writer) error {
+	r, finish := c.withProgress("sealing", r, size)
+	defer finish()
+	return writeOutput(out, c.stdout, func(w io.Writer) error {
 		return crypto.SealStream(w, r, dk.Plaintext, crypto.EnvelopeHeader{KeyTag: key, WrappedKey: dk.Ciphertext})
 	})
 }
 
-func runUnseal(ctx context.Context, c *client.Client, in, out string, stdin io.Reader, stdout io.Writer) error {
-	r, closeIn, err := openInput(in, stdin)
+// unseal decrypts the sealed file in (or stdin) into out (or stdout).
+func (c *cli) unseal(ctx context.Context, kms *client.Client, in, out string) error {
+	r, size, closeIn, err := openInput(in, c.stdin)
 	if err != nil {
 		return err
 	}
 	defer closeIn()
-	return writeOutput(out, stdout, func(w io.Writer) error {
+	r, finish := c.withProgress("unsealing", r, size)
+	defer finish()
+	return writeOutput(out, c.stdout, func(w io.Writer) error {
 		_, err := crypto.OpenStream(w, r, func(h crypto.EnvelopeHeader) ([]byte, error) {
-			k, err := c.Decrypt(ctx, h.KeyTag, h.WrappedKey, nil)
+			k, err := kms.Decrypt(ctx, h.KeyTag, h.WrappedKey, nil)
 			if err != nil {
 				return nil, fmt.Errorf("unwrap the data key with key %s: %w", h.KeyTag, err)
 			}
@@ -108,16 +114,20 @@ func runUnseal(ctx context.Context, c *client.Client, in, out string, stdin io.R
 	})
 }
 
-// openInput opens path, or stdin for "" or "-".
-func openInput(path string, stdin io.Reader) (io.Reader, func(), error) {
+// openInput opens path, or stdin for "" or "-", and tells its size when it
+// is a regular file (0 otherwise).
+func openInput(path string, stdin io.Reader) (r io.Reader, size int64, closeIt func(), err error) {
 	if path == "" || path == "-" {
-		return stdin, func() {}, nil
+		return stdin, 0, func() {}, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
-	return f, func() { f.Close() }, nil
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	return f, size, func() { f.Close() }, nil
 }
 
 // writeOutput runs write on stdout for "", or on a temporary file next to
