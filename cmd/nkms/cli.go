@@ -76,15 +76,42 @@ func (c *cli) client() (*client.Client, error) {
 		return nil, &hintError{errors.New("no credentials"),
 			"set NKMS_ACCESS_KEY and NKMS_SECRET_KEY (nkms server prints them on its first start), or save them with `nkms config set`"}
 	}
-	var opts []client.Option
-	if s.caCert.value != "" {
-		pool, err := readCertPool(s.caCert.value)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, client.WithRootCAs(pool))
+	opts, err := s.clientOptions()
+	if err != nil {
+		return nil, err
 	}
 	return client.New(s.endpoint.value, s.accessKey.value, s.secretKey.value, opts...)
+}
+
+// clientOptions are the client options of the settings: the CA certificates to trust.
+func (s *clientSettings) clientOptions() ([]client.Option, error) {
+	if s.caCert.value == "" {
+		return nil, nil
+	}
+	pool, err := readCertPool(s.caCert.value)
+	if err != nil {
+		return nil, err
+	}
+	return []client.Option{client.WithRootCAs(pool)}, nil
+}
+
+// cryptoClient is the client of the crypto commands (encrypt, sign, seal,
+// ...): with NKMS_ACCESS_TOKEN set (nkms token create prints it), it sends that key access token instead of
+// signing with an access key, as NAVER's token authentication does.
+func (c *cli) cryptoClient() (*client.Client, error) {
+	token := c.getenv("NKMS_ACCESS_TOKEN")
+	if token == "" {
+		return c.client()
+	}
+	s, err := c.settings()
+	if err != nil {
+		return nil, err
+	}
+	opts, err := s.clientOptions()
+	if err != nil {
+		return nil, err
+	}
+	return client.NewWithToken(s.endpoint.value, token, opts...)
 }
 
 // readCertPool reads a PEM file of certificates to trust.
@@ -230,6 +257,8 @@ func (c *cli) explain(what string, err error) error {
 	var ne net.Error
 	var oe *net.OpError
 	switch {
+	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized && c.getenv("NKMS_ACCESS_TOKEN") != "":
+		return &hintError{err, "NKMS_ACCESS_TOKEN is set: it must be an unexpired access token of this key, from an address the key's IP ACL allows"}
 	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
 		return &hintError{err, "check the access key and secret key (nkms config show tells where they come from)"}
 	case errors.As(err, &ae) && ae.Status == http.StatusForbidden:

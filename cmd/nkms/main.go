@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -32,18 +33,57 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	root := &cobra.Command{
-		Use:           "nkms",
-		Short:         "A key management service that speaks NAVER Cloud Platform's KMS API",
+		Use:   "nkms",
+		Short: "A key management service that speaks NAVER Cloud Platform's KMS API",
+		Long: `nkms is a key management server that speaks NAVER Cloud Platform's KMS API,
+and its command-line client.
+
+Getting started:
+  nkms server                          # start a server; it prints an access key once
+  export NKMS_ACCESS_KEY=... NKMS_SECRET_KEY=...
+  TAG=$(nkms key create --name app)    # a new AES256 key; prints its tag
+  nkms encrypt --key $TAG 'hello' > hello.enc
+  nkms decrypt --key $TAG --in hello.enc
+  nkms key list
+
+Client commands find the server and credentials in flags, the environment
+or a profile file: see nkms config --help.`,
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCommand(stderr), accessKeyCommand(c), auditCommand(stderr))
-	root.AddCommand(sealCommands(c)...)
-	root.AddCommand(benchCommand(c), benchCeilingCommand(stderr), benchSeedCommand(stdout, stderr))
+	group := func(id, title string, cmds ...*cobra.Command) {
+		root.AddGroup(&cobra.Group{ID: id, Title: title})
+		for _, cmd := range cmds {
+			cmd.GroupID = id
+			root.AddCommand(cmd)
+		}
+	}
+	group("keys", "Keys:", keyCommand(c), aclCommand(c), tokenCommand(c), logsCommand(c))
+	group("crypto", "Encryption and signatures:", append(cryptoCommands(c), sealCommands(c)...)...)
+	group("setup", "Running and configuring nkms:", serverCommand(stderr), configCommand(c), accessKeyCommand(c), auditCommand(stderr))
+	group("bench", "Measuring:", benchCommand(c), benchCeilingCommand(stderr), benchSeedCommand(stdout, stderr))
+	root.SetHelpCommandGroupID("setup")
+	root.SetCompletionCommandGroupID("setup")
 	return root.ExecuteContext(ctx)
+}
+
+// version is the module version and VCS revision the binary was built from.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " (" + s.Value[:12] + ")"
+		}
+	}
+	return v + " " + bi.GoVersion
 }
 
 // hintError is an error with a suggestion for the user.

@@ -36,7 +36,10 @@ var updateScripts = flag.Bool("update-scripts", false, "rewrite the cmp golden f
 //	SERVER_URL, SERVER_KEY_ID, SERVER_SECRET           the same, for scripts that unset those
 //
 // Extra commands: `setfrom VAR REGEXP` sets VAR from the last stdout
-// (the first group of the first match), and `cmpnorm FILE GOLDEN` compares
+// (the first group of the first match); `until REGEXP PROGRAM ARGS...` runs
+// the program again until its stdout matches (for what the server does in
+// the background, like writing usage logs; 10 s at most); and
+// `cmpnorm FILE GOLDEN` compares
 // like cmpenv after writing times in FILE as TIME and durations left as
 // DURATION, so tables with dates can be golden files.
 func TestScripts(t *testing.T) {
@@ -47,6 +50,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"setfrom": cmdSetFrom,
 			"cmpnorm": cmdCmpNorm,
+			"until":   cmdUntil,
 		},
 	})
 }
@@ -128,6 +132,25 @@ func cmdSetFrom(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("setfrom: no match of %s in stdout", args[1])
 	}
 	ts.Setenv(args[0], m[len(m)-1])
+}
+
+func cmdUntil(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: until REGEXP PROGRAM ARGS...")
+	}
+	re, err := regexp.Compile(args[0])
+	ts.Check(err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := ts.Exec(args[1], args[2:]...)
+		if err == nil && re.MatchString(ts.ReadFile("stdout")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("until: after 10s, %s still gives no match of %s (last error: %v)", args[1], args[0], err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 var (

@@ -32,7 +32,7 @@ and tampering. On a terminal, a progress line is drawn on stderr.`,
   pg_dump db | nkms seal --key $TAG > db.sql.nkms`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			kms, err := c.client()
+			kms, err := c.cryptoClient()
 			if err != nil {
 				return err
 			}
@@ -55,7 +55,7 @@ the result appears only when the whole file checked out; on stdout, the
 chunks that checked out before a bad one have been written when unseal fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			kms, err := c.client()
+			kms, err := c.cryptoClient()
 			if err != nil {
 				return err
 			}
