@@ -407,7 +407,7 @@ func writeNewFile(path string, text []byte) error {
 func bootstrapAccessKey(ctx context.Context, svc *nkms.Service, cfg Config, stderr io.Writer) error {
 	if cfg.AccessKey != "" {
 		if err := svc.EnsureAccessKey(ctx, cfg.AccessKey, cfg.SecretKey); err != nil {
-			return fmt.Errorf("NKMS_ACCESS_KEY: %w", err)
+			return fmt.Errorf("NKMS_ACCESS_KEY / NKMS_SECRET_KEY: %w", err)
 		}
 		return nil
 	}
