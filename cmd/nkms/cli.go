@@ -265,6 +265,8 @@ func (c *cli) explain(what string, err error) error {
 		return &hintError{err, "the access key's role or the key's ACL does not allow this"}
 	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
 		return &hintError{err, "nkms key list shows the key tags this access key can see"}
+	case errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity:
+		return &hintError{err, "the key's state does not allow this: only an enabled key encrypts, decrypts and signs, and a disabled version decrypts nothing (nkms key info and nkms key versions show them)"}
 	case errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests:
 		return &hintError{err, "the server's rate limit refused the call; try again in a second"}
 	case errors.As(err, &oe) && oe.Op == "dial":

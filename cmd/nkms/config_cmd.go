@@ -61,7 +61,7 @@ set creates it so); nkms refuses to read it otherwise.
 				if v == "" {
 					v, src = "-", "not set"
 				}
-				fmt.Fprintf(w, "%s\t%s  (%s)\n", row.name, v, src)
+				fmt.Fprintf(w, "%s\t%s\t(%s)\n", row.name, v, src)
 			}
 			return w.Flush()
 		},
