@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -112,46 +110,4 @@ func (c *cli) unseal(ctx context.Context, kms *client.Client, in, out string) er
 		}
 		return err
 	})
-}
-
-// openInput opens path, or stdin for "" or "-", and tells its size when it
-// is a regular file (0 otherwise).
-func openInput(path string, stdin io.Reader) (r io.Reader, size int64, closeIt func(), err error) {
-	if path == "" || path == "-" {
-		return stdin, 0, func() {}, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-		size = st.Size()
-	}
-	return f, size, func() { f.Close() }, nil
-}
-
-// writeOutput runs write on stdout for "", or on a temporary file next to
-// path that replaces path only when write succeeded: a failed run never
-// leaves a partial file under the name asked for.
-func writeOutput(path string, stdout io.Writer, write func(io.Writer) error) error {
-	if path == "" {
-		return write(stdout)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
