@@ -230,13 +230,9 @@ func (c *cli) tokenClient(r *refreshTokenSource) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	var opts []client.Option
-	if s.caCert.value != "" {
-		pool, err := readCertPool(s.caCert.value)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, client.WithRootCAs(pool))
+	opts, err := s.clientOptions()
+	if err != nil {
+		return nil, err
 	}
 	kms, err := client.NewWithToken(s.endpoint.value, token, opts...)
 	if err != nil {
