@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/api"
+	"github.com/nkms/nkms/console"
 	"github.com/nkms/nkms/internal/crypto"
 	"github.com/nkms/nkms/store/etcd"
 )
@@ -267,7 +269,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		RejectReplayedSignatures: cfg.RejectReplays, Audit: auditor, AuditFailClosed: cfg.AuditFailClosed,
 		Ready: be.ready})
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           withConsole(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -338,6 +340,25 @@ func servePprof(addr string, stderr io.Writer) (stop func(), err error) {
 	go srv.Serve(ln) //nolint:errcheck // ends with Close
 	fmt.Fprintf(stderr, "nkms: pprof on http://%s/debug/pprof/\n", ln.Addr())
 	return func() { srv.Close() }, nil
+}
+
+// withConsole serves the web console under /console/ and everything else
+// with api. The console is static files calling the API like any client:
+// it is not part of the API (no NAVER error bodies, no audit lines). No
+// ServeMux here: it would redirect non-canonical paths that the API answers
+// with 404 itself.
+func withConsole(api http.Handler) http.Handler {
+	files := console.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/console":
+			http.Redirect(w, r, "/console/", http.StatusMovedPermanently)
+		case strings.HasPrefix(p, "/console/"):
+			files.ServeHTTP(w, r)
+		default:
+			api.ServeHTTP(w, r)
+		}
+	})
 }
 
 // loadRootKey reads the root key file, creating it with mode 0600 when it does not exist.
