@@ -105,7 +105,7 @@ func (s *Service) CreateAccessKey(ctx context.Context, c Caller, keystore int64,
 		if err != nil {
 			return nil, err
 		}
-		s.log().Info("access key created", "accessKey", cred.AccessKey, "keystore", keystore, "role", role, "by", c.AccessKey)
+		s.log().InfoContext(ctx, "access key created", "accessKey", cred.AccessKey, "keystore", keystore, "role", role, "by", c.AccessKey)
 		return cred, nil
 	}
 }
@@ -148,7 +148,7 @@ func (s *Service) RevokeAccessKey(ctx context.Context, c Caller, id string) erro
 		return err
 	}
 	s.macs.forget(id)
-	s.log().Info("access key revoked", "accessKey", id, "keystore", a.Keystore, "by", c.AccessKey)
+	s.log().InfoContext(ctx, "access key revoked", "accessKey", id, "keystore", a.Keystore, "by", c.AccessKey)
 	return nil
 }
 

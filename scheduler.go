@@ -106,6 +106,9 @@ func (s *Service) runKey(ctx context.Context, tag string, now time.Time, res *Pa
 type Scheduler struct {
 	Service  *Service
 	Interval time.Duration
+	// OnPass, when set, is told what each pass did (e.g. for metrics); it
+	// runs on the scheduler's goroutine, so it should be quick.
+	OnPass func(PassResult, error)
 }
 
 // Run blocks until ctx is done. The first pass runs at once, so a deletion
@@ -118,8 +121,12 @@ func (sc *Scheduler) Run(ctx context.Context) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if _, err := sc.Service.RunDue(ctx); err != nil && ctx.Err() == nil {
+		res, err := sc.Service.RunDue(ctx)
+		if err != nil && ctx.Err() == nil {
 			sc.Service.log().Error("scheduler pass failed", "err", err)
+		}
+		if sc.OnPass != nil && (err == nil || ctx.Err() == nil) { // a pass cut short by shutdown is not a failure
+			sc.OnPass(res, err)
 		}
 		select {
 		case <-ctx.Done():

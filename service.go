@@ -225,7 +225,7 @@ func (s *Service) DeleteKey(ctx context.Context, c Caller, tag string) error {
 	})
 	if err == nil {
 		s.keys.forget(tag)
-		s.log().Info("key destroyed", "keyTag", tag, "by", c.AccessKey)
+		s.log().InfoContext(ctx, "key destroyed", "keyTag", tag, "by", c.AccessKey)
 	}
 	return err
 }

@@ -54,7 +54,7 @@ func (s *Service) record(ctx context.Context, a Activity) {
 		return
 	}
 	if err := s.Store.AppendActivities(ctx, []Activity{a}, cmp.Or(s.ActivityPerKey, DefaultActivityPerKey)); err != nil {
-		s.log().Error("usage log: write failed", "keyTag", a.Tag, "err", err)
+		s.log().ErrorContext(ctx, "usage log: write failed", "keyTag", a.Tag, "err", err)
 	}
 }
 

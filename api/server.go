@@ -49,6 +49,10 @@ type Config struct {
 	// error's text (e.g. the etcd cluster cannot be reached). It should be
 	// quick; it is called on every health check.
 	Ready func(ctx context.Context) error
+	// Metrics, when set, receives every request's route, answer code and
+	// latency, the rate limiters' refusals and the audit log's failures.
+	// One Metrics serves one Server.
+	Metrics *Metrics
 }
 
 // Server serves the NAVER Cloud KMS API over a Service.
@@ -77,6 +81,17 @@ func New(svc *nkms.Service, cfg Config) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.log = slog.New(LogHandler(s.log.Handler()))
+	if m := cfg.Metrics; m != nil {
+		const help = `Requests refused with 429 by a rate limit: "key" (--rate-limit-per-key) or "caller" (--rate-limit-per-caller).`
+		m.CounterFunc("nkms_rate_limited_requests_total", help, map[string]string{"limit": "key"},
+			func() float64 { return float64(s.perKey.Refused()) })
+		m.CounterFunc("nkms_rate_limited_requests_total", help, map[string]string{"limit": "caller"},
+			func() float64 { return float64(s.perCaller.Refused()) })
+		if cfg.Audit != nil {
+			s.cfg.Audit = countingAuditor{Auditor: cfg.Audit, failures: m.auditFailures}
+		}
+	}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 	}
@@ -87,7 +102,7 @@ func New(svc *nkms.Service, cfg Config) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := newRequestID()
-	w.Header().Set("X-Request-Id", id)
+	w.Header().Set(RequestIDHeader, id)
 	st := &reqState{id: id}
 	r = r.WithContext(context.WithValue(r.Context(), reqStateKey{}, st))
 	rec := &statusRecorder{ResponseWriter: w}
@@ -103,11 +118,59 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(out, r)
 	}
 	s.auditFinish(held, r)
-	if s.log.Enabled(r.Context(), slog.LevelInfo) {
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("requestId", id),
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
-			slog.Duration("duration", time.Since(start)), slog.String("accessKey", st.accessKey))
+	elapsed := time.Since(start)
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.observeRequest(r.Pattern, st.code, rec.status, elapsed) // r.Pattern: set by the mux when it routed r
 	}
+	if s.log.Enabled(r.Context(), slog.LevelInfo) { // requestId comes from the context (LogHandler)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+			slog.Duration("duration", elapsed), slog.String("accessKey", st.accessKey))
+	}
+}
+
+// RequestIDHeader is the response header that carries the request id, as
+// NAVER Cloud's API gateway names it; every log line of the request carries
+// the same id as requestId.
+const RequestIDHeader = "x-ncp-request-id"
+
+// LogHandler wraps h so that every record logged with the context of a
+// request this package serves carries the request's id as requestId (unless
+// the record already has one). Records logged without such a context pass
+// through unchanged. The server wraps its Config.Log with it; wrap the
+// Service's logger too so that lines logged during a request carry the id.
+func LogHandler(h slog.Handler) slog.Handler {
+	if _, ok := h.(requestIDHandler); ok {
+		return h
+	}
+	return requestIDHandler{h}
+}
+
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if st, ok := ctx.Value(reqStateKey{}).(*reqState); ok && st.id != "" && !hasAttr(r, "requestId") {
+		r = r.Clone()
+		r.AddAttrs(slog.String("requestId", st.id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
+}
+
+func hasAttr(r slog.Record, key string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
 }
 
 // wrap turns a route into an http.Handler: body limit, authentication,

@@ -80,7 +80,7 @@ import (
 // Entry is what one request leaves in the audit log.
 type Entry struct {
 	Time      time.Time `json:"time"`      // when the outcome was known; written in UTC
-	RequestID string    `json:"requestId"` // also the X-Request-Id of the answer
+	RequestID string    `json:"requestId"` // also the x-ncp-request-id header of the answer
 	AccessKey string    `json:"accessKey"` // the authenticated access key id ("" when authentication failed)
 	Keystore  int64     `json:"keystore"`  // its keystore (0 when authentication failed)
 	ClientIP  string    `json:"clientIp"`  // the client address the API uses

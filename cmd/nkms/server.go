@@ -23,6 +23,7 @@ import (
 	"github.com/nkms/nkms/api"
 	"github.com/nkms/nkms/console"
 	"github.com/nkms/nkms/internal/crypto"
+	"github.com/nkms/nkms/store/cache"
 	"github.com/nkms/nkms/store/etcd"
 )
 
@@ -39,6 +40,9 @@ type Config struct {
 	PublicURL         string
 	TrustedProxies    []string // CIDR prefixes or addresses
 	LogLevel          string   // debug, info, warn or error
+	LogFormat         string   // text or json
+	MetricsListen     string   // empty: no /metrics endpoint
+	MetricsKeysEvery  time.Duration
 	UsageRetention    time.Duration
 	UsagePerKey       int
 	AccessKey         string // NKMS_ACCESS_KEY
@@ -75,6 +79,17 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.logLevel(); err != nil {
 		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("--metrics-listen %q is not host:port", c.MetricsListen)
+		}
+	}
+	if c.MetricsKeysEvery <= 0 {
+		return errors.New("--metrics-keys-interval must be positive")
 	}
 	if c.UsageRetention <= 0 {
 		return errors.New("--usage-log-retention must be positive")
@@ -178,6 +193,9 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.DurationVar(&cfg.SchedulerInterval, "scheduler-interval", nkms.DefaultSchedulerInterval, "how often destruction and auto rotation run")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "URL reported as baseUrl (default http://<listen>)")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info (one line per request), warn or error")
+	f.StringVar(&cfg.LogFormat, "log-format", "text", "log lines as text (key=value) or json (one object a line)")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics, on its own listener, unauthenticated (off by default; do not expose it publicly)")
+	f.DurationVar(&cfg.MetricsKeysEvery, "metrics-keys-interval", 5*time.Minute, "how often the background count behind the nkms_keys metric lists every key")
 	f.DurationVar(&cfg.UsageRetention, "usage-log-retention", nkms.DefaultActivityRetention, "how long usage-log entries are kept")
 	f.IntVar(&cfg.UsagePerKey, "usage-log-max-per-key", nkms.DefaultActivityPerKey, "most usage-log entries kept per key (oldest go first)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) for HTTPS; with --tls-key")
@@ -215,7 +233,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	level, _ := cfg.logLevel() // checked by Validate
 	logOut := newLogBuffer(stderr)
 	defer logOut.Flush()
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	log := slog.New(api.LogHandler(newLogHandler(cfg.LogFormat, logOut, level)))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -237,6 +255,10 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 	defer closeAudit()
 	store := be.store
+	var metrics *api.Metrics
+	if cfg.MetricsListen != "" {
+		metrics = newMetrics(store)
+	}
 	svc := &nkms.Service{Store: store, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log,
 		Recorder: nkms.NewRecorder(store, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey}
 	logOut.Flush()
@@ -267,7 +289,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	handler := api.New(svc, api.Config{PublicURL: cfg.PublicURL, TrustedProxies: proxies, Log: log,
 		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerCaller: cfg.RateLimitPerCall,
 		RejectReplayedSignatures: cfg.RejectReplays, Audit: auditor, AuditFailClosed: cfg.AuditFailClosed,
-		Ready: be.ready})
+		Ready: be.ready, Metrics: metrics})
 	srv := &http.Server{
 		Handler:           withConsole(handler),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -281,9 +303,16 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 
 	schedCtx, stopSched := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		be.lead(schedCtx, (&nkms.Scheduler{Service: svc, Interval: cfg.SchedulerInterval}).Run)
-	})
+	sched := &nkms.Scheduler{Service: svc, Interval: cfg.SchedulerInterval}
+	if metrics != nil {
+		sched.OnPass = metrics.ObservePass
+		wg.Go(func() {
+			metrics.RunKeyCounts(schedCtx, store, cfg.MetricsKeysEvery, func(err error) {
+				log.Warn("metrics: counting keys failed; nkms_keys keeps the last count", "err", err)
+			})
+		})
+	}
+	wg.Go(func() { be.lead(schedCtx, sched.Run) })
 	if be.watchDeleted != nil {
 		wg.Go(func() { be.watchDeleted(schedCtx, svc.ForgetKey) })
 	}
@@ -299,6 +328,14 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		}
 	}()
 	logOut.Flush() // what was logged so far comes before the lines written directly to stderr
+	if metrics != nil {
+		stop, err := serveMetrics(cfg.MetricsListen, metrics, stderr)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer stop()
+	}
 	fmt.Fprintf(stderr, "nkms: serving on %s (%s)\n", url, be.where)
 	if cfg.PprofListen != "" {
 		stop, err := servePprof(cfg.PprofListen, stderr)
@@ -339,6 +376,52 @@ func servePprof(addr string, stderr io.Writer) (stop func(), err error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln) //nolint:errcheck // ends with Close
 	fmt.Fprintf(stderr, "nkms: pprof on http://%s/debug/pprof/\n", ln.Addr())
+	return func() { srv.Close() }, nil
+}
+
+// newLogHandler is the handler of --log-format (checked by Validate).
+func newLogHandler(format string, w io.Writer, level slog.Level) slog.Handler {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.NewJSONHandler(w, opts)
+	}
+	return slog.NewTextHandler(w, opts)
+}
+
+// newMetrics returns the server's Prometheus metrics, with the read cache's
+// hit and miss counts when store has the cache (bbolt).
+func newMetrics(store nkms.Store) *api.Metrics {
+	m := api.NewMetrics()
+	if c, ok := store.(*cache.Store); ok {
+		const help = "Key and access-key reads served by the in-memory read cache (hit) or by the store (miss); bbolt only."
+		for _, x := range []struct {
+			cache, result string
+			get           func(cache.Stats) uint64
+		}{
+			{"key", "hit", func(s cache.Stats) uint64 { return s.KeyHits }},
+			{"key", "miss", func(s cache.Stats) uint64 { return s.KeyMisses }},
+			{"access_key", "hit", func(s cache.Stats) uint64 { return s.AccessKeyHits }},
+			{"access_key", "miss", func(s cache.Stats) uint64 { return s.AccessKeyMisses }},
+		} {
+			m.CounterFunc("nkms_cache_requests_total", help, map[string]string{"cache": x.cache, "result": x.result},
+				func() float64 { return float64(x.get(c.Stats())) })
+		}
+	}
+	return m
+}
+
+// serveMetrics serves /metrics on its own listener, apart from the API:
+// Prometheus scrapes without credentials, so it must not share the KMS port.
+func serveMetrics(addr string, m *api.Metrics, stderr io.Writer) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	fmt.Fprintf(stderr, "nkms: metrics on http://%s/metrics\n", ln.Addr())
 	return func() { srv.Close() }, nil
 }
 

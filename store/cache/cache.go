@@ -15,6 +15,7 @@ package cache
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nkms/nkms"
 )
@@ -34,6 +35,21 @@ type Store struct {
 	accessGen  map[string]uint64
 	generation uint64 // source of generations
 	epoch      uint64 // bumped when the generation maps are reset
+
+	keyHits, keyMisses, accessHits, accessMisses atomic.Uint64
+}
+
+// Stats counts the reads served from the cache (hits) and from the inner
+// store (misses) since New.
+type Stats struct {
+	KeyHits, KeyMisses             uint64 // Get
+	AccessKeyHits, AccessKeyMisses uint64 // GetAccessKey
+}
+
+// Stats returns the hit and miss counts so far.
+func (s *Store) Stats() Stats {
+	return Stats{KeyHits: s.keyHits.Load(), KeyMisses: s.keyMisses.Load(),
+		AccessKeyHits: s.accessHits.Load(), AccessKeyMisses: s.accessMisses.Load()}
 }
 
 var _ nkms.Store = (*Store)(nil)
@@ -53,10 +69,12 @@ func (s *Store) Get(ctx context.Context, tag string) (*nkms.Key, error) {
 	s.mu.Lock()
 	if k, ok := s.keys[tag]; ok {
 		s.mu.Unlock()
+		s.keyHits.Add(1)
 		return k.Clone(), nil
 	}
 	gen, epoch := s.keyGen[tag], s.epoch
 	s.mu.Unlock()
+	s.keyMisses.Add(1)
 	k, err := s.Store.Get(ctx, tag)
 	if err != nil {
 		return nil, err
@@ -108,10 +126,12 @@ func (s *Store) GetAccessKey(ctx context.Context, id string) (*nkms.AccessKey, e
 	s.mu.Lock()
 	if a, ok := s.access[id]; ok {
 		s.mu.Unlock()
+		s.accessHits.Add(1)
 		return cloneAccessKey(a), nil
 	}
 	gen, epoch := s.accessGen[id], s.epoch
 	s.mu.Unlock()
+	s.accessMisses.Add(1)
 	a, err := s.Store.GetAccessKey(ctx, id)
 	if err != nil {
 		return nil, err
