@@ -71,7 +71,7 @@ func (s *Server) auditStart(w http.ResponseWriter) (http.ResponseWriter, *heldAn
 	if s.cfg.Audit == nil {
 		return w, nil
 	}
-	h := &heldAnswer{w: w, buf: heldBuffers.Get().(*bytes.Buffer)}
+	h := &heldAnswer{srv: s, w: w, buf: heldBuffers.Get().(*bytes.Buffer)}
 	h.buf.Reset()
 	return h, h
 }
@@ -103,11 +103,25 @@ func (s *Server) auditFinish(h *heldAnswer, r *http.Request) {
 		return
 	}
 	defer h.release()
-	st := state(r.Context())
+	if h.streaming { // the line was written before the stream began
+		return
+	}
 	status := h.status
 	if status == 0 {
 		status = http.StatusOK
 	}
+	if err := s.auditLine(r, status); err != nil && s.cfg.AuditFailClosed {
+		writeError(h.w, r, discardLog, errAuditUnavailable)
+		return
+	}
+	h.send(status)
+}
+
+// auditLine writes the request's line with the given status. It returns an
+// error only when the line could not be written; in fail-open mode that is
+// logged and the caller may answer anyway.
+func (s *Server) auditLine(r *http.Request, status int) error {
+	st := state(r.Context())
 	code := st.code
 	if code == "" && status < 400 {
 		code = "SUCCESS"
@@ -134,27 +148,50 @@ func (s *Server) auditFinish(h *heldAnswer, r *http.Request) {
 		Time: s.svc.Now(), RequestID: st.id, AccessKey: st.accessKey, Keystore: st.keystore, ClientIP: ip,
 		Route: route, KeyTag: tag, Version: version, Status: status, Code: code,
 	})
-	if err == nil {
-		h.send(status)
-		return
-	}
-	if !s.cfg.AuditFailClosed {
+	switch {
+	case err == nil:
+	case !s.cfg.AuditFailClosed:
 		s.auditError(r, "cannot write the audit line; the request was served unaudited", err)
-		h.send(status)
-		return
+	default:
+		s.auditError(r, "cannot write the audit line; the request answers 500 (fail-closed), but what it did stands", err)
 	}
-	s.auditError(r, "cannot write the audit line; the request answers 500 (fail-closed), but what it did stands", err)
-	writeError(h.w, r, discardLog, errAuditUnavailable)
+	return err
+}
+
+// startStream lets a streamed answer (a backup) through a writer that
+// holds answers for the audit log: the request's line is written now, with
+// status, and what follows goes straight to the client instead of being held
+// in memory. In fail-closed mode a line that cannot be written is an error,
+// and nothing has been sent. Other writers need nothing: it returns nil.
+func startStream(w http.ResponseWriter, r *http.Request, status int) error {
+	h, ok := w.(*heldAnswer)
+	if !ok {
+		return nil
+	}
+	if err := h.srv.auditLine(r, status); err != nil && h.srv.cfg.AuditFailClosed {
+		return errAuditUnavailable
+	}
+	h.streaming = true
+	dst := h.w.Header()
+	for k, v := range h.header {
+		dst[k] = v
+	}
+	h.header = dst
+	h.status = status
+	h.w.WriteHeader(status)
+	return nil
 }
 
 // heldAnswer is a ResponseWriter that keeps the answer until auditFinish
 // has written the audit line. Headers set by the route are kept apart too,
 // so that a replaced answer does not carry them.
 type heldAnswer struct {
-	w      http.ResponseWriter
-	header http.Header
-	status int
-	buf    *bytes.Buffer
+	srv       *Server
+	w         http.ResponseWriter
+	header    http.Header
+	status    int
+	buf       *bytes.Buffer
+	streaming bool // startStream ran: writes go straight to w
 }
 
 func (h *heldAnswer) Header() http.Header {
@@ -165,17 +202,26 @@ func (h *heldAnswer) Header() http.Header {
 }
 
 func (h *heldAnswer) WriteHeader(code int) {
+	if h.streaming {
+		return // sent by startStream
+	}
 	if h.status == 0 {
 		h.status = code
 	}
 }
 
 func (h *heldAnswer) Write(b []byte) (int, error) {
+	if h.streaming {
+		return h.w.Write(b)
+	}
 	if h.status == 0 {
 		h.status = http.StatusOK
 	}
 	return h.buf.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection (write deadlines).
+func (h *heldAnswer) Unwrap() http.ResponseWriter { return h.w }
 
 // send writes the held answer to the client.
 func (h *heldAnswer) send(status int) {

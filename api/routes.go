@@ -81,6 +81,7 @@ func (s *Server) routes() []route {
 		{"POST", "/nkms/v1/access-keys", "", authAccount, nkms.PermAdmin, smallBody, s.createAccessKey, false},
 		{"GET", "/nkms/v1/access-keys", "", authAccount, nkms.PermAdmin, smallBody, s.listAccessKeys, false},
 		{"DELETE", "/nkms/v1/access-keys/{accessKey}", "", authAccount, nkms.PermAdmin, smallBody, s.revokeAccessKey, false},
+		{"GET", "/nkms/v1/backup", "", authAccount, nkms.PermAdmin, smallBody, s.backup, false},
 	}
 	// API 1.0 crypto routes: the same operations under /keys/v1 and /keys/v2.
 	v1 := []struct {

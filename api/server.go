@@ -220,6 +220,10 @@ func (s *Server) wrap(rt route) http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
+		if raw, ok := data.(rawAnswer); ok { // a stream, not the JSON envelope (backup.go)
+			raw.writeAnswer(w, r, s.log)
+			return
+		}
 		body := kmsBody{Code: "SUCCESS", Data: data}
 		if rt.v1 {
 			empty := ""
@@ -406,3 +410,6 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	}
 	return r.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection (write deadlines).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,6 +1,273 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
 
-// backupCommands is a placeholder: its helper replaces this file.
-func backupCommands(c *cli) []*cobra.Command { return nil }
+	"github.com/spf13/cobra"
+
+	"github.com/nkms/nkms/client"
+	"github.com/nkms/nkms/internal/crypto"
+	"github.com/nkms/nkms/store/bolt"
+)
+
+// backupCommands are `nkms backup` (online, through the server) and
+// `nkms restore` (offline, on a stopped server's data directory).
+func backupCommands(c *cli) []*cobra.Command {
+	return []*cobra.Command{backupCommand(c), restoreCommand(c)}
+}
+
+// rootKeyNotice is said by both commands: the one thing a backup is not.
+const rootKeyNotice = "the backup holds every key sealed under the root key, but not the root key itself: back up the root key file separately, and keep the two apart"
+
+// lockProbe is how long restore waits for the data file's lock before it
+// concludes that a server holds it.
+const lockProbe = 500 * time.Millisecond
+
+// backupSummary is what backup and restore print.
+type backupSummary struct {
+	File       string `json:"file"`
+	Bytes      int64  `json:"bytes"`
+	Keys       int    `json:"keys"`
+	AccessKeys int    `json:"accessKeys"`
+	Previous   string `json:"previous,omitempty"` // restore: where the replaced data file was kept
+}
+
+func backupCommand(c *cli) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "backup --out FILE",
+		Short: "Copy the data file of a running server (bbolt store) into FILE",
+		Long: `Take a consistent copy of the server's data file while it keeps serving:
+the server streams the file as one read transaction sees it (GET /nkms/v1/backup,
+an admin access key of keystore 1 only). FILE is written with mode 0600, checked
+to be a complete nkms data file, and only then put in place.
+
+Key material in the backup is sealed under the root key; the root key is NOT in
+the backup. Back up the root key file separately: without it the backup is
+useless, and with it the backup is every key in the clear.
+
+With --store etcd, take an etcd snapshot instead (etcdctl snapshot save).
+Bring a backup back with nkms restore.`,
+		Example: `  nkms backup --out /backups/nkms-$(date +%F).db`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" || out == "-" {
+				return errors.New("--out FILE is required: a backup is checked as a file before it is kept")
+			}
+			kms, err := c.client()
+			if err != nil {
+				return err
+			}
+			var info bolt.FileInfo
+			err = writeChecked(out, func(f *os.File) error {
+				_, err := kms.Backup(cmd.Context(), f)
+				return err
+			}, func(tmp string) error {
+				info, err = bolt.CheckFile(tmp, lockProbe)
+				return err
+			})
+			var ae *client.Error
+			if errors.As(err, &ae) && ae.ErrorCode == "210" {
+				return &hintError{fmt.Errorf("backup: %w", err), "only an admin access key of keystore 1 may take a backup"}
+			}
+			if err != nil {
+				return c.explain("backup", err)
+			}
+			c.note("%s", rootKeyNotice)
+			return c.printSummary("backup written", backupSummary{File: out, Bytes: info.Size, Keys: info.Keys, AccessKeys: info.AccessKeys})
+		},
+	}
+	c.clientCommand(cmd)
+	cmd.Flags().StringVar(&out, "out", "", "file to write the backup to (replaced only once the new backup is complete and checked)")
+	return cmd
+}
+
+func restoreCommand(c *cli) *cobra.Command {
+	var in, dataDir, rootKeyFile string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "restore --in FILE --data-dir DIR",
+		Short: "Put a backup back as the data file of a stopped server",
+		Long: `Restore a backup taken with nkms backup into DIR/nkms.db, for a server that is
+not running. The backup is checked first: it must be a complete nkms data file,
+and the root key file (--root-key-file, default DIR/root.key) must be the root key
+its keys are sealed under; any other root key would make every key unreadable.
+
+An existing DIR/nkms.db is replaced only with --force, and is then kept as
+DIR/nkms.db.before-restore-<time>. The new file is written next to it, synced,
+checked and renamed into place (mode 0600).`,
+		Example: `  nkms restore --in /backups/nkms-2026-01-31.db --data-dir /var/lib/nkms --root-key-file /etc/nkms/root.key`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if in == "" || dataDir == "" {
+				return errors.New("--in FILE and --data-dir DIR are required")
+			}
+			if rootKeyFile == "" {
+				rootKeyFile = filepath.Join(dataDir, "root.key")
+			}
+			s, err := restore(in, dataDir, rootKeyFile, force, time.Now())
+			if err != nil {
+				return err
+			}
+			c.note("%s", rootKeyNotice)
+			if s.Previous != "" {
+				c.note("the data file it replaced is kept as %s", s.Previous)
+			}
+			c.note("start the server with --data-dir %s and the root key file %s", dataDir, rootKeyFile)
+			return c.printSummary("restored", *s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&in, "in", "", "backup file, from nkms backup")
+	f.StringVar(&dataDir, "data-dir", "", "data directory of the stopped server")
+	f.StringVar(&rootKeyFile, "root-key-file", "", "root key file of the server the backup came from (default <data-dir>/root.key)")
+	f.BoolVar(&force, "force", false, "replace an existing data file (kept as nkms.db.before-restore-<time>)")
+	cmd.Flags().StringVarP(&c.flags.output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+// printSummary prints what backup or restore did.
+func (c *cli) printSummary(what string, s backupSummary) error {
+	if c.jsonOutput() {
+		return c.printJSON(s)
+	}
+	_, err := fmt.Fprintf(c.stdout, "%s: %s (%d bytes, %d keys, %d access keys)\n", what, s.File, s.Bytes, s.Keys, s.AccessKeys)
+	return err
+}
+
+// restore checks the backup in and the root key, then puts in into
+// dataDir/nkms.db.
+func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backupSummary, error) {
+	info, err := bolt.CheckFile(in, lockProbe)
+	if errors.Is(err, bolt.ErrNotDataFile) {
+		return nil, &hintError{fmt.Errorf("%s is not a usable backup: %w", in, err),
+			"it may be cut short or damaged; take a new one with nkms backup"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read backup: %w", err)
+	}
+	text, err := readPrivateFile(rootKeyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &hintError{fmt.Errorf("root key file %s does not exist", rootKeyFile),
+			"give the root key file of the server the backup came from with --root-key-file"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read root key file: %w", err)
+	}
+	root, err := crypto.ParseRootKeyFile(text)
+	if err != nil {
+		return nil, fmt.Errorf("root key file %s: %w", rootKeyFile, err)
+	}
+	if info.RootCheck == nil {
+		return nil, fmt.Errorf("%s has no root key check value, so its root key cannot be confirmed; it was not taken by nkms backup", in)
+	}
+	if _, err := root.Open(info.RootCheck, rootCheckAD); err != nil {
+		return nil, &hintError{fmt.Errorf("the root key file %s is not the root key of the backup %s: restoring it would make every key unreadable", rootKeyFile, in),
+			"give the root key file the server had when the backup was taken (--root-key-file)"}
+	}
+
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	dbPath := filepath.Join(dataDir, "nkms.db")
+	refuseRunning := func() error {
+		busy, err := bolt.InUse(dbPath, lockProbe)
+		if err != nil {
+			return err
+		}
+		if busy {
+			return &hintError{fmt.Errorf("a server is running on %s (it holds the lock of %s)", dataDir, dbPath),
+				"stop it first: restore works on a stopped server only; to copy a running server use nkms backup"}
+		}
+		return nil
+	}
+	if err := refuseRunning(); err != nil {
+		return nil, err
+	}
+	_, err = os.Lstat(dbPath)
+	exists := err == nil
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if exists && !force {
+		return nil, &hintError{fmt.Errorf("%s already exists", dbPath),
+			"pass --force to replace it; it is then kept as nkms.db.before-restore-<time>"}
+	}
+
+	s := &backupSummary{File: dbPath, Bytes: info.Size, Keys: info.Keys, AccessKeys: info.AccessKeys}
+	err = writeChecked(dbPath, func(f *os.File) error {
+		src, err := os.Open(in)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		_, err = io.Copy(f, src)
+		return err
+	}, func(tmp string) error {
+		if _, err := bolt.CheckFile(tmp, lockProbe); err != nil {
+			return fmt.Errorf("the copy of the backup: %w", err)
+		}
+		if err := refuseRunning(); err != nil { // a server started meanwhile
+			return err
+		}
+		if exists {
+			s.Previous = dbPath + ".before-restore-" + now.UTC().Format("20060102T150405Z")
+			// A hard link keeps the old file while the rename replaces
+			// the name atomically; without links, move it aside.
+			if err := os.Link(dbPath, s.Previous); err != nil {
+				if err := os.Rename(dbPath, s.Previous); err != nil {
+					return fmt.Errorf("keep the old data file: %w", err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// writeChecked writes path through a temporary file in its directory (mode
+// 0600): fill writes it, it is synced and closed, check must accept it, and
+// only then it is renamed over path and the directory synced. A failure
+// leaves path as it was and no temporary file.
+func writeChecked(path string, fill func(*os.File) error, check func(tmp string) error) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := fill(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := check(tmp.Name()); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}

@@ -199,3 +199,7 @@ func cloneAccessKey(a *nkms.AccessKey) *nkms.AccessKey {
 	c.SealedSecret = append([]byte(nil), a.SealedSecret...)
 	return &c
 }
+
+// Unwrap returns the inner store (nkms.StoreWrapper), so that its optional
+// interfaces, such as nkms.Snapshotter, can be found.
+func (s *Store) Unwrap() nkms.Store { return s.Store }
