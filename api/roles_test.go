@@ -70,6 +70,7 @@ func TestRoles(t *testing.T) {
 		{"GET", "/nkms/v1/access-keys", "", nkms.PermAdmin},
 		{"POST", "/nkms/v1/access-keys", `{"keystoreId":0}`, nkms.PermAdmin},
 		{"DELETE", "/nkms/v1/access-keys/NOBODY", "", nkms.PermAdmin},
+		{"GET", "/nkms/v1/backup", "", nkms.PermAdmin},
 	}
 	for _, role := range []nkms.Role{nkms.RoleViewer, nkms.RoleCrypto, nkms.RoleManager} {
 		cred, err := e.svc.CreateAccessKey(ctx, operator, 1, role)
