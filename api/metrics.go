@@ -147,62 +147,17 @@ func (m *Metrics) observeRequest(route, code string, status int, d time.Duration
 	m.duration.WithLabelValues(route).Observe(d.Seconds())
 }
 
-// A count lists a keystore in pages of at least keyCountPage keys, and in
-// at most about keyCountPages pages: Store.List skips to its page (bbolt
-// walks an index, etcd reads it), so a fixed page size would make a count
-// quadratic in the keys of a keystore; this bounds the skipping to about
-// keyCountPages/2 index steps per key, for at most total/keyCountPages
-// decoded keys in memory at once.
-const (
-	keyCountPage  = 2000
-	keyCountPages = 50
-)
-
-// CountKeys counts every key by state and type and publishes the result as
-// nkms_keys. It walks each keystore that has an access key, page by page
-// with Store.List: its cost is that of listing (decoding) every key once, so
-// it runs in the background (RunKeyCounts), never on a scrape. Keys of a
-// keystore that no longer has any access key are not counted; keys created
-// or destroyed during a count may be counted twice or missed until the next.
-func (m *Metrics) CountKeys(ctx context.Context, st nkms.Store) error {
+// CountKeys counts every key by state and type (Service.CountKeys) and
+// publishes the result as nkms_keys. Its cost is that of listing every key
+// once, so it runs in the background (RunKeyCounts), never on a scrape.
+func (m *Metrics) CountKeys(ctx context.Context, svc *nkms.Service) error {
 	began := time.Now()
-	aks, err := st.ListAccessKeys(ctx)
+	counts, err := svc.CountKeys(ctx)
 	if err != nil {
 		return err
 	}
-	type stateType struct{ state, typ string }
-	counts := map[stateType]int{}
-	for _, s := range []nkms.State{nkms.StateEnable, nkms.StateDisable, nkms.StateRevoke} {
-		for _, t := range []nkms.KeyType{nkms.AES256, nkms.RSA2048, nkms.ECDSA} {
-			counts[stateType{string(s), string(t)}] = 0 // a state that empties shows 0, not its last value
-		}
-	}
-	seen := map[int64]bool{}
-	for _, a := range aks {
-		if seen[a.Keystore] {
-			continue
-		}
-		seen[a.Keystore] = true
-		_, total, err := st.List(ctx, a.Keystore, 1, 1)
-		if err != nil {
-			return err
-		}
-		size := max(keyCountPage, (total+keyCountPages-1)/keyCountPages)
-		for page := 1; (page-1)*size < total; page++ {
-			keys, _, err := st.List(ctx, a.Keystore, page, size)
-			if err != nil {
-				return err
-			}
-			for _, k := range keys {
-				counts[stateType{string(k.State), string(k.Type)}]++
-			}
-			if len(keys) < size {
-				break
-			}
-		}
-	}
-	for st, n := range counts {
-		m.keys.WithLabelValues(st.state, st.typ).Set(float64(n))
+	for kind, n := range counts {
+		m.keys.WithLabelValues(string(kind.State), string(kind.Type)).Set(float64(n))
 	}
 	m.keysDuration.Set(time.Since(began).Seconds())
 	m.keysCounted.Set(float64(time.Now().UnixNano()) / 1e9)
@@ -211,11 +166,11 @@ func (m *Metrics) CountKeys(ctx context.Context, st nkms.Store) error {
 
 // RunKeyCounts runs CountKeys at once and then every interval until ctx
 // ends; failures go to onErr (nil: ignored) and the last count stays.
-func (m *Metrics) RunKeyCounts(ctx context.Context, st nkms.Store, interval time.Duration, onErr func(error)) {
+func (m *Metrics) RunKeyCounts(ctx context.Context, svc *nkms.Service, interval time.Duration, onErr func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if err := m.CountKeys(ctx, st); err != nil && ctx.Err() == nil && onErr != nil {
+		if err := m.CountKeys(ctx, svc); err != nil && ctx.Err() == nil && onErr != nil {
 			onErr(err)
 		}
 		select {

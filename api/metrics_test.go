@@ -159,7 +159,7 @@ func TestMetricsKeyCounts(t *testing.T) {
 	if got := value(fams, "nkms_keys_counted_timestamp_seconds", nil); got != 0 {
 		t.Errorf("before the first count: counted at %v, want 0", got)
 	}
-	if err := m.CountKeys(ctx, e.svc.Store); err != nil {
+	if err := m.CountKeys(ctx, e.svc); err != nil {
 		t.Fatal(err)
 	}
 	_, fams = scrape(t, m)
@@ -330,7 +330,7 @@ func TestMetricsKeyCountsPages(t *testing.T) {
 	create(1, 4501, nkms.AES256)
 	create(2, 3, nkms.ECDSA)
 	m := api.NewMetrics()
-	if err := m.CountKeys(ctx, st); err != nil {
+	if err := m.CountKeys(ctx, &nkms.Service{Store: st}); err != nil {
 		t.Fatal(err)
 	}
 	_, fams := scrape(t, m)

@@ -307,7 +307,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if metrics != nil {
 		sched.OnPass = metrics.ObservePass
 		wg.Go(func() {
-			metrics.RunKeyCounts(schedCtx, store, cfg.MetricsKeysEvery, func(err error) {
+			metrics.RunKeyCounts(schedCtx, svc, cfg.MetricsKeysEvery, func(err error) {
 				log.Warn("metrics: counting keys failed; nkms_keys keeps the last count", "err", err)
 			})
 		})
