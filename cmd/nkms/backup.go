@@ -64,7 +64,7 @@ Bring a backup back with nkms restore.`,
 				return err
 			}
 			var info bolt.FileInfo
-			err = writeChecked(out, func(f *os.File) error {
+			err = writeChecked(out, func(f io.Writer) error {
 				_, err := kms.Backup(cmd.Context(), f)
 				return err
 			}, func(tmp string) error {
@@ -200,7 +200,7 @@ func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backu
 	}
 
 	s := &backupSummary{File: dbPath, Bytes: info.Size, Keys: info.Keys, AccessKeys: info.AccessKeys}
-	err = writeChecked(dbPath, func(f *os.File) error {
+	err = writeChecked(dbPath, func(f io.Writer) error {
 		src, err := os.Open(in)
 		if err != nil {
 			return err
@@ -231,43 +231,4 @@ func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backu
 		return nil, err
 	}
 	return s, nil
-}
-
-// writeChecked writes path through a temporary file in its directory (mode
-// 0600): fill writes it, it is synced and closed, check must accept it, and
-// only then it is renamed over path and the directory synced. A failure
-// leaves path as it was and no temporary file.
-func writeChecked(path string, fill func(*os.File) error, check func(tmp string) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := fill(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := check(tmp.Name()); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }

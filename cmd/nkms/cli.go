@@ -354,20 +354,33 @@ func openInput(path string, stdin io.Reader) (r io.Reader, size int64, closeIt f
 	return f, size, func() { f.Close() }, nil
 }
 
-// writeOutput runs write on stdout for "", or on a temporary file next to
-// path (mode 0600: it may hold plaintext or secrets) that replaces path
-// only when write succeeded: a failed run never leaves a partial file under
-// the name asked for.
+// writeOutput runs write on stdout for "", or on the file path through
+// writeChecked: a failed run never leaves a partial file under the name
+// asked for.
 func writeOutput(path string, stdout io.Writer, write func(io.Writer) error) error {
 	if path == "" {
 		return write(stdout)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	return writeChecked(path, write, nil)
+}
+
+// writeChecked writes path through a temporary file in its directory (mode
+// 0600: it may hold plaintext or secrets): fill writes it, it is synced and
+// closed, check (when not nil) must accept it, and only then it is renamed
+// over path and the directory synced. A failure leaves path as it was and
+// no temporary file.
+func writeChecked(path string, fill func(io.Writer) error, check func(tmp string) error) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if err := write(tmp); err != nil {
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := fill(tmp); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -378,5 +391,17 @@ func writeOutput(path string, stdout io.Writer, write func(io.Writer) error) err
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if check != nil {
+		if err := check(tmp.Name()); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
