@@ -42,35 +42,6 @@ func scrape(t *testing.T, m *api.Metrics) (string, map[string]*dto.MetricFamily)
 	return text, fams
 }
 
-// value is the value of the series of family name with exactly the given
-// labels (a counter, gauge or histogram's sample count); -1 if there is none.
-func value(fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
-	f := fams[name]
-	if f == nil {
-		return -1
-	}
-next:
-	for _, m := range f.GetMetric() {
-		if len(m.GetLabel()) != len(labels) {
-			continue
-		}
-		for _, l := range m.GetLabel() {
-			if labels[l.GetName()] != l.GetValue() {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue()
-		case m.Histogram != nil:
-			return float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	return -1
-}
-
 func TestMetricsRequests(t *testing.T) {
 	t.Parallel()
 	m := api.NewMetrics()
@@ -111,7 +82,7 @@ func TestMetricsRequests(t *testing.T) {
 		{"nkms_rate_limited_requests_total", map[string]string{"limit": "key"}, 1},
 		{"nkms_rate_limited_requests_total", map[string]string{"limit": "caller"}, 0},
 	} {
-		if got := value(fams, c.name, c.labels); got != c.want {
+		if got := testkit.MetricValue(fams, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v: got %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
@@ -156,7 +127,7 @@ func TestMetricsKeyCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, fams := scrape(t, m)
-	if got := value(fams, "nkms_keys_counted_timestamp_seconds", nil); got != 0 {
+	if got := testkit.MetricValue(fams, "nkms_keys_counted_timestamp_seconds", nil); got != 0 {
 		t.Errorf("before the first count: counted at %v, want 0", got)
 	}
 	if err := m.CountKeys(ctx, e.svc); err != nil {
@@ -171,11 +142,11 @@ func TestMetricsKeyCounts(t *testing.T) {
 		{"DISABLE", "RSA2048", 1}, {"ENABLE", "RSA2048", 0},
 		{"ENABLE", "ECDSA", 1}, {"REVOKE", "ECDSA", 0},
 	} {
-		if got := value(fams, "nkms_keys", map[string]string{"state": c.state, "type": c.typ}); got != c.want {
+		if got := testkit.MetricValue(fams, "nkms_keys", map[string]string{"state": c.state, "type": c.typ}); got != c.want {
 			t.Errorf("nkms_keys{state=%s,type=%s}: got %v, want %v", c.state, c.typ, got, c.want)
 		}
 	}
-	if got := value(fams, "nkms_keys_counted_timestamp_seconds", nil); got <= 0 {
+	if got := testkit.MetricValue(fams, "nkms_keys_counted_timestamp_seconds", nil); got <= 0 {
 		t.Errorf("after a count: counted at %v, want a time", got)
 	}
 }
@@ -199,7 +170,7 @@ func TestMetricsSchedulerPass(t *testing.T) {
 		{"nkms_scheduler_key_failures_total", nil, 1},
 		{"nkms_usage_log_entries_pruned_total", nil, 40},
 	} {
-		if got := value(fams, c.name, c.labels); got != c.want {
+		if got := testkit.MetricValue(fams, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v: got %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
@@ -218,10 +189,10 @@ func TestMetricsAuditFailures(t *testing.T) {
 	e.raw("GET", "/kms/v1/keys?pageNo=1", "")
 	e.raw("GET", "/kms/v1/keys?pageNo=1", "")
 	_, fams := scrape(t, m)
-	if got := value(fams, "nkms_audit_failures_total", map[string]string{"stage": "write"}); got != 2 {
+	if got := testkit.MetricValue(fams, "nkms_audit_failures_total", map[string]string{"stage": "write"}); got != 2 {
 		t.Errorf("audit write failures: got %v, want 2", got)
 	}
-	if got := value(fams, "nkms_audit_failures_total", map[string]string{"stage": "ready"}); got != 0 {
+	if got := testkit.MetricValue(fams, "nkms_audit_failures_total", map[string]string{"stage": "ready"}); got != 0 {
 		t.Errorf("audit ready failures: got %v, want 0", got)
 	}
 }
@@ -334,10 +305,10 @@ func TestMetricsKeyCountsPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, fams := scrape(t, m)
-	if got := value(fams, "nkms_keys", map[string]string{"state": "ENABLE", "type": "AES256"}); got != 4501 {
+	if got := testkit.MetricValue(fams, "nkms_keys", map[string]string{"state": "ENABLE", "type": "AES256"}); got != 4501 {
 		t.Errorf("AES256 keys: got %v, want 4501", got)
 	}
-	if got := value(fams, "nkms_keys", map[string]string{"state": "ENABLE", "type": "ECDSA"}); got != 3 {
+	if got := testkit.MetricValue(fams, "nkms_keys", map[string]string{"state": "ENABLE", "type": "ECDSA"}); got != 3 {
 		t.Errorf("ECDSA keys: got %v, want 3", got)
 	}
 }

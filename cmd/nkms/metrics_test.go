@@ -19,6 +19,7 @@ import (
 
 	"github.com/nkms/nkms/client"
 	"github.com/nkms/nkms/internal/sigv2"
+	"github.com/nkms/nkms/internal/testkit"
 )
 
 var metricsRE = regexp.MustCompile(`nkms: metrics on (http://\S+/metrics)`)
@@ -41,31 +42,6 @@ func scrapeMetrics(t *testing.T, url string) (string, map[string]*dto.MetricFami
 		t.Fatalf("scrape does not parse: %v\n%s", err, b)
 	}
 	return string(b), fams
-}
-
-// sample is the value of the series of family name with exactly these
-// labels (a histogram's sample count); -1 if there is none.
-func sample(fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
-next:
-	for _, m := range fams[name].GetMetric() {
-		if len(m.GetLabel()) != len(labels) {
-			continue
-		}
-		for _, l := range m.GetLabel() {
-			if labels[l.GetName()] != l.GetValue() {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue()
-		case m.Histogram != nil:
-			return float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	return -1
 }
 
 // TestMetricsEndToEnd: the real binary with --metrics-listen serves /metrics
@@ -115,8 +91,8 @@ func TestMetricsEndToEnd(t *testing.T) {
 	// The key counts and the first scheduler pass are background work: wait for them.
 	eventually(t, "the key count sees the deletion request", 10*time.Second, func() bool {
 		_, fams := scrapeMetrics(t, url)
-		return sample(fams, "nkms_keys", map[string]string{"state": "REVOKE", "type": "RSA2048"}) == 1 &&
-			sample(fams, "nkms_scheduler_passes_total", map[string]string{"result": "ok"}) >= 1
+		return testkit.MetricValue(fams, "nkms_keys", map[string]string{"state": "REVOKE", "type": "RSA2048"}) == 1 &&
+			testkit.MetricValue(fams, "nkms_scheduler_passes_total", map[string]string{"result": "ok"}) >= 1
 	})
 	text, fams := scrapeMetrics(t, url)
 	for _, c := range []struct {
@@ -137,12 +113,12 @@ func TestMetricsEndToEnd(t *testing.T) {
 		{"nkms_keys", map[string]string{"state": "ENABLE", "type": "RSA2048"}, 0},
 		{"nkms_scheduler_keys_destroyed_total", nil, 0},
 	} {
-		if got := sample(fams, c.name, c.labels); got != c.want {
+		if got := testkit.MetricValue(fams, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v: got %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
-	if hits, misses := sample(fams, "nkms_cache_requests_total", map[string]string{"cache": "access_key", "result": "hit"}),
-		sample(fams, "nkms_cache_requests_total", map[string]string{"cache": "access_key", "result": "miss"}); hits+misses < 6 || misses < 1 {
+	if hits, misses := testkit.MetricValue(fams, "nkms_cache_requests_total", map[string]string{"cache": "access_key", "result": "hit"}),
+		testkit.MetricValue(fams, "nkms_cache_requests_total", map[string]string{"cache": "access_key", "result": "miss"}); hits+misses < 6 || misses < 1 {
 		t.Errorf("access-key cache: %v hits, %v misses; want every signed request counted, the first a miss", hits, misses)
 	}
 	for _, f := range []string{"go_goroutines", "process_resident_memory_bytes", "nkms_audit_failures_total"} {
