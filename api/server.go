@@ -122,8 +122,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.observeRequest(r.Pattern, st.code, rec.status, elapsed) // r.Pattern: set by the mux when it routed r
 	}
-	if s.log.Enabled(r.Context(), slog.LevelInfo) { // requestId comes from the context (LogHandler)
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+	if s.log.Enabled(r.Context(), slog.LevelInfo) {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("requestId", id), // given: LogHandler need not copy the record
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
 			slog.Duration("duration", elapsed), slog.String("accessKey", st.accessKey))
 	}
