@@ -18,7 +18,7 @@ import (
 // backupCommands are `nkms backup` (online, through the server) and
 // `nkms restore` (offline, on a stopped server's data directory).
 func backupCommands(c *cli) []*cobra.Command {
-	return []*cobra.Command{backupCommand(c), restoreCommand(c)}
+	return []*cobra.Command{backupCommand(c), restoreCommand(c), backupCheckCommand(c)}
 }
 
 // rootKeyNotice is said by both commands: the one thing a backup is not.
@@ -68,7 +68,7 @@ Bring a backup back with nkms restore.`,
 				_, err := kms.Backup(cmd.Context(), f)
 				return err
 			}, func(tmp string) error {
-				info, err = bolt.CheckFile(tmp, lockProbe)
+				info, err = checkDataFile(tmp)
 				return err
 			})
 			var ae *client.Error
@@ -143,7 +143,7 @@ func (c *cli) printSummary(what string, s backupSummary) error {
 // restore checks the backup in and the root key, then puts in into
 // dataDir/nkms.db.
 func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backupSummary, error) {
-	info, err := bolt.CheckFile(in, lockProbe)
+	info, err := checkDataFile(in)
 	if errors.Is(err, bolt.ErrNotDataFile) {
 		return nil, &hintError{fmt.Errorf("%s is not a usable backup: %w", in, err),
 			"it may be cut short or damaged; take a new one with nkms backup"}
@@ -209,7 +209,7 @@ func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backu
 		_, err = io.Copy(f, src)
 		return err
 	}, func(tmp string) error {
-		if _, err := bolt.CheckFile(tmp, lockProbe); err != nil {
+		if _, err := checkDataFile(tmp); err != nil {
 			return fmt.Errorf("the copy of the backup: %w", err)
 		}
 		if err := refuseRunning(); err != nil { // a server started meanwhile

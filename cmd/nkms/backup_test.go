@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -165,6 +167,9 @@ func TestBackupWhileServingAndRestore(t *testing.T) {
 	}
 }
 
+// crashRE finds the Go runtime's report of a crash in a process's stderr.
+var crashRE = regexp.MustCompile(`(?m)^(panic: |fatal error: |goroutine \d+ \[)`)
+
 // TestRestoreRefuses: restore leaves everything as it was when the server
 // is running, the root key is another, the backup is damaged, or a data
 // file exists without --force; and only an operator may back up.
@@ -260,6 +265,48 @@ func TestRestoreRefuses(t *testing.T) {
 				t.Errorf("%s: a refused restore wrote a data file: %v", name, err)
 			}
 		}
+	})
+	// Damage inside the file: bbolt's check of such a file can fault or
+	// spin in a goroutine of its own, which is why restore checks in a
+	// child process. Whatever the damage, restore answers in words and
+	// writes nothing, or restores a file that still checks out.
+	t.Run("bytes changed", func(t *testing.T) {
+		data, err := os.ReadFile(backup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(7, uint64(len(data))))
+		refusedN := 0
+		for i := range 60 {
+			b := bytes.Clone(data)
+			for range 1 + r.IntN(8) {
+				b[r.IntN(len(b))] = byte(r.IntN(256))
+			}
+			bad := filepath.Join(t.TempDir(), "bad.db")
+			if err := os.WriteFile(bad, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			fresh := t.TempDir()
+			_, errOut, err := nkmsRun(t, nil, "restore", "--in", bad, "--data-dir", fresh, "--root-key-file", rootKey)
+			if crashRE.MatchString(errOut) {
+				t.Fatalf("input %d: restore crashed:\n%s", i, errOut)
+			}
+			if err == nil {
+				out, _, _ := nkmsRun(t, nil, "backup-check", filepath.Join(fresh, "nkms.db"))
+				if !strings.Contains(out, `"info"`) || strings.Contains(out, `"error"`) {
+					t.Errorf("input %d: restored a file that does not check out: %s", i, out)
+				}
+				continue
+			}
+			refusedN++
+			if !strings.Contains(errOut, "is not a usable backup") && !strings.Contains(errOut, "root key") {
+				t.Errorf("input %d: restore refused without saying why in words:\n%s", i, errOut)
+			}
+			if _, err := os.Stat(filepath.Join(fresh, "nkms.db")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("input %d: a refused restore wrote a data file: %v", i, err)
+			}
+		}
+		t.Logf("%d of 60 damaged backups refused", refusedN)
 	})
 	t.Run("existing data file", func(t *testing.T) {
 		target := t.TempDir()

@@ -97,6 +97,12 @@ var ErrNotDataFile = errors.New("not a complete nkms data file")
 // CheckFile opens the data file at path read-only (waiting at most timeout
 // for a writer's lock: ErrInUse) and checks that it is a whole, consistent
 // bbolt file with the nkms layout, such as a backup. It changes nothing.
+//
+// A damaged file can crash the calling process: bbolt's consistency check
+// reads pages in a goroutine of its own, where a page that points past the
+// end of the file faults, and a damaged page count can make it loop over
+// billions of page numbers. Run it where a crash is survivable, with a time
+// and memory limit (nkms runs it in a child process: cmd/nkms/backup_check.go).
 func CheckFile(path string, timeout time.Duration) (info FileInfo, err error) {
 	fi, err := os.Stat(path)
 	if err != nil {
