@@ -107,6 +107,9 @@ checked and renamed into place (mode 0600).`,
 			if in == "" || dataDir == "" {
 				return errors.New("--in FILE and --data-dir DIR are required")
 			}
+			if o := c.flags.output; o != "table" && o != "json" {
+				return fmt.Errorf("--output %q: use table or json", clip(o, 20))
+			}
 			if rootKeyFile == "" {
 				rootKeyFile = filepath.Join(dataDir, "root.key")
 			}
