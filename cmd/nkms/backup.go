@@ -68,7 +68,7 @@ Bring a backup back with nkms restore.`,
 				_, err := kms.Backup(cmd.Context(), f)
 				return err
 			}, func(tmp string) error {
-				info, err = checkDataFile(tmp)
+				info, err = checkDataFile(tmp, "")
 				return err
 			})
 			var ae *client.Error
@@ -146,7 +146,7 @@ func (c *cli) printSummary(what string, s backupSummary) error {
 // restore checks the backup in and the root key, then puts in into
 // dataDir/nkms.db.
 func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backupSummary, error) {
-	info, err := checkDataFile(in)
+	info, err := checkDataFile(in, "")
 	if errors.Is(err, bolt.ErrNotDataFile) {
 		return nil, &hintError{fmt.Errorf("%s is not a usable backup: %w", in, err),
 			"it may be cut short or damaged; take a new one with nkms backup"}
@@ -212,7 +212,12 @@ func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backu
 		_, err = io.Copy(f, src)
 		return err
 	}, func(tmp string) error {
-		if _, err := checkDataFile(tmp); err != nil {
+		// The copy that will be kept is checked whole: its structure, and
+		// every key's sealed material against the root key.
+		if _, err := checkDataFile(tmp, rootKeyFile); errors.Is(err, errDamagedSealed) || errors.Is(err, bolt.ErrNotDataFile) {
+			return &hintError{fmt.Errorf("%s is not a usable backup: %w", in, err),
+				"bytes in it were changed after it was taken; restore another backup"}
+		} else if err != nil {
 			return fmt.Errorf("the copy of the backup: %w", err)
 		}
 		if err := refuseRunning(); err != nil { // a server started meanwhile

@@ -15,8 +15,11 @@ import (
 	"syscall"
 	"testing"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/nkms/nkms/client"
 	"github.com/nkms/nkms/internal/crypto"
+	"github.com/nkms/nkms/store/codec"
 )
 
 // nkmsRun runs the binary with credEnv plus env and returns its stdout and stderr.
@@ -266,6 +269,52 @@ func TestRestoreRefuses(t *testing.T) {
 			}
 		}
 	})
+	// A byte changed inside a key's sealed material leaves the file's
+	// structure whole; restore opens every sealed value with the root key
+	// and refuses.
+	t.Run("changed key material", func(t *testing.T) {
+		data, err := os.ReadFile(backup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := filepath.Join(t.TempDir(), "bad.db")
+		if err := os.WriteFile(bad, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db, err := bbolt.Open(bad, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket([]byte("keys"))
+			tag, rec := b.Cursor().First()
+			k, err := codec.UnmarshalKey(rec)
+			if err != nil {
+				return err
+			}
+			k.Versions[0].Sealed[10] ^= 1
+			rec, err = codec.MarshalKey(k)
+			if err != nil {
+				return err
+			}
+			return b.Put(tag, rec)
+		})
+		if err := errors.Join(err, db.Close()); err != nil {
+			t.Fatal(err)
+		}
+		fresh := t.TempDir()
+		_, errOut, err := nkmsRun(t, nil, "restore", "--in", bad, "--data-dir", fresh, "--root-key-file", rootKey)
+		if err == nil || !strings.Contains(errOut, "damaged key material") || !strings.Contains(errOut, "version 1") ||
+			!strings.Contains(errOut, "hint: bytes in it were changed") {
+			t.Fatalf("restore of a backup with changed key material: %v\n%s", err, errOut)
+		}
+		if _, err := os.Stat(filepath.Join(fresh, "nkms.db")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a refused restore wrote a data file: %v", err)
+		}
+		if left, _ := filepath.Glob(filepath.Join(fresh, ".*tmp")); len(left) != 0 {
+			t.Errorf("a refused restore left temporary files: %v", left)
+		}
+	})
 	// Damage inside the file: bbolt's check of such a file can fault or
 	// spin in a goroutine of its own, which is why restore checks in a
 	// child process. Whatever the damage, restore answers in words and
@@ -292,8 +341,8 @@ func TestRestoreRefuses(t *testing.T) {
 				t.Fatalf("input %d: restore crashed:\n%s", i, errOut)
 			}
 			if err == nil {
-				out, _, _ := nkmsRun(t, nil, "backup-check", filepath.Join(fresh, "nkms.db"))
-				if !strings.Contains(out, `"info"`) || strings.Contains(out, `"error"`) {
+				out, _, _ := nkmsRun(t, nil, "backup-check", filepath.Join(fresh, "nkms.db"), "--root-key-file", rootKey)
+				if !strings.Contains(out, `"info"`) || strings.Contains(out, `"error"`) || strings.Contains(out, `"unsealed"`) {
 					t.Errorf("input %d: restored a file that does not check out: %s", i, out)
 				}
 				continue

@@ -14,6 +14,7 @@ import (
 	bberrors "go.etcd.io/bbolt/errors"
 
 	"github.com/nkms/nkms"
+	"github.com/nkms/nkms/store/codec"
 )
 
 var _ nkms.Snapshotter = (*Store)(nil)
@@ -182,4 +183,39 @@ func InUse(path string, timeout time.Duration) (bool, error) {
 		return false, nil // damaged: the lock was free, or the file could not be opened at all
 	}
 	return false, db.Close()
+}
+
+// ReadFile opens the data file at path read-only (waiting at most timeout
+// for a writer's lock: ErrInUse) and calls key for every key and accessKey
+// for every access key in it, in storage order, until one returns an error.
+// A record that does not decode is an error. Like CheckFile, run it where a
+// damaged file may crash the process; run CheckFile first.
+func ReadFile(path string, timeout time.Duration, key func(*nkms.Key) error, accessKey func(*nkms.AccessKey) error) error {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: timeout})
+	if errors.Is(err, bberrors.ErrTimeout) {
+		return fmt.Errorf("open %s: %w (no file lock within %s)", path, ErrInUse, timeout)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w: %v", path, ErrNotDataFile, err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bbolt.Tx) error {
+		err := tx.Bucket(bucketKeys).ForEach(func(tag, rec []byte) error {
+			k, err := codec.UnmarshalKey(rec)
+			if err != nil {
+				return fmt.Errorf("key %s: %w", tag, err)
+			}
+			return key(k)
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketAccessKeys).ForEach(func(id, rec []byte) error {
+			a, err := codec.UnmarshalAccessKey(rec)
+			if err != nil {
+				return fmt.Errorf("access key %s: %w", id, err)
+			}
+			return accessKey(a)
+		})
+	})
 }

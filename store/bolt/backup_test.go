@@ -208,3 +208,39 @@ func TestCheckFileRefuses(t *testing.T) {
 		}
 	})
 }
+
+// TestReadFile: every key and access key of a snapshot is read back as
+// stored.
+func TestReadFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openTest(t, filepath.Join(dir, "nkms.db"), Options{})
+	want := map[string][]byte{}
+	for i := range 5 {
+		k := testKey(t, int64(1+i%2), fmt.Sprintf("k%d", i), randomBytes(t, 64))
+		if _, err := s.Create(t.Context(), k); err != nil {
+			t.Fatal(err)
+		}
+		want[k.Tag] = k.Versions[0].Sealed
+	}
+	if err := s.PutAccessKey(t.Context(), &nkms.AccessKey{ID: "AK", Keystore: 1, Role: nkms.RoleAdmin, SealedSecret: []byte("sealed")}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "copy.db")
+	snapshotTo(t, s, path)
+	got := map[string][]byte{}
+	var aks []string
+	err := ReadFile(path, time.Second, func(k *nkms.Key) error {
+		got[k.Tag] = k.Versions[0].Sealed
+		return nil
+	}, func(a *nkms.AccessKey) error {
+		aks = append(aks, a.ID+":"+string(a.SealedSecret))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" || len(aks) != 1 || aks[0] != "AK:sealed" {
+		t.Errorf("ReadFile: keys (-want +got):\n%s\naccess keys %v", diff, aks)
+	}
+}
