@@ -184,7 +184,8 @@ func parseLogTime(flag, v string, now time.Time) (time.Time, error) {
 		}
 	}
 	if n, ok := strings.CutSuffix(v, "d"); ok {
-		if days, err := strconv.Atoi(n); err == nil && days >= 0 {
+		// Past 100,000 days (273 years) a Duration would overflow.
+		if days, err := strconv.Atoi(n); err == nil && days >= 0 && days <= 100_000 {
 			return now.Add(-time.Duration(days) * 24 * time.Hour), nil
 		}
 	}
