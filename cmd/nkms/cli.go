@@ -104,6 +104,12 @@ func (c *cli) cryptoClient() (*client.Client, error) {
 	if token == "" {
 		return c.client()
 	}
+	return c.tokenClient(token)
+}
+
+// tokenClient returns a client of the resolved endpoint that sends token
+// (an access or refresh token of a key) instead of signing.
+func (c *cli) tokenClient(token string) (*client.Client, error) {
 	s, err := c.settings()
 	if err != nil {
 		return nil, err

@@ -202,9 +202,9 @@ func (r *refreshTokenSource) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&r.token, "refresh-token", "", "the refresh token (visible in the process list: prefer the file, NKMS_REFRESH_TOKEN or stdin)")
 }
 
-// tokenClient returns a client of the resolved endpoint that authenticates
+// refreshClient returns a client of the resolved endpoint that authenticates
 // with the refresh token of r.
-func (c *cli) tokenClient(r *refreshTokenSource) (*client.Client, error) {
+func (c *cli) refreshClient(r *refreshTokenSource) (*client.Client, error) {
 	var token string
 	var err error
 	switch {
@@ -226,15 +226,7 @@ func (c *cli) tokenClient(r *refreshTokenSource) (*client.Client, error) {
 		return nil, &hintError{errors.New("no refresh token"),
 			"give it with --refresh-token-file FILE, NKMS_REFRESH_TOKEN or on stdin"}
 	}
-	s, err := c.settings()
-	if err != nil {
-		return nil, err
-	}
-	opts, err := s.clientOptions()
-	if err != nil {
-		return nil, err
-	}
-	kms, err := client.NewWithToken(s.endpoint.value, token, opts...)
+	kms, err := c.tokenClient(token)
 	if err != nil {
 		// The client's messages never hold the token.
 		return nil, fmt.Errorf("refresh token: %w", err)
@@ -278,7 +270,7 @@ The output is that of nkms token create.
 			if err != nil {
 				return err
 			}
-			kms, err := c.tokenClient(&src)
+			kms, err := c.refreshClient(&src)
 			if err != nil {
 				return err
 			}
@@ -317,7 +309,7 @@ key. Stdout gets NKMS_ACCESS_TOKEN=... and NKMS_ACCESS_TOKEN_EXPIRES=... lines
 			if err != nil {
 				return err
 			}
-			kms, err := c.tokenClient(&src)
+			kms, err := c.refreshClient(&src)
 			if err != nil {
 				return err
 			}
