@@ -73,10 +73,13 @@ func (c Caller) manages(ks int64) bool {
 	return c.Keystore == BootstrapKeystore || c.Keystore == ks
 }
 
-// CreateAccessKey makes a new access key with a role for a keystore. The
-// route needs PermAdmin; an admin outside the bootstrap keystore may create
+// CreateAccessKey makes a new access key with a role for a keystore, for an
+// admin (role.go); an admin outside the bootstrap keystore may create
 // access keys only for its own keystore. role "" means RoleAdmin.
 func (s *Service) CreateAccessKey(ctx context.Context, c Caller, keystore int64, role Role) (*Credentials, error) {
+	if err := s.authorize(ctx, c, ActCreateAccessKey, Tag{}); err != nil {
+		return nil, err
+	}
 	if keystore < 1 {
 		return nil, invalid("keystoreId must be a positive integer")
 	}
@@ -113,6 +116,9 @@ func (s *Service) CreateAccessKey(ctx context.Context, c Caller, keystore int64,
 // ListAccessKeys lists the access keys the caller manages, by keystore, then
 // oldest first.
 func (s *Service) ListAccessKeys(ctx context.Context, c Caller) ([]AccessKeyInfo, error) {
+	if err := s.authorize(ctx, c, ActListAccessKeys, Tag{}); err != nil {
+		return nil, err
+	}
 	all, err := s.Store.ListAccessKeys(ctx)
 	if err != nil {
 		return nil, err
@@ -134,6 +140,9 @@ func (s *Service) ListAccessKeys(ctx context.Context, c Caller) ([]AccessKeyInfo
 // accident); an access key of a keystore the caller does not manage answers
 // like one that does not exist.
 func (s *Service) RevokeAccessKey(ctx context.Context, c Caller, id string) error {
+	if err := s.authorize(ctx, c, ActRevokeAccessKey, Tag{}); err != nil {
+		return err
+	}
 	if id == c.AccessKey {
 		return invalid("an access key cannot revoke itself; revoke it with another admin access key")
 	}

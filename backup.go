@@ -47,10 +47,10 @@ func snapshotterOf(st Store) (Snapshotter, bool) {
 var ErrBackupUnsupported = &Error{Code: Invalid,
 	Message: "this store cannot be backed up through nkms; with --store etcd, take an etcd snapshot (etcdctl snapshot save)"}
 
-// CanBackup reports whether c may take a backup: an admin of the bootstrap
-// keystore (an operator). A backup holds every keystore's keys.
+// CanBackup reports whether c may take a backup: an admin (role.go) of the
+// bootstrap keystore (an operator). A backup holds every keystore's keys.
 func (c Caller) CanBackup() bool {
-	return c.Keystore == BootstrapKeystore && c.Role.Can(PermAdmin) && !c.Token
+	return c.Keystore == BootstrapKeystore && c.Allows(ActBackup)
 }
 
 // BackupAllowed reports, without taking a backup, why Backup would refuse

@@ -192,26 +192,3 @@ func ValidateRotationPeriod(days int) error {
 	}
 	return nil
 }
-
-// NormalizeTag returns the canonical (lower-case) form of a keyTag, or
-// ErrKeyNotFound when tag cannot be a keyTag at all (64 hex characters). It
-// runs on every request, so it allocates only for an upper-case tag.
-func NormalizeTag(tag string) (string, error) {
-	if len(tag) != 64 {
-		return "", ErrKeyNotFound
-	}
-	lower := true
-	for i := 0; i < len(tag); i++ {
-		switch c := tag[i]; {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
-		case 'A' <= c && c <= 'F':
-			lower = false
-		default:
-			return "", ErrKeyNotFound
-		}
-	}
-	if lower {
-		return tag, nil
-	}
-	return strings.ToLower(tag), nil
-}

@@ -13,7 +13,7 @@ import (
 
 func activityCount(t *testing.T, s *nkms.Service, tag string) int {
 	t.Helper()
-	_, _, total, err := s.Activities(context.Background(), alice, nkms.ActivityQuery{Tag: tag, From: t0.Add(-time.Hour), To: t0.Add(1000 * time.Hour), PageNo: 1, PageSize: 10})
+	_, _, total, err := s.Activities(context.Background(), alice, parseTag(t, tag), nkms.ActivityQuery{From: t0.Add(-time.Hour), To: t0.Add(1000 * time.Hour), PageNo: 1, PageSize: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,18 +73,20 @@ func TestSchedulerLogsAndPrunes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.RecordUse(ctx, alice, k.Tag, "Encrypt", "")
+	if _, err := s.Encrypt(ctx, alice, k.KeyTag(), [][]byte{[]byte("x")}, ""); err != nil {
+		t.Fatal(err)
+	}
 	clk.Add(24 * time.Hour)
 	if res, err := s.RunDue(ctx); err != nil || res.Rotated != 1 || res.Pruned != 0 {
 		t.Fatalf("pass: %+v %v", res, err)
 	}
-	_, last, err := s.LastUse(ctx, alice, k.Tag)
+	_, last, err := s.LastUse(ctx, alice, k.KeyTag())
 	if err != nil || last == nil || last.RequestType != nkms.RequestSystem || last.Action != "AutoRotateKey" || last.AuthType != nkms.AuthSystem {
 		t.Fatalf("last use after auto rotation: %+v %v", last, err)
 	}
-	clk.Add(25 * time.Hour) // the Encrypt entry is now 49 h old, the rotation 25 h
+	clk.Add(25 * time.Hour) // the CreateKey and Encrypt entries are now 49 h old, the rotation 25 h
 	res, err := s.RunDue(ctx)
-	if err != nil || res.Pruned != 1 {
+	if err != nil || res.Pruned != 2 { // CreateKey and Encrypt
 		t.Fatalf("prune pass: %+v %v", res, err)
 	}
 	if n := activityCount(t, s, k.Tag); n < 1 {
@@ -119,6 +121,7 @@ func TestRecorderRetriesFailedWrites(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, _ := newService(t)
 		k := create(t, s, alice, "retried", nkms.AES256, false)
+		created := activityCount(t, s, k.Tag) // the CreateKey entry
 		flaky := &flakyStore{Store: s.Store, failures: 5}
 		rec := nkms.NewRecorder(flaky, 0, nil)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -129,7 +132,7 @@ func TestRecorderRetriesFailedWrites(t *testing.T) {
 		}
 		time.Sleep(2 * time.Second) // 20 flushes: 5 fail, then one lands
 		synctest.Wait()
-		if n := activityCount(t, s, k.Tag); n != 3 || rec.Dropped() != 0 {
+		if n := activityCount(t, s, k.Tag) - created; n != 3 || rec.Dropped() != 0 {
 			t.Fatalf("after the store recovered: %d entries, %d dropped; want 3 and 0", n, rec.Dropped())
 		}
 		flaky.mu.Lock()

@@ -82,7 +82,7 @@ func (s *Service) runKey(ctx context.Context, tag string, now time.Time, res *Pa
 		}
 	} else if err == nil {
 		var rotated *Key
-		rotated, err = s.rotate(ctx, tag, func(k *Key, _ time.Time, sealed []byte) error {
+		rotated, err = s.rotate(ctx, Tag{tag}, func(k *Key, _ time.Time, sealed []byte) error {
 			_, err := k.AutoRotate(now, sealed)
 			return err
 		})

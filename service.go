@@ -2,14 +2,13 @@ package nkms
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/nkms/nkms/internal/crypto"
+	"github.com/nkms/nkms/internal/keylock"
 )
 
 // DefaultDeletionWindow is how long a key waits in REVOKE before it is destroyed.
@@ -35,17 +34,21 @@ type Service struct {
 	keys keyCache // unsealed key versions (keycache.go)
 	macs macCache // keyed HMACs of access-key secrets (maccache.go)
 	// rotations serialises the rotations of each key in this process.
-	rotations keyLocks
+	rotations keylock.Locks
 }
 
 // Caller is who makes a request: an access key and the keystore it sees.
-// For a token call, AccessKey is the access key that issued the token.
+// For a token call, AccessKey is the access key that issued the token; only
+// AuthenticateToken makes token callers (their token fields are unexported).
 type Caller struct {
 	AccessKey string
 	Keystore  int64
 	Role      Role
 	Token     bool   // authenticated with a key token, not a signature
-	IP        string // client address, for usage logs
+	IP        string // client address, for usage logs and the IP ACL of token calls
+
+	tokenKey  Tag    // the key a token caller's token is for
+	tokenType string // AccessToken or RefreshToken
 }
 
 // now is the service clock at the millisecond precision of the wire.
@@ -56,6 +59,44 @@ func (s *Service) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return s.Log
+}
+
+// authorize checks caller c against the role × operation table (role.go)
+// for operation act on key tag ("" for none): the role must allow act, and a
+// key token may act only on its own key. A refusal of a logged operation on
+// a key of the caller's keystore enters the key's usage log, marked as a
+// refusal.
+func (s *Service) authorize(ctx context.Context, c Caller, act Action, tag Tag) error {
+	if c.Allows(act) && (!c.Token || c.tokenKey == tag) {
+		return nil
+	}
+	err := Errorf(PermissionDenied, "the role %s of this access key does not allow %s", c.Role, act)
+	if c.Token {
+		err = Errorf(PermissionDenied, "a key token does not allow %s on this key", act)
+	}
+	if act.Logged() && !tag.IsZero() {
+		if k, gerr := s.Store.Get(ctx, tag.s); gerr == nil && k.Keystore == c.Keystore {
+			s.recordCall(ctx, c, act, tag, err)
+		}
+	}
+	return err
+}
+
+// call runs one logged operation on key tag for c: it authorizes c, runs
+// fn, and records the call in the key's usage log with its outcome. A call
+// on a key that is not the caller's (ErrKeyNotFound) is no one's usage and
+// is not logged; so fn must look the key up (get, update) before it
+// validates anything else of the request.
+func call[T any](ctx context.Context, s *Service, c Caller, act Action, tag Tag, fn func() (T, error)) (T, error) {
+	if err := s.authorize(ctx, c, act, tag); err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := fn()
+	if !errors.Is(err, ErrKeyNotFound) {
+		s.recordCall(ctx, c, act, tag, err)
+	}
+	return v, err
 }
 
 // CreateKeyInput is what Create Key takes. RotationPeriod 0 means the default.
@@ -71,6 +112,9 @@ type CreateKeyInput struct {
 
 // CreateKey makes a new key with version 1 in the caller's keystore.
 func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*Key, error) {
+	if err := s.authorize(ctx, c, ActCreateKey, Tag{}); err != nil {
+		return nil, err
+	}
 	if err := ValidateName(in.Name); err != nil {
 		return nil, err
 	}
@@ -105,7 +149,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	}
 	now := s.now()
 	k := &Key{
-		Tag: tag, Keystore: c.Keystore, Name: in.Name, Type: in.Type, Protection: in.Protection,
+		Tag: tag.s, Keystore: c.Keystore, Name: in.Name, Type: in.Type, Protection: in.Protection,
 		Memo: in.Memo, Convergent: in.Convergent,
 		State: StateEnable, StatusDate: now, Registered: now,
 		AutoRotation: in.AutoRotation, RotationPeriod: in.RotationPeriod,
@@ -114,16 +158,20 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	if in.AutoRotation {
 		k.RotationBase = now
 	}
-	return s.Store.Create(ctx, k)
+	k, err = s.Store.Create(ctx, k)
+	if err == nil {
+		s.recordCall(ctx, c, ActCreateKey, tag, nil)
+	}
+	return k, err
 }
 
 // newMaterial generates fresh material of type t and seals it for tag and version.
-func (s *Service) newMaterial(t KeyType, tag string, version int) ([]byte, error) {
+func (s *Service) newMaterial(t KeyType, tag Tag, version int) ([]byte, error) {
 	m, err := crypto.GenerateMaterial(crypto.Algorithm(t))
 	if err != nil {
 		return nil, fmt.Errorf("generate key material: %w", err)
 	}
-	sealed, err := s.Root.Seal(m, crypto.SealAD(tag, version))
+	sealed, err := s.Root.Seal(m, crypto.SealAD(tag.s, version))
 	clear(m)
 	if err != nil {
 		return nil, fmt.Errorf("seal key material: %w", err)
@@ -131,19 +179,14 @@ func (s *Service) newMaterial(t KeyType, tag string, version int) ([]byte, error
 	return sealed, nil
 }
 
-func newTag() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generate keyTag: %w", err)
-	}
-	return hex.EncodeToString(b), nil
-}
-
 // MaxPageSize is the largest page of Get Key List.
 const MaxPageSize = 200
 
 // ListKeys returns one page of the caller's keys, newest first.
 func (s *Service) ListKeys(ctx context.Context, c Caller, pageNo, pageSize int) ([]*Key, int, error) {
+	if err := s.authorize(ctx, c, ActListKeys, Tag{}); err != nil {
+		return nil, 0, err
+	}
 	if pageNo < 1 {
 		return nil, 0, invalid("pageNo must be at least 1")
 	}
@@ -153,29 +196,38 @@ func (s *Service) ListKeys(ctx context.Context, c Caller, pageNo, pageSize int) 
 	return s.Store.List(ctx, c.Keystore, pageNo, pageSize)
 }
 
-// GetKey returns one of the caller's keys.
-func (s *Service) GetKey(ctx context.Context, c Caller, tag string) (*Key, error) {
-	tag, err := NormalizeTag(tag)
-	if err != nil {
+// GetKey returns one of the caller's keys (key info, versions, IP ACL and
+// token generator are all reads of it).
+func (s *Service) GetKey(ctx context.Context, c Caller, tag Tag) (*Key, error) {
+	if err := s.authorize(ctx, c, ActGetKey, tag); err != nil {
 		return nil, err
 	}
-	k, err := s.Store.Get(ctx, tag)
+	return s.get(ctx, c, tag)
+}
+
+// get returns one of the caller's keys: a key of another keystore is
+// ErrKeyNotFound, and a token call from outside the key's enabled IP ACL is
+// Forbidden (decisions.md D3).
+func (s *Service) get(ctx context.Context, c Caller, tag Tag) (*Key, error) {
+	k, err := s.Store.Get(ctx, tag.s)
 	if err != nil {
 		return nil, err
 	}
 	if k.Keystore != c.Keystore {
 		return nil, ErrKeyNotFound
 	}
+	if c.Token && !k.AllowsIP(parseIP(c.IP)) {
+		return nil, errOutsideACL
+	}
 	return k, nil
 }
 
+// errOutsideACL refuses a token call from outside the key's IP ACL.
+var errOutsideACL = &Error{Code: Forbidden, Message: "Forbidden"}
+
 // update applies fn to one of the caller's keys atomically.
-func (s *Service) update(ctx context.Context, c Caller, tag string, fn func(*Key) error) (*Key, error) {
-	tag, err := NormalizeTag(tag)
-	if err != nil {
-		return nil, err
-	}
-	return s.Store.Update(ctx, tag, func(k *Key) error {
+func (s *Service) update(ctx context.Context, c Caller, tag Tag, fn func(*Key) error) (*Key, error) {
+	return s.Store.Update(ctx, tag.s, func(k *Key) error {
 		if k.Keystore != c.Keystore {
 			return ErrKeyNotFound
 		}
@@ -183,96 +235,99 @@ func (s *Service) update(ctx context.Context, c Caller, tag string, fn func(*Key
 	})
 }
 
+// change is a logged operation that changes one of the caller's keys with fn.
+func (s *Service) change(ctx context.Context, c Caller, act Action, tag Tag, fn func(*Key) error) (*Key, error) {
+	return call(ctx, s, c, act, tag, func() (*Key, error) { return s.update(ctx, c, tag, fn) })
+}
+
 // EnableKey enables a DISABLE key.
-func (s *Service) EnableKey(ctx context.Context, c Caller, tag string) (*Key, error) {
+func (s *Service) EnableKey(ctx context.Context, c Caller, tag Tag) (*Key, error) {
 	now := s.now()
-	return s.update(ctx, c, tag, func(k *Key) error { return k.Enable(now) })
+	return s.change(ctx, c, ActEnableKey, tag, func(k *Key) error { return k.Enable(now) })
 }
 
 // DisableKey disables an ENABLE key.
-func (s *Service) DisableKey(ctx context.Context, c Caller, tag string) (*Key, error) {
+func (s *Service) DisableKey(ctx context.Context, c Caller, tag Tag) (*Key, error) {
 	now := s.now()
-	return s.update(ctx, c, tag, func(k *Key) error { return k.Disable(now) })
+	return s.change(ctx, c, ActDisableKey, tag, func(k *Key) error { return k.Disable(now) })
 }
 
 // RequestDeletion puts a key into REVOKE for the deletion window.
-func (s *Service) RequestDeletion(ctx context.Context, c Caller, tag string) (*Key, error) {
+func (s *Service) RequestDeletion(ctx context.Context, c Caller, tag Tag) (*Key, error) {
 	now := s.now()
 	window := s.DeletionWindow
 	if window <= 0 {
 		window = DefaultDeletionWindow
 	}
-	return s.update(ctx, c, tag, func(k *Key) error { return k.RequestDeletion(now, window) })
+	return s.change(ctx, c, ActRequestDeletion, tag, func(k *Key) error { return k.RequestDeletion(now, window) })
 }
 
 // CancelDeletion returns a REVOKE key to DISABLE.
-func (s *Service) CancelDeletion(ctx context.Context, c Caller, tag string) (*Key, error) {
+func (s *Service) CancelDeletion(ctx context.Context, c Caller, tag Tag) (*Key, error) {
 	now := s.now()
-	return s.update(ctx, c, tag, func(k *Key) error { return k.CancelDeletion(now) })
+	return s.change(ctx, c, ActCancelDeletion, tag, func(k *Key) error { return k.CancelDeletion(now) })
 }
 
 // DeleteKey destroys a REVOKE key at once.
-func (s *Service) DeleteKey(ctx context.Context, c Caller, tag string) error {
-	tag, err := NormalizeTag(tag)
-	if err != nil {
-		return err
-	}
-	err = s.Store.Delete(ctx, tag, func(k *Key) error {
-		if k.Keystore != c.Keystore {
-			return ErrKeyNotFound
-		}
-		return k.CheckDelete()
+func (s *Service) DeleteKey(ctx context.Context, c Caller, tag Tag) error {
+	_, err := call(ctx, s, c, ActDeleteKey, tag, func() (struct{}, error) {
+		return struct{}{}, s.Store.Delete(ctx, tag.s, func(k *Key) error {
+			if k.Keystore != c.Keystore {
+				return ErrKeyNotFound
+			}
+			return k.CheckDelete()
+		})
 	})
 	if err == nil {
-		s.keys.forget(tag)
+		s.keys.forget(tag.s)
 		s.log().InfoContext(ctx, "key destroyed", "keyTag", tag, "by", c.AccessKey)
 	}
 	return err
 }
 
 // UpdateName renames a key; names are unique per keystore.
-func (s *Service) UpdateName(ctx context.Context, c Caller, tag, name string) (*Key, error) {
-	if err := ValidateName(name); err != nil {
-		return nil, err
-	}
-	return s.update(ctx, c, tag, func(k *Key) error { return k.SetName(name) })
+func (s *Service) UpdateName(ctx context.Context, c Caller, tag Tag, name string) (*Key, error) {
+	return s.change(ctx, c, ActUpdateKeyName, tag, func(k *Key) error { return k.SetName(name) })
 }
 
 // UpdateMemo changes a key's memo.
-func (s *Service) UpdateMemo(ctx context.Context, c Caller, tag, memo string) (*Key, error) {
-	if err := ValidateMemo(memo); err != nil {
-		return nil, err
-	}
-	return s.update(ctx, c, tag, func(k *Key) error { return k.SetMemo(memo) })
+func (s *Service) UpdateMemo(ctx context.Context, c Caller, tag Tag, memo string) (*Key, error) {
+	return s.change(ctx, c, ActUpdateMemo, tag, func(k *Key) error { return k.SetMemo(memo) })
 }
 
 // EnableAutoRotation turns on auto rotation with the key's stored period.
-func (s *Service) EnableAutoRotation(ctx context.Context, c Caller, tag string) (*Key, error) {
+func (s *Service) EnableAutoRotation(ctx context.Context, c Caller, tag Tag) (*Key, error) {
 	now := s.now()
-	return s.update(ctx, c, tag, func(k *Key) error { return k.EnableAutoRotation(now) })
+	return s.change(ctx, c, ActEnableAutoRotation, tag, func(k *Key) error { return k.EnableAutoRotation(now) })
 }
 
 // DisableAutoRotation turns off auto rotation.
-func (s *Service) DisableAutoRotation(ctx context.Context, c Caller, tag string) (*Key, error) {
-	return s.update(ctx, c, tag, func(k *Key) error { return k.DisableAutoRotation() })
+func (s *Service) DisableAutoRotation(ctx context.Context, c Caller, tag Tag) (*Key, error) {
+	return s.change(ctx, c, ActDisableAutoRotation, tag, func(k *Key) error { return k.DisableAutoRotation() })
 }
 
 // UpdateRotationPeriod changes the period of an enabled auto rotation.
-func (s *Service) UpdateRotationPeriod(ctx context.Context, c Caller, tag string, days int) (*Key, error) {
-	if err := ValidateRotationPeriod(days); err != nil {
+func (s *Service) UpdateRotationPeriod(ctx context.Context, c Caller, tag Tag, days int) (*Key, error) {
+	return s.change(ctx, c, ActUpdateRotationPeriod, tag, func(k *Key) error { return k.SetRotationPeriod(days) })
+}
+
+// ListVersions returns one of the caller's keys for its version list.
+func (s *Service) ListVersions(ctx context.Context, c Caller, tag Tag) (*Key, error) {
+	if err := s.authorize(ctx, c, ActListVersions, tag); err != nil {
 		return nil, err
 	}
-	return s.update(ctx, c, tag, func(k *Key) error { return k.SetRotationPeriod(days) })
+	return s.get(ctx, c, tag)
 }
 
 // SetVersionState enables or disables one version of a key.
-func (s *Service) SetVersionState(ctx context.Context, c Caller, tag string, version int, st State) (*Version, error) {
-	if version < 1 {
-		return nil, invalid("version must be a positive integer")
+func (s *Service) SetVersionState(ctx context.Context, c Caller, tag Tag, version int, st State) (*Version, error) {
+	act := ActEnableKeyVersion
+	if st != StateEnable {
+		act = ActDisableKeyVersion
 	}
 	var out Version
 	now := s.now()
-	_, err := s.update(ctx, c, tag, func(k *Key) error {
+	_, err := s.change(ctx, c, act, tag, func(k *Key) error {
 		v, err := k.SetVersionState(version, st, now)
 		if err == nil {
 			out = *v
@@ -294,13 +349,15 @@ const maxRotationAttempts = 10
 var errVersionRace = errors.New("version number taken by a concurrent rotation")
 
 // Rotate adds a new current version to an ENABLE key (manual rotation).
-func (s *Service) Rotate(ctx context.Context, c Caller, tag string) (*Key, error) {
-	return s.rotate(ctx, tag, func(k *Key, now time.Time, sealed []byte) error {
-		if k.Keystore != c.Keystore {
-			return ErrKeyNotFound
-		}
-		_, err := k.Rotate(now, sealed)
-		return err
+func (s *Service) Rotate(ctx context.Context, c Caller, tag Tag) (*Key, error) {
+	return call(ctx, s, c, ActRotateKey, tag, func() (*Key, error) {
+		return s.rotate(ctx, tag, func(k *Key, now time.Time, sealed []byte) error {
+			if k.Keystore != c.Keystore {
+				return ErrKeyNotFound
+			}
+			_, err := k.Rotate(now, sealed)
+			return err
+		})
 	})
 }
 
@@ -310,14 +367,14 @@ func (s *Service) Rotate(ctx context.Context, c Caller, tag string) (*Key, error
 // Rotations of one key are serialised within the process, so only another
 // node (a shared store) can take the number; past maxRotationAttempts the
 // caller gets Conflict, never a 500.
-func (s *Service) rotate(ctx context.Context, tag string, apply func(*Key, time.Time, []byte) error) (*Key, error) {
-	tag, err := NormalizeTag(tag)
+func (s *Service) rotate(ctx context.Context, tag Tag, apply func(*Key, time.Time, []byte) error) (*Key, error) {
+	unlock, err := s.rotations.Lock(ctx, tag.s)
 	if err != nil {
 		return nil, err
 	}
-	defer s.rotations.lock(tag)()
+	defer unlock()
 	for attempt := 1; ; attempt++ {
-		cur, err := s.Store.Get(ctx, tag)
+		cur, err := s.Store.Get(ctx, tag.s)
 		if err != nil {
 			return nil, err
 		}
@@ -331,7 +388,7 @@ func (s *Service) rotate(ctx context.Context, tag string, apply func(*Key, time.
 		if err != nil {
 			return nil, err
 		}
-		k, err := s.Store.Update(ctx, tag, func(k *Key) error {
+		k, err := s.Store.Update(ctx, tag.s, func(k *Key) error {
 			if k.Current()+1 != next {
 				return errVersionRace
 			}

@@ -19,22 +19,21 @@ const (
 	ResultFail    = "FAIL"
 )
 
-// RecordUse logs one call that touched key tag: action is the operation name
-// (e.g. "Encrypt"), failure "" for a success or the error code the caller
-// got. Calls on something that is not a keyTag are not logged. With a
-// Recorder the entry is written in the background; without one, at once.
-func (s *Service) RecordUse(ctx context.Context, c Caller, tag, action, failure string) {
-	tag, terr := NormalizeTag(tag)
-	if terr != nil {
+// recordCall logs one call of act by c on key tag in the key's usage log:
+// err nil is a success; otherwise the entry carries the error's code. A
+// refusal by role or IP ACL is marked as one. With a Recorder the entry is
+// written in the background; without one, at once.
+func (s *Service) recordCall(ctx context.Context, c Caller, act Action, tag Tag, err error) {
+	if !act.Logged() {
 		return
 	}
-	a := Activity{Tag: tag, Time: s.now(), RequestType: RequestAPI, Requestor: c.AccessKey, IP: c.IP,
-		Result: ResultSuccess, Action: action, AuthType: AuthAccount}
+	a := Activity{Tag: tag.s, Time: s.now(), RequestType: RequestAPI, Requestor: c.AccessKey, IP: c.IP,
+		Result: ResultSuccess, Action: string(act), AuthType: AuthAccount}
 	if c.Token {
 		a.AuthType = AuthToken
 	}
-	if failure != "" {
-		a.Result, a.Message = ResultFail, failure
+	if err != nil {
+		a.Result, a.Message = ResultFail, string(ErrorCode(err))
 	}
 	s.record(ctx, a)
 }
@@ -63,7 +62,14 @@ const MaxActivityPageSize = 200
 
 // Activities returns one page of a key's usage log, newest first, and the
 // number of matching entries. A zero From is now - 1 day, a zero To is now.
-func (s *Service) Activities(ctx context.Context, c Caller, q ActivityQuery) (*Key, []Activity, int, error) {
+func (s *Service) Activities(ctx context.Context, c Caller, tag Tag, q ActivityQuery) (*Key, []Activity, int, error) {
+	if err := s.authorize(ctx, c, ActListActivities, tag); err != nil {
+		return nil, nil, 0, err
+	}
+	k, err := s.get(ctx, c, tag)
+	if err != nil {
+		return nil, nil, 0, err
+	}
 	now := s.now()
 	if q.To.IsZero() {
 		q.To = now
@@ -84,10 +90,6 @@ func (s *Service) Activities(ctx context.Context, c Caller, q ActivityQuery) (*K
 	if len(q.Keyword) > 100 {
 		return nil, nil, 0, invalid("keyword must be at most 100 characters")
 	}
-	k, err := s.GetKey(ctx, c, q.Tag)
-	if err != nil {
-		return nil, nil, 0, err
-	}
 	q.Tag = k.Tag
 	list, total, err := s.Store.Activities(ctx, q)
 	if err != nil {
@@ -97,8 +99,11 @@ func (s *Service) Activities(ctx context.Context, c Caller, q ActivityQuery) (*K
 }
 
 // LastUse returns the key's newest usage-log entry, or nil when there is none.
-func (s *Service) LastUse(ctx context.Context, c Caller, tag string) (*Key, *Activity, error) {
-	k, err := s.GetKey(ctx, c, tag)
+func (s *Service) LastUse(ctx context.Context, c Caller, tag Tag) (*Key, *Activity, error) {
+	if err := s.authorize(ctx, c, ActGetLastUse, tag); err != nil {
+		return nil, nil, err
+	}
+	k, err := s.get(ctx, c, tag)
 	if err != nil {
 		return nil, nil, err
 	}

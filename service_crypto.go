@@ -16,6 +16,15 @@ const (
 	maxAESBody     = 32*1024 + 12 + 16
 	rsaBodySize    = 256
 	DefaultKeyBits = 256
+	// MaxItems bounds the plaintexts or ciphertexts of one request (an
+	// array on the wire): API 3.0's batches take 1-100 items too. Each item
+	// costs a fixed amount of work (an RSA operation, an allocation) however
+	// short it is.
+	MaxItems = 100
+	// itemOverhead is what every item of an encrypt request counts against
+	// the key type's plaintext limit besides its own bytes, so that empty
+	// items are not free.
+	itemOverhead = 1
 )
 
 // versionKey is one usable version of a key, ready for crypto.
@@ -54,8 +63,8 @@ func (s *Service) useVersion(k *Key, n int) (*versionKey, error) {
 
 // cryptoKey fetches one of the caller's keys and checks that its type can do
 // the operation (encrypt or sign).
-func (s *Service) cryptoKey(ctx context.Context, c Caller, tag string, sign bool) (*Key, error) {
-	k, err := s.GetKey(ctx, c, tag)
+func (s *Service) cryptoKey(ctx context.Context, c Caller, tag Tag, sign bool) (*Key, error) {
+	k, err := s.get(ctx, c, tag)
 	if err != nil {
 		return nil, err
 	}
@@ -96,118 +105,168 @@ func DecodeBase64(field, s string) ([]byte, error) {
 	return b, nil
 }
 
-// Encrypt encrypts each plaintext with the current version of the key.
-func (s *Service) Encrypt(ctx context.Context, c Caller, tag string, plaintexts [][]byte, context string) ([]string, error) {
-	k, err := s.cryptoKey(ctx, c, tag, false)
-	if err != nil {
-		return nil, err
+// Ciphertexts are what Encrypt and ReEncrypt make: one ciphertext per input,
+// in order, all under one key version.
+type Ciphertexts struct {
+	Values  []string
+	Version int
+}
+
+// Plaintexts are what Decrypt recovers. Version is the key version the
+// ciphertexts named, or 0 when they named several; a failed Decrypt still
+// reports it.
+type Plaintexts struct {
+	Values  [][]byte
+	Version int
+}
+
+// checkItems bounds the items of one request: 1 to MaxItems.
+func checkItems(field string, n int) error {
+	if n == 0 {
+		return invalid("%s is required", field)
 	}
-	if len(plaintexts) == 0 {
-		return nil, invalid("plaintext is required")
+	if n > MaxItems {
+		return invalid("%s may have at most %d items", field, MaxItems)
 	}
-	total := 0
-	for _, p := range plaintexts {
-		total += len(p)
-	}
-	if total > k.Type.MaxPlaintext() {
-		return nil, invalid("plaintext must be at most %d bytes for %s", k.Type.MaxPlaintext(), k.Type)
-	}
-	aad, err := convergentContext(k, context)
-	if err != nil {
-		return nil, err
-	}
-	vk, err := s.useVersion(k, 0)
-	if err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+// Encrypt encrypts each plaintext with the current version of the key. The
+// plaintexts together, each counted with a small per-item overhead, obey the
+// key type's limit (decisions.md D4); there are at most MaxItems.
+func (s *Service) Encrypt(ctx context.Context, c Caller, tag Tag, plaintexts [][]byte, context string) (Ciphertexts, error) {
+	return call(ctx, s, c, ActEncrypt, tag, func() (Ciphertexts, error) {
+		k, err := s.cryptoKey(ctx, c, tag, false)
+		if err != nil {
+			return Ciphertexts{}, err
+		}
+		if err := checkItems("plaintext", len(plaintexts)); err != nil {
+			return Ciphertexts{}, err
+		}
+		total := 0
+		for _, p := range plaintexts {
+			total += len(p) + itemOverhead
+		}
+		if total-itemOverhead > k.Type.MaxPlaintext() {
+			return Ciphertexts{}, invalid("plaintext must be at most %d bytes for %s (each further item counts %d byte)",
+				k.Type.MaxPlaintext(), k.Type, itemOverhead)
+		}
+		aad, err := convergentContext(k, context)
+		if err != nil {
+			return Ciphertexts{}, err
+		}
+		vk, err := s.useVersion(k, 0)
+		if err != nil {
+			return Ciphertexts{}, err
+		}
+		out, err := vk.encryptAll(ctx, plaintexts, aad)
+		return Ciphertexts{Values: out, Version: vk.version}, err
+	})
+}
+
+// encryptAll encrypts each plaintext; it stops when ctx ends.
+func (vk *versionKey) encryptAll(ctx context.Context, plaintexts [][]byte, aad []byte) ([]string, error) {
 	out := make([]string, len(plaintexts))
 	for i, p := range plaintexts {
-		if out[i], err = vk.encrypt(p, aad); err != nil {
+		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		body, err := vk.ck.Encrypt(p, aad)
+		if err != nil {
+			return nil, fmt.Errorf("encrypt: %w", err)
+		}
+		out[i] = crypto.FormatCiphertext(vk.version, body)
 	}
 	return out, nil
 }
 
-func (vk *versionKey) encrypt(p, aad []byte) (string, error) {
-	body, err := vk.ck.Encrypt(p, aad)
-	if err != nil {
-		return "", fmt.Errorf("encrypt: %w", err)
-	}
-	return crypto.FormatCiphertext(vk.version, body), nil
-}
-
 // Decrypt decrypts each ciphertext with the version named in its prefix.
-func (s *Service) Decrypt(ctx context.Context, c Caller, tag string, ciphertexts []string, context string) ([][]byte, error) {
-	k, err := s.cryptoKey(ctx, c, tag, false)
-	if err != nil {
-		return nil, err
-	}
-	return s.decrypt(k, ciphertexts, context)
+func (s *Service) Decrypt(ctx context.Context, c Caller, tag Tag, ciphertexts []string, context string) (Plaintexts, error) {
+	return call(ctx, s, c, ActDecrypt, tag, func() (Plaintexts, error) {
+		k, err := s.cryptoKey(ctx, c, tag, false)
+		if err != nil {
+			return Plaintexts{}, err
+		}
+		return s.decrypt(ctx, k, ciphertexts, context)
+	})
 }
 
-func (s *Service) decrypt(k *Key, ciphertexts []string, context string) ([][]byte, error) {
-	if len(ciphertexts) == 0 {
-		return nil, invalid("ciphertext is required")
+func (s *Service) decrypt(ctx context.Context, k *Key, ciphertexts []string, context string) (Plaintexts, error) {
+	if err := checkItems("ciphertext", len(ciphertexts)); err != nil {
+		return Plaintexts{}, err
 	}
 	aad, err := convergentContext(k, context)
 	if err != nil {
-		return nil, err
+		return Plaintexts{}, err
 	}
 	versions := map[int]*versionKey{}
-	out := make([][]byte, len(ciphertexts))
+	out := Plaintexts{Values: make([][]byte, len(ciphertexts))}
+	// A failure still names the version the ciphertexts asked for (the
+	// audit line's), never any plaintext.
+	fail := func(err error) (Plaintexts, error) {
+		for _, p := range out.Values {
+			clear(p)
+		}
+		return Plaintexts{Version: out.Version}, err
+	}
 	for i, ct := range ciphertexts {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
 		n, body, err := crypto.ParseCiphertext(ct)
 		if err != nil {
-			return nil, invalid("ciphertext must be ncpkms:v<version>:<Base64>")
+			return fail(invalid("ciphertext must be ncpkms:v<version>:<Base64>"))
 		}
 		if (k.Type == AES256 && len(body) > maxAESBody) || (k.Type == RSA2048 && len(body) != rsaBodySize) {
-			return nil, ErrDecrypt
+			return fail(ErrDecrypt)
+		}
+		if i == 0 {
+			out.Version = n
+		} else if n != out.Version {
+			out.Version = 0
 		}
 		vk := versions[n]
 		if vk == nil {
 			if vk, err = s.useVersion(k, n); err != nil {
-				return nil, err
+				return fail(err)
 			}
 			versions[n] = vk
 		}
-		if out[i], err = vk.ck.Decrypt(body, aad); err != nil {
+		if out.Values[i], err = vk.ck.Decrypt(body, aad); err != nil {
 			if errors.Is(err, crypto.ErrDecrypt) {
-				return nil, ErrDecrypt
+				return fail(ErrDecrypt)
 			}
-			return nil, fmt.Errorf("decrypt: %w", err)
+			return fail(fmt.Errorf("decrypt: %w", err))
 		}
 	}
 	return out, nil
 }
 
-// ReEncrypt decrypts each ciphertext and encrypts it again with the current version.
-func (s *Service) ReEncrypt(ctx context.Context, c Caller, tag string, ciphertexts []string, context string) ([]string, error) {
-	k, err := s.cryptoKey(ctx, c, tag, false)
-	if err != nil {
-		return nil, err
-	}
-	plain, err := s.decrypt(k, ciphertexts, context)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, p := range plain {
-			clear(p)
+// ReEncrypt decrypts each ciphertext and encrypts it again with the current
+// version; Version of the answer is that current version.
+func (s *Service) ReEncrypt(ctx context.Context, c Caller, tag Tag, ciphertexts []string, context string) (Ciphertexts, error) {
+	return call(ctx, s, c, ActReEncrypt, tag, func() (Ciphertexts, error) {
+		k, err := s.cryptoKey(ctx, c, tag, false)
+		if err != nil {
+			return Ciphertexts{}, err
 		}
-	}()
-	aad, _ := convergentContext(k, context) // validated by decrypt
-	vk, err := s.useVersion(k, 0)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(plain))
-	for i, p := range plain {
-		if out[i], err = vk.encrypt(p, aad); err != nil {
-			return nil, err
+		plain, err := s.decrypt(ctx, k, ciphertexts, context)
+		if err != nil {
+			return Ciphertexts{}, err
 		}
-	}
-	return out, nil
+		defer func() {
+			for _, p := range plain.Values {
+				clear(p)
+			}
+		}()
+		aad, _ := convergentContext(k, context) // validated by decrypt
+		vk, err := s.useVersion(k, 0)
+		if err != nil {
+			return Ciphertexts{}, err
+		}
+		out, err := vk.encryptAll(ctx, plain.Values, aad)
+		return Ciphertexts{Values: out, Version: vk.version}, err
+	})
 }
 
 // CustomKey is a data key made by Create Custom Key.
@@ -219,106 +278,134 @@ type CustomKey struct {
 
 // CreateCustomKey generates bits of random key material and returns it
 // encrypted under the current version (and in plain when requestPlain).
-func (s *Service) CreateCustomKey(ctx context.Context, c Caller, tag string, bits int, requestPlain bool, context string) (*CustomKey, error) {
-	if bits == 0 {
-		bits = DefaultKeyBits
-	}
-	if bits != 128 && bits != 256 && bits != 512 {
-		return nil, invalid("bits must be 128, 256 or 512")
-	}
-	k, err := s.cryptoKey(ctx, c, tag, false)
-	if err != nil {
-		return nil, err
-	}
-	aad, err := convergentContext(k, context)
-	if err != nil {
-		return nil, err
-	}
-	vk, err := s.useVersion(k, 0)
-	if err != nil {
-		return nil, err
-	}
-	material, err := crypto.RandomBytes(bits / 8)
-	if err != nil {
-		return nil, err
-	}
-	ct, err := vk.encrypt(material, aad)
-	if err != nil {
-		return nil, err
-	}
-	out := &CustomKey{Ciphertext: ct, Version: vk.version}
-	if requestPlain {
-		out.Plaintext = material
-	} else {
-		clear(material)
-	}
-	return out, nil
+func (s *Service) CreateCustomKey(ctx context.Context, c Caller, tag Tag, bits int, requestPlain bool, context string) (*CustomKey, error) {
+	return call(ctx, s, c, ActCreateCustomKey, tag, func() (*CustomKey, error) {
+		k, err := s.cryptoKey(ctx, c, tag, false)
+		if err != nil {
+			return nil, err
+		}
+		if bits == 0 {
+			bits = DefaultKeyBits
+		}
+		if bits != 128 && bits != 256 && bits != 512 {
+			return nil, invalid("bits must be 128, 256 or 512")
+		}
+		aad, err := convergentContext(k, context)
+		if err != nil {
+			return nil, err
+		}
+		vk, err := s.useVersion(k, 0)
+		if err != nil {
+			return nil, err
+		}
+		material, err := crypto.RandomBytes(bits / 8)
+		if err != nil {
+			return nil, err
+		}
+		cts, err := vk.encryptAll(ctx, [][]byte{material}, aad)
+		if err != nil {
+			clear(material)
+			return nil, err
+		}
+		out := &CustomKey{Ciphertext: cts[0], Version: vk.version}
+		if requestPlain {
+			out.Plaintext = material
+		} else {
+			clear(material)
+		}
+		return out, nil
+	})
+}
+
+// Signature is what Sign makes: "ncpkms:v<N>:<Base64>" and that N.
+type Signature struct {
+	Value   string
+	Version int
 }
 
 // Sign signs msg with the current version of an RSA2048 or ECDSA key.
-func (s *Service) Sign(ctx context.Context, c Caller, tag string, msg []byte) (string, error) {
-	if len(msg) > MaxSignData {
-		return "", invalid("data must be at most %d bytes", MaxSignData)
-	}
-	k, err := s.cryptoKey(ctx, c, tag, true)
-	if err != nil {
-		return "", err
-	}
-	vk, err := s.useVersion(k, 0)
-	if err != nil {
-		return "", err
-	}
-	sig, err := vk.ck.Sign(msg)
-	if err != nil {
-		return "", fmt.Errorf("sign: %w", err)
-	}
-	return crypto.FormatCiphertext(vk.version, sig), nil
+func (s *Service) Sign(ctx context.Context, c Caller, tag Tag, msg []byte) (Signature, error) {
+	return call(ctx, s, c, ActSign, tag, func() (Signature, error) {
+		k, err := s.cryptoKey(ctx, c, tag, true)
+		if err != nil {
+			return Signature{}, err
+		}
+		if len(msg) > MaxSignData {
+			return Signature{}, invalid("data must be at most %d bytes", MaxSignData)
+		}
+		vk, err := s.useVersion(k, 0)
+		if err != nil {
+			return Signature{}, err
+		}
+		sig, err := vk.ck.Sign(msg)
+		if err != nil {
+			return Signature{}, fmt.Errorf("sign: %w", err)
+		}
+		return Signature{Value: crypto.FormatCiphertext(vk.version, sig), Version: vk.version}, nil
+	})
+}
+
+// Verification is the answer of Verify: whether the signature matches, and
+// the key version it named.
+type Verification struct {
+	Valid   bool
+	Version int
 }
 
 // Verify checks a signature made by Sign with the version named in its prefix.
-// A well-formed signature that does not match is (false, nil).
-func (s *Service) Verify(ctx context.Context, c Caller, tag string, msg []byte, signature string) (bool, error) {
-	if len(msg) > MaxSignData {
-		return false, invalid("data must be at most %d bytes", MaxSignData)
-	}
-	k, err := s.cryptoKey(ctx, c, tag, true)
-	if err != nil {
-		return false, err
-	}
-	n, sig, err := crypto.ParseCiphertext(signature)
-	if err != nil {
-		return false, invalid("signature must be ncpkms:v<version>:<Base64>")
-	}
-	vk, err := s.useVersion(k, n)
-	if err != nil {
-		return false, err
-	}
-	ok, err := vk.ck.Verify(msg, sig)
-	if errors.Is(err, crypto.ErrMalformedSignature) {
-		return false, invalid("signature is not a valid %s signature", k.Type)
-	}
-	if err != nil {
-		return false, fmt.Errorf("verify: %w", err)
-	}
-	return ok, nil
+// A well-formed signature that does not match is Valid false, not an error.
+func (s *Service) Verify(ctx context.Context, c Caller, tag Tag, msg []byte, signature string) (Verification, error) {
+	return call(ctx, s, c, ActVerify, tag, func() (Verification, error) {
+		k, err := s.cryptoKey(ctx, c, tag, true)
+		if err != nil {
+			return Verification{}, err
+		}
+		if len(msg) > MaxSignData {
+			return Verification{}, invalid("data must be at most %d bytes", MaxSignData)
+		}
+		n, sig, err := crypto.ParseCiphertext(signature)
+		if err != nil {
+			return Verification{}, invalid("signature must be ncpkms:v<version>:<Base64>")
+		}
+		vk, err := s.useVersion(k, n)
+		if err != nil {
+			return Verification{}, err
+		}
+		ok, err := vk.ck.Verify(msg, sig)
+		if errors.Is(err, crypto.ErrMalformedSignature) {
+			return Verification{}, invalid("signature is not a valid %s signature", k.Type)
+		}
+		if err != nil {
+			return Verification{}, fmt.Errorf("verify: %w", err)
+		}
+		return Verification{Valid: ok, Version: n}, nil
+	})
+}
+
+// PublicKey is a version's public key in PEM (SPKI).
+type PublicKey struct {
+	PEM     string
+	Version int
 }
 
 // PublicKey returns the PEM public key of version n (0: current) of an RSA2048 or ECDSA key.
-func (s *Service) PublicKey(ctx context.Context, c Caller, tag string, n int) (string, error) {
-	if n < 0 {
-		return "", invalid("keyVersion must be a positive integer")
-	}
-	k, err := s.cryptoKey(ctx, c, tag, true)
-	if err != nil {
-		return "", err
-	}
-	vk, err := s.useVersion(k, n)
-	if err != nil {
-		return "", err
-	}
-	pem, err := vk.ck.PublicKeyPEM()
-	if err != nil {
-		return "", fmt.Errorf("public key: %w", err)
-	}
-	return pem, nil
+func (s *Service) PublicKey(ctx context.Context, c Caller, tag Tag, n int) (PublicKey, error) {
+	return call(ctx, s, c, ActGetPublicKey, tag, func() (PublicKey, error) {
+		k, err := s.cryptoKey(ctx, c, tag, true)
+		if err != nil {
+			return PublicKey{}, err
+		}
+		if n < 0 {
+			return PublicKey{}, invalid("keyVersion must be a positive integer")
+		}
+		vk, err := s.useVersion(k, n)
+		if err != nil {
+			return PublicKey{}, err
+		}
+		pem, err := vk.ck.PublicKeyPEM()
+		if err != nil {
+			return PublicKey{}, fmt.Errorf("public key: %w", err)
+		}
+		return PublicKey{PEM: pem, Version: vk.version}, nil
+	})
 }

@@ -25,7 +25,7 @@ var errToken = Errorf(Unauthenticated, "invalid or expired token")
 func tokenGenAD(tag, id string) []byte { return []byte("tokengen:" + tag + ":" + id) }
 
 // newTokenGenerator draws an id and a sealed secret for a generator of tag.
-func (s *Service) newTokenGenerator(tag string) (string, []byte, error) {
+func (s *Service) newTokenGenerator(tag Tag) (string, []byte, error) {
 	idb, err := crypto.RandomBytes(20)
 	if err != nil {
 		return "", nil, err
@@ -35,7 +35,7 @@ func (s *Service) newTokenGenerator(tag string) (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	sealed, err := s.Root.Seal(secret, tokenGenAD(tag, id))
+	sealed, err := s.Root.Seal(secret, tokenGenAD(tag.s, id))
 	clear(secret)
 	if err != nil {
 		return "", nil, fmt.Errorf("seal token generator secret: %w", err)
@@ -44,32 +44,30 @@ func (s *Service) newTokenGenerator(tag string) (string, []byte, error) {
 }
 
 // CreateTokenGenerator activates the key's token generator.
-func (s *Service) CreateTokenGenerator(ctx context.Context, c Caller, tag string) (*Key, error) {
-	return s.installTokenGenerator(ctx, c, tag, (*Key).CreateTokenGenerator)
+func (s *Service) CreateTokenGenerator(ctx context.Context, c Caller, tag Tag) (*Key, error) {
+	return s.installTokenGenerator(ctx, c, ActCreateTokenGenerator, tag, (*Key).CreateTokenGenerator)
 }
 
 // ReplaceTokenGenerator replaces the key's token generator; every token it issued stops working.
-func (s *Service) ReplaceTokenGenerator(ctx context.Context, c Caller, tag string) (*Key, error) {
-	return s.installTokenGenerator(ctx, c, tag, (*Key).ReplaceTokenGenerator)
+func (s *Service) ReplaceTokenGenerator(ctx context.Context, c Caller, tag Tag) (*Key, error) {
+	return s.installTokenGenerator(ctx, c, ActUpdateTokenGenerator, tag, (*Key).ReplaceTokenGenerator)
 }
 
-func (s *Service) installTokenGenerator(ctx context.Context, c Caller, tag string, op func(*Key, time.Time, string, []byte) error) (*Key, error) {
-	tag, err := NormalizeTag(tag)
-	if err != nil {
-		return nil, err
-	}
-	id, sealed, err := s.newTokenGenerator(tag)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	return s.update(ctx, c, tag, func(k *Key) error { return op(k, now, id, sealed) })
+func (s *Service) installTokenGenerator(ctx context.Context, c Caller, act Action, tag Tag, op func(*Key, time.Time, string, []byte) error) (*Key, error) {
+	return call(ctx, s, c, act, tag, func() (*Key, error) {
+		id, sealed, err := s.newTokenGenerator(tag)
+		if err != nil {
+			return nil, err
+		}
+		now := s.now()
+		return s.update(ctx, c, tag, func(k *Key) error { return op(k, now, id, sealed) })
+	})
 }
 
 // DeleteTokenGenerator deactivates the key's token generator; every token it issued stops working.
-func (s *Service) DeleteTokenGenerator(ctx context.Context, c Caller, tag string) (*Key, error) {
+func (s *Service) DeleteTokenGenerator(ctx context.Context, c Caller, tag Tag) (*Key, error) {
 	now := s.now()
-	return s.update(ctx, c, tag, func(k *Key) error { return k.DeleteTokenGenerator(now) })
+	return s.change(ctx, c, ActDeleteTokenGenerator, tag, func(k *Key) error { return k.DeleteTokenGenerator(now) })
 }
 
 // TokenSet is a refresh token and an access token.
@@ -78,22 +76,31 @@ type TokenSet struct {
 }
 
 // IssueTokenSet issues an access token and a refresh token for the key, with
-// the caller as their subject.
-func (s *Service) IssueTokenSet(ctx context.Context, c Caller, tag string, access, refresh Lifetime) (*TokenSet, error) {
-	toks, err := s.issue(ctx, c, tag, []issueSpec{{token.Access, access, DefaultAccessTokenHours}, {token.Refresh, refresh, DefaultRefreshTokenHours}})
-	if err != nil {
-		return nil, err
+// the caller as their subject: Create Token Set for an access key, Renew
+// Token Set for a refresh-token caller.
+func (s *Service) IssueTokenSet(ctx context.Context, c Caller, tag Tag, access, refresh Lifetime) (*TokenSet, error) {
+	act := ActCreateTokenSet
+	if c.Token {
+		act = ActRenewTokenSet
 	}
-	return &TokenSet{Access: toks[0], Refresh: toks[1]}, nil
+	return call(ctx, s, c, act, tag, func() (*TokenSet, error) {
+		toks, err := s.issue(ctx, c, tag, []issueSpec{{token.Access, access, DefaultAccessTokenHours}, {token.Refresh, refresh, DefaultRefreshTokenHours}})
+		if err != nil {
+			return nil, err
+		}
+		return &TokenSet{Access: toks[0], Refresh: toks[1]}, nil
+	})
 }
 
-// IssueAccessToken issues one access token for the key.
-func (s *Service) IssueAccessToken(ctx context.Context, c Caller, tag string, access Lifetime) (string, error) {
-	toks, err := s.issue(ctx, c, tag, []issueSpec{{token.Access, access, DefaultAccessTokenHours}})
-	if err != nil {
-		return "", err
-	}
-	return toks[0], nil
+// IssueAccessToken issues one access token for the key (with a refresh token).
+func (s *Service) IssueAccessToken(ctx context.Context, c Caller, tag Tag, access Lifetime) (string, error) {
+	return call(ctx, s, c, ActCreateAccessToken, tag, func() (string, error) {
+		toks, err := s.issue(ctx, c, tag, []issueSpec{{token.Access, access, DefaultAccessTokenHours}})
+		if err != nil {
+			return "", err
+		}
+		return toks[0], nil
+	})
 }
 
 type issueSpec struct {
@@ -102,7 +109,11 @@ type issueSpec struct {
 	def      int
 }
 
-func (s *Service) issue(ctx context.Context, c Caller, tag string, specs []issueSpec) ([]string, error) {
+func (s *Service) issue(ctx context.Context, c Caller, tag Tag, specs []issueSpec) ([]string, error) {
+	k, err := s.get(ctx, c, tag)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now()
 	exp := make([]time.Time, len(specs))
 	for i, sp := range specs {
@@ -111,16 +122,12 @@ func (s *Service) issue(ctx context.Context, c Caller, tag string, specs []issue
 			return nil, err
 		}
 	}
-	k, err := s.GetKey(ctx, c, tag)
-	if err != nil {
-		return nil, err
-	}
 	if err := Allowed(k.State, OpSettings); err != nil {
 		return nil, err
 	}
 	g := k.TokenGen
 	if !g.Active {
-		return nil, Errorf(InvalidState, "Invalid status")
+		return nil, ErrInvalidStatus
 	}
 	secret, err := s.Root.Open(g.SealedSecret, tokenGenAD(k.Tag, g.ID))
 	if err != nil {
@@ -135,24 +142,20 @@ func (s *Service) issue(ctx context.Context, c Caller, tag string, specs []issue
 		}
 	}
 	// Count them; a generator replaced meanwhile makes these tokens useless, so refuse.
-	if _, err := s.update(ctx, c, k.Tag, func(k *Key) error { return k.countIssued(g.ID, len(specs)) }); err != nil {
+	if _, err := s.update(ctx, c, tag, func(k *Key) error { return k.countIssued(g.ID, len(specs)) }); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// AuthenticateToken checks a key token sent to a route of key tag from ip:
-// the key's generator must be active and have signed it, it must not be
-// expired, it must name this key and be of type typ. Then the key's IP ACL
-// decides (403 FORBIDDEN outside it; the caller is returned with that error,
-// for the usage log). The caller may only do crypto (RoleCrypto) in the key's
-// keystore.
-func (s *Service) AuthenticateToken(ctx context.Context, tag, raw, typ string, ip netip.Addr) (Caller, error) {
-	tag, err := NormalizeTag(tag)
-	if err != nil {
-		return Caller{}, errToken
-	}
-	k, err := s.Store.Get(ctx, tag)
+// AuthenticateToken checks a key token of type typ sent to a route of key
+// tag from ip: the key's generator must be active and have signed it, it
+// must not be expired and must name this key. The caller it returns may do
+// only what a token of that type may (role.go) and only on this key; the
+// key's IP ACL is checked when the operation reads the key (Service.get),
+// so that the refusal is the operation's and enters its usage log.
+func (s *Service) AuthenticateToken(ctx context.Context, tag Tag, raw, typ string, ip netip.Addr) (Caller, error) {
+	k, err := s.Store.Get(ctx, tag.s)
 	if errors.Is(err, ErrKeyNotFound) {
 		return Caller{}, errToken
 	}
@@ -177,32 +180,44 @@ func (s *Service) AuthenticateToken(ctx context.Context, tag, raw, typ string, i
 	if err != nil || cl.KeyTag != k.Tag || cl.Type != typ {
 		return Caller{}, errToken
 	}
-	c := Caller{AccessKey: cl.Subject, Keystore: k.Keystore, Role: RoleCrypto, Token: true, IP: ip.String()}
-	if !k.AllowsIP(ip) {
-		return c, Errorf(Forbidden, "Forbidden") // the caller too, for the usage log
-	}
-	return c, nil
+	return Caller{AccessKey: cl.Subject, Keystore: k.Keystore, Role: RoleCrypto, Token: true, IP: ip.String(),
+		tokenKey: tag, tokenType: typ}, nil
+}
+
+// parseIP parses a Caller's IP; an invalid one is the zero Addr, which no
+// IP ACL allows.
+func parseIP(s string) netip.Addr {
+	a, _ := netip.ParseAddr(s)
+	return a
 }
 
 // SetACL turns a key's IP ACL for token calls on or off.
-func (s *Service) SetACL(ctx context.Context, c Caller, tag string, on bool) (*Key, error) {
-	return s.update(ctx, c, tag, func(k *Key) error { return k.SetACL(on) })
+func (s *Service) SetACL(ctx context.Context, c Caller, tag Tag, on bool) (*Key, error) {
+	act := ActEnableACL
+	if !on {
+		act = ActDisableACL
+	}
+	return s.change(ctx, c, act, tag, func(k *Key) error { return k.SetACL(on) })
 }
 
 // AddACL adds addresses or IPv4 CIDR prefixes to a key's IP ACL.
-func (s *Service) AddACL(ctx context.Context, c Caller, tag string, ips []string) (*Key, error) {
-	entries, err := parseACL(ips)
-	if err != nil {
-		return nil, err
-	}
-	return s.update(ctx, c, tag, func(k *Key) error { return k.AddACL(entries) })
+func (s *Service) AddACL(ctx context.Context, c Caller, tag Tag, ips []string) (*Key, error) {
+	return s.change(ctx, c, ActAddACLRule, tag, func(k *Key) error {
+		entries, err := parseACL(ips)
+		if err != nil {
+			return err
+		}
+		return k.AddACL(entries)
+	})
 }
 
 // DeleteACL removes addresses or prefixes from a key's IP ACL.
-func (s *Service) DeleteACL(ctx context.Context, c Caller, tag string, ips []string) (*Key, error) {
-	entries, err := parseACL(ips)
-	if err != nil {
-		return nil, err
-	}
-	return s.update(ctx, c, tag, func(k *Key) error { return k.DeleteACL(entries) })
+func (s *Service) DeleteACL(ctx context.Context, c Caller, tag Tag, ips []string) (*Key, error) {
+	return s.change(ctx, c, ActDeleteACLRule, tag, func(k *Key) error {
+		entries, err := parseACL(ips)
+		if err != nil {
+			return err
+		}
+		return k.DeleteACL(entries)
+	})
 }

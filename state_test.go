@@ -2,6 +2,7 @@ package nkms
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -178,10 +179,13 @@ func TestValidation(t *testing.T) {
 			t.Errorf("ValidateName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
 		}
 	}
-	if _, err := NormalizeTag("ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789"); err != nil {
-		t.Errorf("upper-case tag: %v", err)
+	if got, err := ParseTag("ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789"); err != nil ||
+		got.String() != "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789" {
+		t.Errorf("upper-case tag: got %q, %v", got, err)
 	}
-	if _, err := NormalizeTag("../etc"); !errors.Is(err, ErrKeyNotFound) {
-		t.Errorf("bad tag: got %v, want ErrKeyNotFound", err)
+	for _, bad := range []string{"../etc", "", strings.Repeat("g", 64), strings.Repeat("a", 63), strings.Repeat("a", 65)} {
+		if _, err := ParseTag(bad); !errors.Is(err, ErrKeyNotFound) {
+			t.Errorf("ParseTag(%q): got %v, want ErrKeyNotFound", bad, err)
+		}
 	}
 }

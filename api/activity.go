@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -11,40 +10,40 @@ import (
 
 // Handlers of the usage-log routes (ncp-kms-api.md §6.7).
 
-func (s *Server) activities(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	q := r.URL.Query()
-	aq := nkms.ActivityQuery{Tag: r.PathValue("keyTag"), Keyword: q.Get("keyword")}
+func (s *Server) activities(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	q := rq.URL.Query()
+	aq := nkms.ActivityQuery{Keyword: q.Get("keyword")}
 	var err error
 	if aq.From, err = queryMillis(q.Get("timestampFrom"), "timestampFrom"); err != nil {
-		return nil, err
+		return result{}, err
 	}
 	if aq.To, err = queryMillis(q.Get("timestampTo"), "timestampTo"); err != nil {
-		return nil, err
+		return result{}, err
 	}
 	if aq.PageNo, err = queryInt(q.Get("pageNo"), "pageNo", 1); err != nil {
-		return nil, err
+		return result{}, err
 	}
 	if aq.PageSize, err = queryInt(q.Get("pageSize"), "pageSize", 100); err != nil {
-		return nil, err
+		return result{}, err
 	}
-	k, list, total, err := s.svc.Activities(ctx, c, aq)
+	k, list, total, err := s.svc.Activities(ctx, c, rq.tag, aq)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	out := activityListResponse{ActivityLogList: make([]activityItem, 0, len(list)), PageSize: aq.PageSize,
 		CurrentPageNo: aq.PageNo, TotalCount: total, TotalPageNo: (total + aq.PageSize - 1) / aq.PageSize}
 	for _, a := range list {
 		out.ActivityLogList = append(out.ActivityLogList, activityOf(k, a))
 	}
-	return out, nil
+	return result{data: out}, nil
 }
 
-func (s *Server) lastUse(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	k, a, err := s.svc.LastUse(ctx, c, r.PathValue("keyTag"))
+func (s *Server) lastUse(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	k, a, err := s.svc.LastUse(ctx, c, rq.tag)
 	if err != nil || a == nil {
-		return nil, err // a key never used answers "data": null
+		return result{}, err // a key never used answers "data": null
 	}
-	return activityOf(k, *a), nil
+	return result{data: activityOf(k, *a)}, nil
 }
 
 // activityOf is the wire form of a usage-log entry of key k.
@@ -54,7 +53,7 @@ func activityOf(k *nkms.Key, a nkms.Activity) activityItem {
 	it.Data.KmsKey = activityKey{KeyTag: k.Tag, KeyName: k.Name, Nrn: nrn(k)}
 	it.Data.Requestor = activityRequestor{RequestType: a.RequestType, ID: a.Requestor, IP: a.IP}
 	it.Data.API = activityAPI{Result: a.Result, Action: a.Action, Type: a.AuthType}
-	it.Message = a.Message
+	it.Message = activityMessage(a.Message)
 	return it
 }
 
@@ -68,4 +67,17 @@ func queryMillis(v, name string) (time.Time, error) {
 		return time.Time{}, nkms.Errorf(nkms.Invalid, "%s must be Unix milliseconds", name)
 	}
 	return time.UnixMilli(n), nil
+}
+
+// activityMessage shows the outcome of a usage-log entry as API 2.0 callers
+// know it: the code their answer carried (failureCode), e.g. "210" for a
+// refusal by role. Entries keep the domain code (nkms.Code); entries written
+// before they did keep the 2.0 code itself, shown as it is.
+func activityMessage(m string) string {
+	code := nkms.Code(m)
+	_, known := kmsCodes[code]
+	if known || code == nkms.Unauthenticated || code == nkms.PermissionDenied {
+		return failureCode(&nkms.Error{Code: code})
+	}
+	return m
 }

@@ -2,17 +2,14 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/audit"
-	kcrypto "github.com/nkms/nkms/internal/crypto"
 )
 
 // Auditor takes one audit line per request (package audit; *audit.Log is
@@ -92,7 +89,7 @@ func (s *Server) auditRefuses(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	s.auditError(r, "audit log not ready; refusing requests (fail-closed)", err)
-	writeError(w, r, discardLog, errAuditUnavailable) // logged above, once a second at most
+	writeErrorTo(w, r, discardLog, errAuditUnavailable) // logged above, once a second at most
 	return true
 }
 
@@ -111,7 +108,7 @@ func (s *Server) auditFinish(h *heldAnswer, r *http.Request) {
 		status = http.StatusOK
 	}
 	if err := s.auditLine(r, status); err != nil && s.cfg.AuditFailClosed {
-		writeError(h.w, r, discardLog, errAuditUnavailable)
+		writeErrorTo(h.w, r, discardLog, errAuditUnavailable)
 		return
 	}
 	h.send(status)
@@ -121,32 +118,23 @@ func (s *Server) auditFinish(h *heldAnswer, r *http.Request) {
 // error only when the line could not be written; in fail-open mode that is
 // logged and the caller may answer anyway.
 func (s *Server) auditLine(r *http.Request, status int) error {
-	st := state(r.Context())
-	code := st.code
+	ri := info(r.Context())
+	out := ri.out
+	code := out.code
 	if code == "" && status < 400 {
 		code = "SUCCESS"
 	}
 	route := r.Pattern // set by the mux on r when it routed the request
 	if route == "" || route == "/" {
-		route = r.Method + " " + clip(r.URL.Path)
-	}
-	tag := st.keyTag
-	if tag == "" {
-		tag = clip(r.PathValue("keyTag"))
-	}
-	version := st.version
-	if version == 0 {
-		if n, err := strconv.Atoi(r.PathValue("version")); err == nil && n > 0 {
-			version = n
-		}
+		route = clip(r.Method) + " " + clip(r.URL.Path)
 	}
 	ip := ""
 	if a := s.clientIP(r); a.IsValid() {
 		ip = a.String()
 	}
 	err := s.cfg.Audit.Write(audit.Entry{
-		Time: s.svc.Now(), RequestID: st.id, AccessKey: st.accessKey, Keystore: st.keystore, ClientIP: ip,
-		Route: route, KeyTag: tag, Version: version, Status: status, Code: code,
+		Time: s.svc.Now(), RequestID: ri.id, AccessKey: out.caller.AccessKey, Keystore: out.caller.Keystore, ClientIP: ip,
+		Route: route, KeyTag: out.tag.String(), Version: out.version, Status: status, Code: code,
 	})
 	switch {
 	case err == nil:
@@ -249,32 +237,10 @@ func (h *heldAnswer) release() {
 	h.buf = nil
 }
 
-// setVersion tells the audit log which key version the values name: the
-// version of their "ncpkms:v<N>:" prefix when they all name the same one,
-// 0 otherwise.
-func setVersion(ctx context.Context, values ...string) {
-	v := 0
-	for i, s := range values {
-		n := kcrypto.CiphertextVersion(s)
-		if i > 0 && n != v {
-			v = 0
-			break
-		}
-		v = n
-	}
-	state(ctx).version = v
-}
-
 // clip bounds a string taken from the request URL.
 func clip(s string) string {
 	if len(s) > maxAuditField {
 		return s[:maxAuditField]
 	}
 	return s
-}
-
-// setCaller records the authenticated caller (the zero Caller when
-// authentication failed: never a claimed, unverified access key).
-func (st *reqState) setCaller(c nkms.Caller) {
-	st.accessKey, st.keystore = c.AccessKey, c.Keystore
 }

@@ -132,15 +132,15 @@ func TestAuditOneLinePerRequest(t *testing.T) {
 	}
 	const k = "/kms/v1/keys/{keyTag}"
 	want := []line{
-		{ak1, 1, "POST /kms/v1/keys", aes.KeyTag, 0, 200, "SUCCESS"},
+		{ak1, 1, "POST /kms/v1/keys", aes.KeyTag, 1, 200, "SUCCESS"},
 		{ak1, 1, "POST " + k + "/encrypt", aes.KeyTag, 1, 200, "SUCCESS"},
-		{ak1, 1, "POST " + k + "/rotate", aes.KeyTag, 0, 200, "SUCCESS"},
+		{ak1, 1, "POST " + k + "/rotate", aes.KeyTag, 2, 200, "SUCCESS"},
 		{ak1, 1, "POST " + k + "/decrypt", aes.KeyTag, 1, 200, "SUCCESS"},
-		{ak1, 1, "POST " + k + "/re-encrypt", aes.KeyTag, 1, 200, "SUCCESS"},
+		{ak1, 1, "POST " + k + "/re-encrypt", aes.KeyTag, 2, 200, "SUCCESS"}, // the version it encrypted with
 		{ak1, 1, "POST " + k + "/create-custom-key", aes.KeyTag, 2, 200, "SUCCESS"},
 		{ak1, 1, "POST " + k + "/versions/{version}/disable", aes.KeyTag, 1, 200, "SUCCESS"},
 		{ak1, 1, "POST " + k + "/decrypt", aes.KeyTag, 1, 422, "UNPROCESSABLE_ENTITY"},
-		{ak1, 1, "POST /kms/v1/keys", ec.KeyTag, 0, 200, "SUCCESS"},
+		{ak1, 1, "POST /kms/v1/keys", ec.KeyTag, 1, 200, "SUCCESS"},
 		{ak1, 1, "POST " + k + "/sign", ec.KeyTag, 1, 200, "SUCCESS"},
 		{ak1, 1, "POST " + k + "/verify", ec.KeyTag, 1, 200, "SUCCESS"},
 		{ak2, 2, "GET " + k, aes.KeyTag, 0, 404, "NOT_FOUND"},

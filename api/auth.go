@@ -15,9 +15,9 @@ import (
 const headerToken = "x-ncp-ocapi-token"
 
 // authenticate checks the account signature (decisions.md D2) or the key
-// token of r, as the route allows, and returns the caller. Messages say what
-// is wrong without echoing secrets.
-func (s *Server) authenticate(r *http.Request, kind authKind) (nkms.Caller, error) {
+// token of r for key tag, as the route allows, and returns the caller.
+// Messages say what is wrong without echoing secrets.
+func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag) (nkms.Caller, error) {
 	if kind == authNone {
 		return nkms.Caller{}, nil
 	}
@@ -26,9 +26,9 @@ func (s *Server) authenticate(r *http.Request, kind authKind) (nkms.Caller, erro
 		tok := r.Header.Get(headerToken)
 		switch {
 		case tok != "" && kind == authOrToken:
-			return s.svc.AuthenticateToken(r.Context(), r.PathValue("keyTag"), tok, nkms.AccessToken, s.clientIP(r))
+			return s.svc.AuthenticateToken(r.Context(), tag, tok, nkms.AccessToken, s.clientIP(r))
 		case tok != "" && kind == authRefresh:
-			return s.svc.AuthenticateToken(r.Context(), r.PathValue("keyTag"), tok, nkms.RefreshToken, s.clientIP(r))
+			return s.svc.AuthenticateToken(r.Context(), tag, tok, nkms.RefreshToken, s.clientIP(r))
 		case kind == authRefresh:
 			return nkms.Caller{}, errAuth("this route takes a refresh token in x-ncp-ocapi-token")
 		}

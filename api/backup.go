@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -12,10 +11,11 @@ import (
 )
 
 // rawAnswer is a handler's answer that is not the JSON envelope: it writes
-// the whole response itself (status, headers, body, or an error body).
-// wrap calls writeAnswer in place of writeJSON.
+// the whole response itself (status, headers, body, or an error body) and
+// returns the error code it answered with ("" for a success). serve calls
+// writeAnswer in place of writeJSON.
 type rawAnswer interface {
-	writeAnswer(w http.ResponseWriter, r *http.Request, log *slog.Logger)
+	writeAnswer(w http.ResponseWriter, r *http.Request, s *Server) (code string)
 }
 
 // backupWriteWindow is how long one chunk of a backup stream may take to
@@ -32,13 +32,13 @@ func errBackupUnsupported(details string) error {
 // backup is GET /nkms/v1/backup: a consistent copy of the whole data file,
 // as application/octet-stream, for an admin of keystore 1. Key material in
 // it is sealed; the root key is not in it.
-func (s *Server) backup(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) backup(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	if err := s.svc.BackupAllowed(c); errors.Is(err, nkms.ErrBackupUnsupported) {
-		return nil, errBackupUnsupported(nkms.ErrorMessage(err))
+		return result{}, errBackupUnsupported(nkms.ErrorMessage(err))
 	} else if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return backupAnswer{svc: s.svc, c: c}, nil
+	return result{data: backupAnswer{svc: s.svc, c: c}}, nil
 }
 
 // backupAnswer streams a snapshot of the store.
@@ -47,7 +47,7 @@ type backupAnswer struct {
 	c   nkms.Caller
 }
 
-func (a backupAnswer) writeAnswer(w http.ResponseWriter, r *http.Request, log *slog.Logger) {
+func (a backupAnswer) writeAnswer(w http.ResponseWriter, r *http.Request, s *Server) string {
 	started := false
 	var sent int64
 	err := a.svc.Backup(r.Context(), a.c, func(sn nkms.Snapshot) error {
@@ -72,14 +72,15 @@ func (a backupAnswer) writeAnswer(w http.ResponseWriter, r *http.Request, log *s
 	})
 	switch {
 	case err == nil:
-		log.Info("backup sent", "requestId", requestID(r.Context()), "bytes", sent, "by", a.c.AccessKey)
+		s.log.Info("backup sent", "requestId", requestID(r.Context()), "bytes", sent, "by", a.c.AccessKey)
 	case !started:
-		writeError(w, r, log, err)
+		return s.writeError(w, r, err)
 	default:
 		// The body is shorter than its Content-Length: net/http closes the
 		// connection, and the client sees a cut answer, never a whole one.
-		log.Error("backup stream cut", "requestId", requestID(r.Context()), "bytes", sent, "err", err)
+		s.log.Error("backup stream cut", "requestId", requestID(r.Context()), "bytes", sent, "err", err)
 	}
+	return ""
 }
 
 // deadlineWriter moves the connection's write deadline before every write.

@@ -3,141 +3,133 @@ package api
 import (
 	"context"
 	"encoding/base64"
-	"net/http"
 
 	"github.com/nkms/nkms"
 )
 
 // Handlers of the crypto routes (ncp-kms-api.md §6.3).
 
-func (s *Server) encrypt(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) encrypt(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req encryptRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
 	if !req.Plaintext.Set {
-		return nil, nkms.Errorf(nkms.Invalid, "plaintext is required")
+		return result{}, nkms.Errorf(nkms.Invalid, "plaintext is required")
 	}
 	plain := make([][]byte, len(req.Plaintext.Items))
 	for i, p := range req.Plaintext.Items {
 		b, err := nkms.DecodeBase64("plaintext", p)
 		if err != nil {
-			return nil, err
+			return result{}, err
 		}
 		plain[i] = b
 	}
-	cts, err := s.svc.Encrypt(ctx, c, r.PathValue("keyTag"), plain, req.Context)
+	cts, err := s.svc.Encrypt(ctx, c, rq.tag, plain, req.Context)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	setVersion(ctx, cts...)
-	return encryptResponse{Ciphertext: req.Plaintext.mirror(cts)}, nil
+	return result{version: cts.Version, data: encryptResponse{Ciphertext: req.Plaintext.mirror(cts.Values)}}, nil
 }
 
-func (s *Server) decrypt(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) decrypt(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req decryptRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
 	if !req.Ciphertext.Set {
-		return nil, nkms.Errorf(nkms.Invalid, "ciphertext is required")
+		return result{}, nkms.Errorf(nkms.Invalid, "ciphertext is required")
 	}
-	setVersion(ctx, req.Ciphertext.Items...)
-	plain, err := s.svc.Decrypt(ctx, c, r.PathValue("keyTag"), req.Ciphertext.Items, req.Context)
+	plain, err := s.svc.Decrypt(ctx, c, rq.tag, req.Ciphertext.Items, req.Context)
 	if err != nil {
-		return nil, err
+		return result{version: plain.Version}, err
 	}
-	out := make([]string, len(plain))
-	for i, p := range plain {
+	out := make([]string, len(plain.Values))
+	for i, p := range plain.Values {
 		out[i] = base64.StdEncoding.EncodeToString(p)
 		clear(p)
 	}
-	return decryptResponse{Plaintext: req.Ciphertext.mirror(out)}, nil
+	return result{version: plain.Version, data: decryptResponse{Plaintext: req.Ciphertext.mirror(out)}}, nil
 }
 
-func (s *Server) reEncrypt(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) reEncrypt(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req decryptRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
 	if !req.Ciphertext.Set {
-		return nil, nkms.Errorf(nkms.Invalid, "ciphertext is required")
+		return result{}, nkms.Errorf(nkms.Invalid, "ciphertext is required")
 	}
-	setVersion(ctx, req.Ciphertext.Items...) // the version decrypted with
-	cts, err := s.svc.ReEncrypt(ctx, c, r.PathValue("keyTag"), req.Ciphertext.Items, req.Context)
+	cts, err := s.svc.ReEncrypt(ctx, c, rq.tag, req.Ciphertext.Items, req.Context)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return reEncryptResponse{NewCiphertext: req.Ciphertext.mirror(cts)}, nil
+	return result{version: cts.Version, data: reEncryptResponse{NewCiphertext: req.Ciphertext.mirror(cts.Values)}}, nil
 }
 
-func (s *Server) customKey(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) customKey(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req customKeyRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
-	ck, err := s.svc.CreateCustomKey(ctx, c, r.PathValue("keyTag"), req.Bits, req.RequestPlainKey, req.Context)
+	ck, err := s.svc.CreateCustomKey(ctx, c, rq.tag, req.Bits, req.RequestPlainKey, req.Context)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	state(ctx).version = ck.Version
 	out := customKeyResponse{Ciphertext: ck.Ciphertext, KeyVersion: ck.Version}
 	if ck.Plaintext != nil {
 		out.Plaintext = base64.StdEncoding.EncodeToString(ck.Plaintext)
 		clear(ck.Plaintext)
 	}
-	return out, nil
+	return result{version: ck.Version, data: out}, nil
 }
 
-func (s *Server) sign(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) sign(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req signRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
 	if req.Data == nil {
-		return nil, nkms.Errorf(nkms.Invalid, "data is required")
+		return result{}, nkms.Errorf(nkms.Invalid, "data is required")
 	}
 	msg, err := nkms.DecodeBase64("data", *req.Data)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	sig, err := s.svc.Sign(ctx, c, r.PathValue("keyTag"), msg)
+	sig, err := s.svc.Sign(ctx, c, rq.tag, msg)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	setVersion(ctx, sig)
-	return signResponse{Signature: sig}, nil
+	return result{version: sig.Version, data: signResponse{Signature: sig.Value}}, nil
 }
 
-func (s *Server) verify(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) verify(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req verifyRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
 	if req.Data == nil || req.Signature == nil {
-		return nil, nkms.Errorf(nkms.Invalid, "data and signature are required")
+		return result{}, nkms.Errorf(nkms.Invalid, "data and signature are required")
 	}
 	msg, err := nkms.DecodeBase64("data", *req.Data)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	setVersion(ctx, *req.Signature)
-	ok, err := s.svc.Verify(ctx, c, r.PathValue("keyTag"), msg, *req.Signature)
+	v, err := s.svc.Verify(ctx, c, rq.tag, msg, *req.Signature)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return verifyResponse{Valid: ok}, nil
+	return result{version: v.Version, data: verifyResponse{Valid: v.Valid}}, nil
 }
 
-func (s *Server) publicKey(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) publicKey(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req publicKeyRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
-	state(ctx).version = max(req.KeyVersion, 0) // 0: the current version, not known here
-	pem, err := s.svc.PublicKey(ctx, c, r.PathValue("keyTag"), req.KeyVersion)
+	pub, err := s.svc.PublicKey(ctx, c, rq.tag, req.KeyVersion)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return publicKeyResponse{PublicKey: pem}, nil
+	return result{version: pub.Version, data: publicKeyResponse{PublicKey: pub.PEM}}, nil
 }

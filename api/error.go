@@ -54,7 +54,9 @@ type kmsBody struct {
 	Data any     `json:"data"`
 }
 
-// kmsCodes is the one table from domain code to HTTP status and KMS code (D3).
+// kmsCodes is the one table from domain code to HTTP status and KMS code
+// (D3). Unauthenticated and PermissionDenied answer with the gateway body
+// (errAuth, errPermission); every other code with the KMS body.
 var kmsCodes = map[nkms.Code]struct {
 	status int
 	code   string
@@ -67,21 +69,32 @@ var kmsCodes = map[nkms.Code]struct {
 	nkms.Internal:     {http.StatusInternalServerError, "INTERNAL_SERVER_ERROR"},
 }
 
-// failureCode is what the caller was told, for the usage log: "" for nil,
-// the KMS code (e.g. "UNPROCESSABLE_ENTITY") or the gateway errorCode (e.g. "210").
+// gateway returns the gateway error err stands for, if it is one: a
+// gatewayError of this package, or a domain error of a gateway code.
+func gateway(err error) (*gatewayError, bool) {
+	var gw *gatewayError
+	if errors.As(err, &gw) {
+		return gw, true
+	}
+	switch nkms.ErrorCode(err) {
+	case nkms.Unauthenticated:
+		return errAuth(nkms.ErrorMessage(err)).(*gatewayError), true
+	case nkms.PermissionDenied:
+		return errPermission(nkms.ErrorMessage(err)).(*gatewayError), true
+	}
+	return nil, false
+}
+
+// failureCode is the code the answer to err carries: "" for nil, the
+// gateway errorCode (e.g. "210") or the KMS code (e.g. "UNPROCESSABLE_ENTITY").
+// The audit log and the metrics name answers by it; usage logs keep the
+// domain code, and show it as this (activityMessage).
 func failureCode(err error) string {
 	if err == nil {
 		return ""
 	}
-	var gw *gatewayError
-	if errors.As(err, &gw) {
+	if gw, ok := gateway(err); ok {
 		return gw.errorCode
-	}
-	switch nkms.ErrorCode(err) {
-	case nkms.Unauthenticated:
-		return "200"
-	case nkms.PermissionDenied:
-		return "210"
 	}
 	if m, ok := kmsCodes[nkms.ErrorCode(err)]; ok {
 		return m.code
@@ -89,24 +102,19 @@ func failureCode(err error) string {
 	return kmsCodes[nkms.Internal].code
 }
 
-// writeError writes err as one of the two D3 bodies. Internal errors are logged
-// once with the request id; the caller sees only "Server internal error".
-func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	state(r.Context()).code = failureCode(err) // for the audit log: the code this body carries
-	var gw *gatewayError
-	if errors.As(err, &gw) {
+// writeError writes err as one of the two D3 bodies and returns the code
+// the answer carries. Internal errors are logged once with the request id;
+// the caller sees only "Server internal error".
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) string {
+	return writeErrorTo(w, r, s.log, err)
+}
+
+func writeErrorTo(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) string {
+	if gw, ok := gateway(err); ok {
 		var b gatewayBody
 		b.Error.ErrorCode, b.Error.Message, b.Error.Details = gw.errorCode, gw.message, gw.details
 		writeJSON(w, gw.status, b)
-		return
-	}
-	switch code := nkms.ErrorCode(err); code {
-	case nkms.Unauthenticated:
-		writeError(w, r, log, errAuth(nkms.ErrorMessage(err)))
-		return
-	case nkms.PermissionDenied:
-		writeError(w, r, log, errPermission(nkms.ErrorMessage(err)))
-		return
+		return gw.errorCode
 	}
 	code := nkms.ErrorCode(err)
 	m, ok := kmsCodes[code]
@@ -114,14 +122,19 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		code, m = nkms.Internal, kmsCodes[nkms.Internal]
 	}
 	msg := nkms.ErrorMessage(err)
-	switch code {
-	case nkms.Internal:
-		log.Error("internal error", "requestId", requestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
+	switch {
+	case isTimeout(err):
+		log.Warn("request stopped: past its time limit, or the client went away", "requestId", requestID(r.Context()),
+			"method", clip(r.Method), "path", clip(r.URL.Path), "err", err)
+		m, msg = kmsCodes[nkms.Internal], "Server internal error"
+	case code == nkms.Internal:
+		log.Error("internal error", "requestId", requestID(r.Context()), "method", clip(r.Method), "path", clip(r.URL.Path), "err", err)
 		msg = "Server internal error"
-	case nkms.InvalidState:
+	case code == nkms.InvalidState:
 		msg = "Invalid status"
 	}
 	writeJSON(w, m.status, kmsBody{Code: m.code, Msg: &msg, Data: nil})
+	return m.code
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 
 	"github.com/nkms/nkms"
@@ -11,43 +10,42 @@ import (
 
 // Handlers of the key lifecycle routes (ncp-kms-api.md §6.1, §6.2).
 
-func (s *Server) createKey(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) createKey(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req createKeyRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
 	if req.KeyName == "" || req.KeyType == "" {
-		return nil, nkms.Errorf(nkms.Invalid, "keyName and keyType are required")
+		return result{}, nkms.Errorf(nkms.Invalid, "keyName and keyType are required")
 	}
 	k, err := s.svc.CreateKey(ctx, c, nkms.CreateKeyInput{
 		Name: req.KeyName, Type: nkms.KeyType(req.KeyType), Protection: nkms.Protection(req.ProtectionType),
 		Memo: req.Memo, Convergent: req.IsConvergent, AutoRotation: req.IsAutoRotation, RotationPeriod: req.RotationPeriod,
 	})
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	setUsedKey(ctx, k.Tag)
-	return createKeyResponse{
+	return result{tag: k.KeyTag(), version: 1, data: createKeyResponse{
 		KeyID: k.ID, KeyTag: k.Tag, KeyName: k.Name, KeyType: string(k.Type), Status: string(k.State),
 		KeystoreID: k.Keystore, ProtectionType: string(k.Protection), Memo: k.Memo, IsConvergent: k.Convergent,
 		IsAutoRotation: k.AutoRotation, RotationPeriod: k.RotationPeriod, NextRotationDate: optMS(k.NextRotation()),
 		RegisterDate: ms(k.Registered),
-	}, nil
+	}}, nil
 }
 
-func (s *Server) listKeys(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	q := r.URL.Query()
+func (s *Server) listKeys(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	q := rq.URL.Query()
 	pageNo, err := queryInt(q.Get("pageNo"), "pageNo", 1)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	pageSize, err := queryInt(q.Get("pageSize"), "pageSize", 100)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	keys, total, err := s.svc.ListKeys(ctx, c, pageNo, pageSize)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	out := keyListResponse{KeyList: make([]keyListItem, 0, len(keys)), CurrentPageNo: pageNo, TotalCount: total,
 		TotalPageNo: (total + pageSize - 1) / pageSize}
@@ -58,7 +56,7 @@ func (s *Server) listKeys(ctx context.Context, c nkms.Caller, r *http.Request) (
 			DestroyDate: destroyDate(k),
 		})
 	}
-	return out, nil
+	return result{data: out}, nil
 }
 
 // nrn is the NAVER resource name of k (decisions.md D4).
@@ -76,164 +74,160 @@ func queryInt(v, name string, def int) (int, error) {
 	return n, nil
 }
 
-func (s *Server) keyInfo(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	k, err := s.svc.GetKey(ctx, c, r.PathValue("keyTag"))
+func (s *Server) keyInfo(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	k, err := s.svc.GetKey(ctx, c, rq.tag)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return keyInfoResponse{
+	return result{data: keyInfoResponse{
 		KeyID: k.ID, KeyTag: k.Tag, KeyName: k.Name, Nrn: nrn(k),
 		BaseURL: s.cfg.PublicURL, KeyType: string(k.Type), Status: string(k.State), KeystoreID: k.Keystore,
 		CurrentVersion: k.Current(), ProtectionType: string(k.Protection), Memo: k.Memo, IsConvergent: k.Convergent,
 		IsAutoRotation: k.AutoRotation, RotationPeriod: k.RotationPeriod, NextRotationDate: optMS(k.NextRotation()),
 		RegisterDate: ms(k.Registered), DestroyDate: destroyDate(k),
-	}, nil
+	}}, nil
 }
 
 // statusChange adapts a Service state operation to a route answering keyTag, status, statusDate.
-func (s *Server) statusChange(op func(context.Context, nkms.Caller, string) (*nkms.Key, error)) handlerFunc {
-	return func(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-		k, err := op(ctx, c, r.PathValue("keyTag"))
+func (s *Server) statusChange(op func(context.Context, nkms.Caller, nkms.Tag) (*nkms.Key, error)) handlerFunc {
+	return func(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+		k, err := op(ctx, c, rq.tag)
 		if err != nil {
-			return nil, err
+			return result{}, err
 		}
-		return statusResponse{KeyTag: k.Tag, Status: string(k.State), StatusDate: ms(k.StatusDate)}, nil
+		return result{data: statusResponse{KeyTag: k.Tag, Status: string(k.State), StatusDate: ms(k.StatusDate)}}, nil
 	}
 }
 
-func (s *Server) deleteKey(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	return nil, s.svc.DeleteKey(ctx, c, r.PathValue("keyTag"))
+func (s *Server) deleteKey(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	return result{}, s.svc.DeleteKey(ctx, c, rq.tag)
 }
 
-func (s *Server) updateName(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) updateName(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req nameRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
 	if req.KeyName == nil {
-		return nil, nkms.Errorf(nkms.Invalid, "keyName is required")
+		return result{}, nkms.Errorf(nkms.Invalid, "keyName is required")
 	}
-	k, err := s.svc.UpdateName(ctx, c, r.PathValue("keyTag"), *req.KeyName)
+	k, err := s.svc.UpdateName(ctx, c, rq.tag, *req.KeyName)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return nameResponse{KeyTag: k.Tag, KeyName: k.Name}, nil
+	return result{data: nameResponse{KeyTag: k.Tag, KeyName: k.Name}}, nil
 }
 
-func (s *Server) updateMemo(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) updateMemo(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req memoRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
 	if req.Memo == nil {
-		return nil, nkms.Errorf(nkms.Invalid, "memo is required")
+		return result{}, nkms.Errorf(nkms.Invalid, "memo is required")
 	}
-	k, err := s.svc.UpdateMemo(ctx, c, r.PathValue("keyTag"), *req.Memo)
+	k, err := s.svc.UpdateMemo(ctx, c, rq.tag, *req.Memo)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return memoResponse{KeyTag: k.Tag, Memo: k.Memo}, nil
+	return result{data: memoResponse{KeyTag: k.Tag, Memo: k.Memo}}, nil
 }
 
-func (s *Server) rotate(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	k, err := s.svc.Rotate(ctx, c, r.PathValue("keyTag"))
+func (s *Server) rotate(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	k, err := s.svc.Rotate(ctx, c, rq.tag)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	v := k.Versions[k.Current()-1]
-	return rotateResponse{KeyTag: k.Tag, Version: v.Number, RotatedDate: ms(v.Created)}, nil
+	return result{version: v.Number, data: rotateResponse{KeyTag: k.Tag, Version: v.Number, RotatedDate: ms(v.Created)}}, nil
 }
 
-func (s *Server) enableAutoRotation(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	k, err := s.svc.EnableAutoRotation(ctx, c, r.PathValue("keyTag"))
+func (s *Server) enableAutoRotation(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	k, err := s.svc.EnableAutoRotation(ctx, c, rq.tag)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return autoRotationResponse{KeyTag: k.Tag, IsAutoRotation: k.AutoRotation, RotationPeriod: k.RotationPeriod,
-		NextRotationDate: optMS(k.NextRotation())}, nil
+	return result{data: autoRotationResponse{KeyTag: k.Tag, IsAutoRotation: k.AutoRotation, RotationPeriod: k.RotationPeriod,
+		NextRotationDate: optMS(k.NextRotation())}}, nil
 }
 
-func (s *Server) disableAutoRotation(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	k, err := s.svc.DisableAutoRotation(ctx, c, r.PathValue("keyTag"))
+func (s *Server) disableAutoRotation(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	k, err := s.svc.DisableAutoRotation(ctx, c, rq.tag)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return autoRotationOffResponse{KeyTag: k.Tag, IsAutoRotation: k.AutoRotation}, nil
+	return result{data: autoRotationOffResponse{KeyTag: k.Tag, IsAutoRotation: k.AutoRotation}}, nil
 }
 
-func (s *Server) rotationPeriod(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) rotationPeriod(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req rotationPeriodRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
 	if req.RotationPeriod == nil {
-		return nil, nkms.Errorf(nkms.Invalid, "rotationPeriod is required")
+		return result{}, nkms.Errorf(nkms.Invalid, "rotationPeriod is required")
 	}
-	k, err := s.svc.UpdateRotationPeriod(ctx, c, r.PathValue("keyTag"), *req.RotationPeriod)
+	k, err := s.svc.UpdateRotationPeriod(ctx, c, rq.tag, *req.RotationPeriod)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return rotationPeriodResponse{KeyTag: k.Tag, RotationPeriod: k.RotationPeriod, NextRotationDate: optMS(k.NextRotation())}, nil
+	return result{data: rotationPeriodResponse{KeyTag: k.Tag, RotationPeriod: k.RotationPeriod, NextRotationDate: optMS(k.NextRotation())}}, nil
 }
 
-func (s *Server) versions(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	k, err := s.svc.GetKey(ctx, c, r.PathValue("keyTag"))
+func (s *Server) versions(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	k, err := s.svc.ListVersions(ctx, c, rq.tag)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	out := versionListResponse{KeyTag: k.Tag, CurrentVersion: k.Current(), VersionList: make([]versionItem, 0, len(k.Versions))}
 	for _, v := range k.Versions {
 		out.VersionList = append(out.VersionList, versionItem{Version: v.Number, Status: string(v.State),
 			StatusDate: ms(v.StatusDate), RotatedDate: ms(v.Created)})
 	}
-	return out, nil
+	return result{data: out}, nil
 }
 
-func (s *Server) enableVersion(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	return s.versionState(ctx, c, r, nkms.StateEnable)
+func (s *Server) enableVersion(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	return s.versionState(ctx, c, rq, nkms.StateEnable)
 }
 
-func (s *Server) disableVersion(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	return s.versionState(ctx, c, r, nkms.StateDisable)
+func (s *Server) disableVersion(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	return s.versionState(ctx, c, rq, nkms.StateDisable)
 }
 
-func (s *Server) versionState(ctx context.Context, c nkms.Caller, r *http.Request, st nkms.State) (any, error) {
-	n, err := parseVersion(r.PathValue("version"))
+func (s *Server) versionState(ctx context.Context, c nkms.Caller, rq *request, st nkms.State) (result, error) {
+	v, err := s.svc.SetVersionState(ctx, c, rq.tag, rq.version, st)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	v, err := s.svc.SetVersionState(ctx, c, r.PathValue("keyTag"), n, st)
-	if err != nil {
-		return nil, err
-	}
-	return versionStatusResponse{Version: v.Number, Status: string(v.State), StatusDate: ms(v.StatusDate)}, nil
+	return result{data: versionStatusResponse{Version: v.Number, Status: string(v.State), StatusDate: ms(v.StatusDate)}}, nil
 }
 
-func (s *Server) createAccessKey(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) createAccessKey(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req createAccessKeyRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
 	cred, err := s.svc.CreateAccessKey(ctx, c, req.KeystoreID, nkms.Role(req.Role))
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return accessKeyResponse{AccessKey: cred.AccessKey, SecretKey: cred.SecretKey, KeystoreID: cred.Keystore, Role: string(cred.Role)}, nil
+	return result{data: accessKeyResponse{AccessKey: cred.AccessKey, SecretKey: cred.SecretKey, KeystoreID: cred.Keystore, Role: string(cred.Role)}}, nil
 }
 
-func (s *Server) listAccessKeys(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) listAccessKeys(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	all, err := s.svc.ListAccessKeys(ctx, c)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	out := accessKeyListResponse{AccessKeyList: make([]accessKeyItem, 0, len(all))}
 	for _, a := range all {
 		out.AccessKeyList = append(out.AccessKeyList, accessKeyItem{AccessKey: a.AccessKey, KeystoreID: a.Keystore,
 			Role: string(a.Role), CreatedDate: ms(a.Created)})
 	}
-	return out, nil
+	return result{data: out}, nil
 }
 
-func (s *Server) revokeAccessKey(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	return nil, s.svc.RevokeAccessKey(ctx, c, r.PathValue("accessKey"))
+func (s *Server) revokeAccessKey(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	return result{}, s.svc.RevokeAccessKey(ctx, c, rq.PathValue("accessKey"))
 }

@@ -53,6 +53,12 @@ type Config struct {
 	// latency, the rate limiters' refusals and the audit log's failures.
 	// One Metrics serves one Server.
 	Metrics *Metrics
+	// RequestTimeout bounds the work of one request (0: no bound): its
+	// context ends then, the crypto loops stop, and the request answers 500
+	// and is audited as failed. Keep it below the http.Server's
+	// WriteTimeout, so that a request cut off by the write timeout has
+	// already been recorded as failed.
+	RequestTimeout time.Duration
 }
 
 // Server serves the NAVER Cloud KMS API over a Service.
@@ -66,10 +72,6 @@ type Server struct {
 	replays           *replayCache // nil: signatures may be used again
 	auditLim          auditLimiter
 }
-
-// handlerFunc handles one authenticated request and returns the value for
-// the "data" field of the success body, or an error.
-type handlerFunc func(ctx context.Context, c nkms.Caller, r *http.Request) (any, error)
 
 // New returns the HTTP handler of the whole API.
 func New(svc *nkms.Service, cfg Config) *Server {
@@ -93,7 +95,11 @@ func New(svc *nkms.Service, cfg Config) *Server {
 		}
 	}
 	for _, rt := range s.routes() {
-		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+		h := s.serve(rt)
+		if rt.handle == nil {
+			h = http.HandlerFunc(s.health)
+		}
+		s.mux.Handle(rt.method+" "+rt.path, h)
 	}
 	s.mux.HandleFunc("/", s.unknownRoute)
 	return s
@@ -103,29 +109,36 @@ func New(svc *nkms.Service, cfg Config) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := newRequestID()
 	w.Header().Set(RequestIDHeader, id)
-	st := &reqState{id: id}
-	r = r.WithContext(context.WithValue(r.Context(), reqStateKey{}, st))
+	out := &outcome{}
+	ctx := context.WithValue(r.Context(), reqInfoKey{}, &reqInfo{id: id, out: out})
+	if s.cfg.RequestTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		defer cancel()
+	}
+	r = r.WithContext(ctx)
 	rec := &statusRecorder{ResponseWriter: w}
 	start := time.Now()
-	out, held := s.auditStart(rec) // with an audit log, holds the answer until its line is written
-	if s.auditRefuses(out, r) {
+	sink, held := s.auditStart(rec) // with an audit log, holds the answer until its line is written
+	if s.auditRefuses(sink, r) {
 		// Fail-closed, and the audit log cannot take a line: 500, nothing done.
+		out.code = failureCode(errAuditUnavailable)
 	} else if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
 		// No route has a non-canonical path; answer 404 rather than let the
 		// mux redirect a signed request elsewhere.
-		writeError(out, r, s.log, errNoRoute)
+		out.code = s.writeError(sink, r, errNoRoute)
 	} else {
-		s.mux.ServeHTTP(out, r)
+		s.mux.ServeHTTP(sink, r)
 	}
 	s.auditFinish(held, r)
 	elapsed := time.Since(start)
 	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.observeRequest(r.Pattern, st.code, rec.status, elapsed) // r.Pattern: set by the mux when it routed r
+		s.cfg.Metrics.observeRequest(r.Pattern, out.code, rec.status, elapsed) // r.Pattern: set by the mux when it routed r
 	}
 	if s.log.Enabled(r.Context(), slog.LevelInfo) {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("requestId", id), // given: LogHandler need not copy the record
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
-			slog.Duration("duration", elapsed), slog.String("accessKey", st.accessKey))
+			slog.Duration("duration", elapsed), slog.String("accessKey", out.caller.AccessKey))
 	}
 }
 
@@ -149,9 +162,9 @@ func LogHandler(h slog.Handler) slog.Handler {
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if st, ok := ctx.Value(reqStateKey{}).(*reqState); ok && st.id != "" && !hasAttr(r, "requestId") {
+	if ri, ok := ctx.Value(reqInfoKey{}).(*reqInfo); ok && ri.id != "" && !hasAttr(r, "requestId") {
 		r = r.Clone()
-		r.AddAttrs(slog.String("requestId", st.id))
+		r.AddAttrs(slog.String("requestId", ri.id))
 	}
 	return h.Handler.Handle(ctx, r)
 }
@@ -173,69 +186,22 @@ func hasAttr(r slog.Record, key string) bool {
 	return found
 }
 
-// wrap turns a route into an http.Handler: body limit, authentication,
-// handler, envelope.
-func (s *Server) wrap(rt route) http.Handler {
-	if rt.handle == nil { // GET /healthz
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			if s.cfg.Ready != nil {
-				if err := s.cfg.Ready(r.Context()); err != nil {
-					w.WriteHeader(http.StatusServiceUnavailable)
-					io.WriteString(w, "unready: "+err.Error())
-					return
-				}
-			}
-			io.WriteString(w, "ok")
-		})
+// health is GET /healthz: 200 "ok", or 503 while Config.Ready fails.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "unready: "+err.Error())
+			return
+		}
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, rt.limit)
-		c, err := s.authenticate(r, rt.auth)
-		state(r.Context()).setCaller(c) // also when refused by role or IP ACL: the audit log names who tried
-		if err == nil && !c.Role.Can(rt.perm) {
-			err = errPermission("the role " + string(c.Role) + " of this access key does not allow this route")
-		}
-		if err != nil {
-			if c.AccessKey != "" && rt.action != "" { // authenticated, but refused by role or IP ACL
-				s.recordRefusal(r.Context(), c, r.PathValue("keyTag"), rt.action, err)
-			}
-			writeError(w, r, s.log, err)
-			return
-		}
-		if err := s.rateLimit(w, c, r.PathValue("keyTag")); err != nil {
-			writeError(w, r, s.log, err) // not executed, so not in the key's usage log
-			return
-		}
-		ctx := r.Context()
-		st := state(ctx)
-		st.accessKey, st.keyTag = c.AccessKey, r.PathValue("keyTag")
-		data, err := rt.handle(ctx, c, r)
-		// A call on a key that does not exist for the caller (or is another
-		// keystore's) is no one's usage: it is not logged.
-		if rt.action != "" && !errors.Is(err, nkms.ErrKeyNotFound) {
-			s.svc.RecordUse(ctx, c, st.keyTag, rt.action, failureCode(err))
-		}
-		if err != nil {
-			writeError(w, r, s.log, err)
-			return
-		}
-		if raw, ok := data.(rawAnswer); ok { // a stream, not the JSON envelope (backup.go)
-			raw.writeAnswer(w, r, s.log)
-			return
-		}
-		body := kmsBody{Code: "SUCCESS", Data: data}
-		if rt.v1 {
-			empty := ""
-			body.Msg = &empty
-		}
-		writeJSON(w, http.StatusOK, body)
-	})
+	io.WriteString(w, "ok")
 }
 
 // rateLimit takes a token from the caller's bucket and the key's; it returns
 // a 429 error when either is empty.
-func (s *Server) rateLimit(w http.ResponseWriter, c nkms.Caller, tag string) error {
+func (s *Server) rateLimit(w http.ResponseWriter, c nkms.Caller, tag nkms.Tag) error {
 	if c.AccessKey == "" || (s.perCaller == nil && s.perKey == nil) { // an unauthenticated route, or no limits
 		return nil
 	}
@@ -246,7 +212,7 @@ func (s *Server) rateLimit(w http.ResponseWriter, c nkms.Caller, tag string) err
 	}
 	// The bucket is the caller's keystore's view of the tag: requests naming
 	// another keystore's key cannot drain that key's bucket.
-	if tag != "" && !s.perKey.allow(strconv.FormatInt(c.Keystore, 10)+"/"+tag, now) {
+	if !tag.IsZero() && !s.perKey.allow(strconv.FormatInt(c.Keystore, 10)+"/"+tag.String(), now) {
 		w.Header().Set("Retry-After", "1")
 		return errRateLimited("this key is over its rate limit")
 	}
@@ -256,15 +222,6 @@ func (s *Server) rateLimit(w http.ResponseWriter, c nkms.Caller, tag string) err
 // Throttled returns how many requests the per-key and per-caller rate limits refused.
 func (s *Server) Throttled() (perKey, perCaller uint64) {
 	return s.perKey.Refused(), s.perCaller.Refused()
-}
-
-// recordRefusal logs a call refused by the caller's role or the key's IP ACL,
-// in the key's usage log, if the key is the caller's: one keystore never
-// writes into another's log.
-func (s *Server) recordRefusal(ctx context.Context, c nkms.Caller, tag, action string, err error) {
-	if _, kerr := s.svc.GetKey(ctx, c, tag); kerr == nil {
-		s.svc.RecordUse(ctx, c, tag, action, failureCode(err))
-	}
 }
 
 // unknownRoute answers 405 when the path exists with another method, and 404 otherwise.
@@ -280,18 +237,20 @@ func (s *Server) unknownRoute(w http.ResponseWriter, r *http.Request) {
 			allow = append(allow, m)
 		}
 	}
+	out := info(r.Context()).out
 	if len(allow) == 0 {
-		writeError(w, r, s.log, errNoRoute)
+		out.code = s.writeError(w, r, errNoRoute)
 		return
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
-	writeError(w, r, s.log, errMethod)
+	out.code = s.writeError(w, r, errMethod)
 }
 
-// decode reads the JSON body of r into v. An empty body is an empty object.
+// decode reads the JSON body of the request into v. An empty body is an empty object.
 // Unknown fields are ignored, as a gateway would; anything else malformed is
 // INVALID_REQUEST, and a body over the route's limit is 413.
-func decode(r *http.Request, v any) error {
+func decode(rq *request, v any) error {
+	r := rq.Request
 	buf := bodyBuffers.Get().(*bytes.Buffer)
 	defer putBodyBuffer(buf)
 	buf.Reset()
@@ -360,31 +319,6 @@ func jsonProblem(err error) string {
 	}
 	return "malformed"
 }
-
-// reqState is what the layers of one request tell each other: its id, the
-// authenticated access key (for the request log: never a raw header, which
-// could hold anything) and the keyTag a logged call touched (Create Key sets
-// it once the key exists).
-type reqState struct {
-	id, accessKey, keyTag string
-	keystore              int64
-	version               int    // key version used, for the audit log; 0 when none or not known
-	code                  string // the error code the answer carries ("" until writeError runs)
-}
-
-type reqStateKey struct{}
-
-func state(ctx context.Context) *reqState {
-	if st, ok := ctx.Value(reqStateKey{}).(*reqState); ok {
-		return st
-	}
-	return &reqState{}
-}
-
-// setUsedKey tells the usage log which key the current call touched.
-func setUsedKey(ctx context.Context, tag string) { state(ctx).keyTag = tag }
-
-func requestID(ctx context.Context) string { return state(ctx).id }
 
 func newRequestID() string {
 	b := make([]byte, 12)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/nkms/nkms"
 )
@@ -10,34 +9,34 @@ import (
 // Handlers of the IP ACL, token generator and token routes (ncp-kms-api.md §6.4-6.6).
 
 func (s *Server) setACL(on bool) handlerFunc {
-	return func(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-		k, err := s.svc.SetACL(ctx, c, r.PathValue("keyTag"), on)
+	return func(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+		k, err := s.svc.SetACL(ctx, c, rq.tag, on)
 		if err != nil {
-			return nil, err
+			return result{}, err
 		}
-		return aclStateResponse{KeyTag: k.Tag, IsACLEnabled: k.ACLEnabled}, nil
+		return result{data: aclStateResponse{KeyTag: k.Tag, IsACLEnabled: k.ACLEnabled}}, nil
 	}
 }
 
-func (s *Server) listACL(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	k, err := s.svc.GetKey(ctx, c, r.PathValue("keyTag"))
+func (s *Server) listACL(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	k, err := s.svc.GetKey(ctx, c, rq.tag)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return aclListResponse{KeyTag: k.Tag, IsACLEnabled: k.ACLEnabled, AllowedIPList: nonNil(k.AllowedIPs)}, nil
+	return result{data: aclListResponse{KeyTag: k.Tag, IsACLEnabled: k.ACLEnabled, AllowedIPList: nonNil(k.AllowedIPs)}}, nil
 }
 
-func (s *Server) changeACL(op func(context.Context, nkms.Caller, string, []string) (*nkms.Key, error)) handlerFunc {
-	return func(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) changeACL(op func(context.Context, nkms.Caller, nkms.Tag, []string) (*nkms.Key, error)) handlerFunc {
+	return func(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 		var req aclRequest
-		if err := decode(r, &req); err != nil {
-			return nil, err
+		if err := decode(rq, &req); err != nil {
+			return result{}, err
 		}
-		k, err := op(ctx, c, r.PathValue("keyTag"), req.IPList)
+		k, err := op(ctx, c, rq.tag, req.IPList)
 		if err != nil {
-			return nil, err
+			return result{}, err
 		}
-		return aclChangeResponse{KeyTag: k.Tag, AllowedIPList: nonNil(k.AllowedIPs)}, nil
+		return result{data: aclChangeResponse{KeyTag: k.Tag, AllowedIPList: nonNil(k.AllowedIPs)}}, nil
 	}
 }
 
@@ -49,17 +48,17 @@ func nonNil(s []string) []string {
 }
 
 // tokenGenerator adapts a token-generator change; these routes answer "data": null.
-func (s *Server) tokenGenerator(op func(context.Context, nkms.Caller, string) (*nkms.Key, error)) handlerFunc {
-	return func(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-		_, err := op(ctx, c, r.PathValue("keyTag"))
-		return nil, err
+func (s *Server) tokenGenerator(op func(context.Context, nkms.Caller, nkms.Tag) (*nkms.Key, error)) handlerFunc {
+	return func(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+		_, err := op(ctx, c, rq.tag)
+		return result{}, err
 	}
 }
 
-func (s *Server) getTokenGenerator(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
-	k, err := s.svc.GetKey(ctx, c, r.PathValue("keyTag"))
+func (s *Server) getTokenGenerator(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
+	k, err := s.svc.GetKey(ctx, c, rq.tag)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	g := k.TokenGen
 	out := tokenGeneratorResponse{Status: "INACTIVE", IssuedTokenCount: g.Issued,
@@ -70,29 +69,29 @@ func (s *Server) getTokenGenerator(ctx context.Context, c nkms.Caller, r *http.R
 	if g.Active {
 		out.Status = "ACTIVE"
 	}
-	return out, nil
+	return result{data: out}, nil
 }
 
-func (s *Server) tokenSet(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) tokenSet(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req tokenSetRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
-	set, err := s.svc.IssueTokenSet(ctx, c, r.PathValue("keyTag"), nkms.Lifetime(req.AccessTokenHours), nkms.Lifetime(req.RefreshTokenHours))
+	set, err := s.svc.IssueTokenSet(ctx, c, rq.tag, nkms.Lifetime(req.AccessTokenHours), nkms.Lifetime(req.RefreshTokenHours))
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return tokenSetResponse{RefreshToken: set.Refresh, AccessToken: set.Access}, nil
+	return result{data: tokenSetResponse{RefreshToken: set.Refresh, AccessToken: set.Access}}, nil
 }
 
-func (s *Server) accessToken(ctx context.Context, c nkms.Caller, r *http.Request) (any, error) {
+func (s *Server) accessToken(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
 	var req accessTokenRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
+	if err := decode(rq, &req); err != nil {
+		return result{}, err
 	}
-	tok, err := s.svc.IssueAccessToken(ctx, c, r.PathValue("keyTag"), nkms.Lifetime(req.AccessTokenHours))
+	tok, err := s.svc.IssueAccessToken(ctx, c, rq.tag, nkms.Lifetime(req.AccessTokenHours))
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	return accessTokenResponse{AccessToken: tok}, nil
+	return result{data: accessTokenResponse{AccessToken: tok}}, nil
 }

@@ -1115,7 +1115,7 @@ func (r *clRun) listAll(t *testing.T, c *client.Client, node int) map[string]cli
 // plaintexts; it returns how many were checked.
 func (r *clRun) decryptAll(t *testing.T, c *client.Client, node int, tag string, arts []artifact) int {
 	n := 0
-	for batch := range slices.Chunk(arts, 128) {
+	for batch := range slices.Chunk(arts, nkms.MaxItems) {
 		cts := make([]string, len(batch))
 		for i, a := range batch {
 			cts[i] = a.text

@@ -1,0 +1,140 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/nkms/nkms"
+)
+
+// request is one API request parsed once, before anything else looks at it:
+// its path values typed and normalized. Handlers read the body and the
+// query from Request; the key they name is tag, never the raw path text.
+type request struct {
+	*http.Request
+	tag     nkms.Tag // {keyTag}, canonical; zero on routes without one
+	version int      // {version}; 0 on routes without one
+}
+
+// parseRequest parses the path values of r for route rt. A malformed keyTag
+// is a key that does not exist (404), answered before any rate limiter,
+// usage log, audit line or store sees it; a malformed version is 400.
+func parseRequest(rt route, r *http.Request) (*request, error) {
+	rq := &request{Request: r}
+	if strings.Contains(rt.path, "{keyTag}") {
+		tag, err := nkms.ParseTag(r.PathValue("keyTag"))
+		if err != nil {
+			return nil, err
+		}
+		rq.tag = tag
+	}
+	if strings.Contains(rt.path, "{version}") {
+		n, err := parseVersion(r.PathValue("version"))
+		if err != nil {
+			return nil, err
+		}
+		rq.version = n
+	}
+	return rq, nil
+}
+
+// result is a handler's answer: the value of the success body's "data",
+// and the facts of the call that the request did not carry.
+type result struct {
+	data    any
+	tag     nkms.Tag // the key the call made (Create Key); zero: the request's
+	version int      // the key version the call used; 0 when none or several
+}
+
+// handlerFunc handles one authenticated request.
+type handlerFunc func(ctx context.Context, c nkms.Caller, rq *request) (result, error)
+
+// outcome is what the audit line, the request log and the metrics learn of a
+// request: who called, which key and version it used, and the code of its
+// answer. Only serve (and, for requests that reach no route, ServeHTTP and
+// unknownRoute) writes it, from the typed request, the authenticated caller
+// and the handler's result; handlers and the error writer never touch it.
+type outcome struct {
+	caller  nkms.Caller
+	tag     nkms.Tag
+	version int
+	code    string // the error code the answer carries; "" for a success
+}
+
+// reqInfo is what ServeHTTP hands down a request's context: its id (for
+// every log line) and the outcome its route fills in.
+type reqInfo struct {
+	id  string
+	out *outcome
+}
+
+type reqInfoKey struct{}
+
+func info(ctx context.Context) *reqInfo {
+	if ri, ok := ctx.Value(reqInfoKey{}).(*reqInfo); ok {
+		return ri
+	}
+	return &reqInfo{out: &outcome{}}
+}
+
+func requestID(ctx context.Context) string { return info(ctx).id }
+
+// serve turns a route into an http.Handler: path values, body limit,
+// authentication, rate limits, handler, answer. Authorization is the
+// Service's: every handler calls one Service method, which checks the caller.
+func (s *Server) serve(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		out := info(r.Context()).out
+		rq, err := parseRequest(rt, r)
+		if err != nil {
+			out.code = s.writeError(w, r, err)
+			return
+		}
+		out.tag, out.version = rq.tag, rq.version
+		r.Body = http.MaxBytesReader(w, r.Body, rt.limit)
+		c, err := s.authenticate(r, rt.auth, rq.tag)
+		out.caller = c // the zero Caller when authentication failed: never a claimed, unverified access key
+		if err == nil {
+			err = s.rateLimit(w, c, rq.tag) // not executed, so not in the key's usage log
+		}
+		if err != nil {
+			out.code = s.writeError(w, r, err)
+			return
+		}
+		ctx := r.Context()
+		res, err := rt.handle(ctx, c, rq)
+		if err == nil && ctx.Err() != nil {
+			// Done, but past the request's time limit: the answer would not
+			// reach the client in time, so it is not reported as served.
+			err = ctx.Err()
+		}
+		if !res.tag.IsZero() {
+			out.tag = res.tag
+		}
+		if res.version != 0 {
+			out.version = res.version
+		}
+		if err != nil {
+			out.code = s.writeError(w, r, err)
+			return
+		}
+		if raw, ok := res.data.(rawAnswer); ok { // a stream, not the JSON envelope (backup.go)
+			out.code = raw.writeAnswer(w, r, s)
+			return
+		}
+		body := kmsBody{Code: "SUCCESS", Data: res.data}
+		if rt.v1 {
+			empty := ""
+			body.Msg = &empty
+		}
+		writeJSON(w, http.StatusOK, body)
+	})
+}
+
+// isTimeout reports whether err is the end of the request's context: its
+// time limit passed or the client went away.
+func isTimeout(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
