@@ -66,7 +66,9 @@ func TestItemsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	items := func(n int) string { return `{"plaintext":[` + strings.TrimSuffix(strings.Repeat(`"aGk=",`, n), ",") + `]}` }
+	items := func(n int) string {
+		return `{"plaintext":[` + strings.TrimSuffix(strings.Repeat(`"aGk=",`, n), ",") + `]}`
+	}
 	if status, body := e.raw("POST", "/kms/v1/keys/"+k.KeyTag+"/encrypt", items(nkms.MaxItems)); status != http.StatusOK {
 		t.Fatalf("%d items: %d %s", nkms.MaxItems, status, body)
 	}
