@@ -38,11 +38,13 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is reports whether target is an *Error with the same Code, so that
-// errors.Is(err, nkms.ErrKeyNotFound) works for every not-found error.
+// Is matches by kind, never by message text: a sentinel (ErrKeyNotFound,
+// ErrInvalidStatus, ...) matches only itself (errors.Is compares it by
+// identity, also through Err chains), and a target that is only a Code
+// (&Error{Code: NotFound}) matches every error of that code.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code && (t.Message == "" || t.Message == e.Message)
+	return ok && t.Message == "" && t.Err == nil && t.Code == e.Code
 }
 
 // Errorf returns an *Error with the given code and a formatted message.
