@@ -19,7 +19,7 @@ func CheckSealed(root *crypto.RootKey, k *Key) error {
 		clear(m)
 	}
 	if g := k.TokenGen; len(g.SealedSecret) > 0 {
-		secret, err := root.Open(g.SealedSecret, tokenGenAD(k.Tag, g.ID))
+		secret, err := root.Open(g.SealedSecret, crypto.SealTokenGeneratorAD(k.Tag, g.ID))
 		if err != nil {
 			return fmt.Errorf("key %s token generator: %w", k.Tag, err)
 		}

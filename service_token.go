@@ -21,9 +21,6 @@ const (
 // errToken is the one answer to a token that does not authenticate.
 var errToken = Errorf(Unauthenticated, "invalid or expired token")
 
-// tokenGenAD is the sealing AD of a token generator's secret.
-func tokenGenAD(tag, id string) []byte { return []byte("tokengen:" + tag + ":" + id) }
-
 // newTokenGenerator draws an id and a sealed secret for a generator of tag.
 func (s *Service) newTokenGenerator(tag Tag) (string, []byte, error) {
 	idb, err := crypto.RandomBytes(20)
@@ -35,7 +32,7 @@ func (s *Service) newTokenGenerator(tag Tag) (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	sealed, err := s.Root.Seal(secret, tokenGenAD(tag.s, id))
+	sealed, err := s.Root.Seal(secret, crypto.SealTokenGeneratorAD(tag.s, id))
 	clear(secret)
 	if err != nil {
 		return "", nil, fmt.Errorf("seal token generator secret: %w", err)
@@ -129,7 +126,7 @@ func (s *Service) issue(ctx context.Context, c Caller, tag Tag, specs []issueSpe
 	if !g.Active {
 		return nil, ErrInvalidStatus
 	}
-	secret, err := s.Root.Open(g.SealedSecret, tokenGenAD(k.Tag, g.ID))
+	secret, err := s.Root.Open(g.SealedSecret, crypto.SealTokenGeneratorAD(k.Tag, g.ID))
 	if err != nil {
 		return nil, fmt.Errorf("unseal token generator of %s: %w", k.Tag, err)
 	}
@@ -166,7 +163,7 @@ func (s *Service) AuthenticateToken(ctx context.Context, tag Tag, raw, typ strin
 	if !g.Active {
 		return Caller{}, errToken
 	}
-	secret, err := s.Root.Open(g.SealedSecret, tokenGenAD(k.Tag, g.ID))
+	secret, err := s.Root.Open(g.SealedSecret, crypto.SealTokenGeneratorAD(k.Tag, g.ID))
 	if err != nil {
 		return Caller{}, fmt.Errorf("unseal token generator of %s: %w", k.Tag, err)
 	}

@@ -123,3 +123,9 @@ func SealAD(tag string, version int) []byte {
 func SealSecretAD(accessKeyID string) []byte {
 	return []byte("accesskey:" + accessKeyID)
 }
+
+// SealTokenGeneratorAD returns the associated data for the sealed secret of
+// a key's token generator: "tokengen:" + keyTag + ":" + generator id.
+func SealTokenGeneratorAD(tag, generatorID string) []byte {
+	return []byte("tokengen:" + tag + ":" + generatorID)
+}
