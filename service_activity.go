@@ -39,6 +39,17 @@ func (s *Service) RecordUse(ctx context.Context, c Caller, tag, action, failure 
 	s.record(ctx, a)
 }
 
+// RecordRefusal logs a call on key tag that c's role or the key's IP ACL
+// refused before the operation ran (code: the error code the caller got,
+// e.g. "210" or "FORBIDDEN"). A refusal is kept apart from the log's other
+// entries and aggregated per requestor and minute (see Activity.Refused):
+// no number of them removes a real use or shows as the key's last use.
+func (s *Service) RecordRefusal(ctx context.Context, c Caller, tag, action, code string) {
+	if tag, err := NormalizeTag(tag); err == nil {
+		s.record(ctx, RefusalActivity(tag, s.now(), c, action, code))
+	}
+}
+
 // recordSystem logs a scheduler action on a key.
 func (s *Service) recordSystem(ctx context.Context, tag, action string, err error) {
 	a := Activity{Tag: tag, Time: s.now(), RequestType: RequestSystem, Result: ResultSuccess, Action: action, AuthType: AuthSystem}
@@ -96,7 +107,8 @@ func (s *Service) Activities(ctx context.Context, c Caller, q ActivityQuery) (*K
 	return k, list, total, nil
 }
 
-// LastUse returns the key's newest usage-log entry, or nil when there is none.
+// LastUse returns the key's newest usage-log entry that is not a refusal, or
+// nil when there is none.
 func (s *Service) LastUse(ctx context.Context, c Caller, tag string) (*Key, *Activity, error) {
 	k, err := s.GetKey(ctx, c, tag)
 	if err != nil {
