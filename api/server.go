@@ -260,10 +260,11 @@ func (s *Server) Throttled() (perKey, perCaller uint64) {
 
 // recordRefusal logs a call refused by the caller's role or the key's IP ACL,
 // in the key's usage log, if the key is the caller's: one keystore never
-// writes into another's log.
+// writes into another's log. It is a refusal (nkms.Service.RecordRefusal):
+// kept apart and aggregated, so a flood of them never erases the key's uses.
 func (s *Server) recordRefusal(ctx context.Context, c nkms.Caller, tag, action string, err error) {
 	if _, kerr := s.svc.GetKey(ctx, c, tag); kerr == nil {
-		s.svc.RecordUse(ctx, c, tag, action, failureCode(err))
+		s.svc.RecordRefusal(ctx, c, tag, action, failureCode(err))
 	}
 }
 
