@@ -223,8 +223,8 @@ func (s *Store) AppendActivities(ctx context.Context, entries []nkms.Activity, m
 	})
 }
 
-// touchLog returns the log name of the key with tag, created if need be,
-// for AppendActivities; nil when the key does not exist.
+// touchLog returns the key's log called name (logName of tag), created if
+// need be, for AppendActivities; nil when the key with tag does not exist.
 func (b *buckets) touchLog(tag, name string, limit int) (*touchedLog, error) {
 	if b.keys.Get([]byte(tag)) == nil {
 		return nil, nil

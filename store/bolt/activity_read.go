@@ -34,6 +34,7 @@ type logWalk struct {
 func walkLog(log *bbolt.Bucket, lo, hi []byte, keyword activityfilter.Keyword) (*logWalk, error) {
 	w := &logWalk{lo: lo, keyword: keyword}
 	if log == nil {
+		w.whole = true // and empty: its counter is 0
 		return w, nil
 	}
 	w.c, w.count = log.Cursor(), entryCount(log)
