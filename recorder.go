@@ -27,6 +27,12 @@ const (
 // path down. A batch the store fails to take is tried again at the next
 // flushes (entries are written at least once: a write that failed after all
 // may appear twice), and dropped, logged, only after recorderRetries tries.
+//
+// Refusals (Activity.Refused) of one group (RefusalGroup) that arrive
+// between two flushes become one entry of the batch, with their count: a
+// flood of refused calls costs at most one entry per group per flush (and
+// the store folds it into the group's entry of that minute), and never
+// fills a batch.
 type Recorder struct {
 	store     Store
 	maxPerKey int
@@ -66,6 +72,7 @@ func (r *Recorder) Run(ctx context.Context) {
 	t := time.NewTicker(recorderFlushEvery)
 	defer t.Stop()
 	batch := make([]Activity, 0, recorderBatch)
+	refusals := map[RefusalGroup]int{} // the index in batch of each group's refusal
 	var reported uint64
 	failures := 0 // flushes in a row that failed to write batch
 	flush := func(last bool) {
@@ -88,6 +95,7 @@ func (r *Recorder) Run(ctx context.Context) {
 			}
 			failures = 0
 			batch = batch[:0]
+			clear(refusals)
 		}
 		if d := r.dropped.Load(); d != reported {
 			r.log.Warn("usage log: entries dropped, buffer full", "dropped", d-reported)
@@ -95,6 +103,14 @@ func (r *Recorder) Run(ctx context.Context) {
 		}
 	}
 	add := func(a Activity) {
+		if a.Refused {
+			g := a.RefusalGroup()
+			if i, ok := refusals[g]; ok {
+				batch[i].AddRefusals(&a)
+				return
+			}
+			refusals[g] = len(batch)
+		}
 		batch = append(batch, a)
 		// While the store fails, the batch grows until the next tick's retry.
 		if (failures == 0 && len(batch) >= recorderBatch) || len(batch) >= recorderMaxHeld {

@@ -73,14 +73,14 @@ func TestSchedulerLogsAndPrunes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Encrypt(ctx, alice, k.KeyTag(), [][]byte{[]byte("x")}, ""); err != nil {
+	if _, err := s.Encrypt(ctx, alice, nkms.Tag(k.KeyTag()), [][]byte{[]byte("x")}, ""); err != nil {
 		t.Fatal(err)
 	}
 	clk.Add(24 * time.Hour)
 	if res, err := s.RunDue(ctx); err != nil || res.Rotated != 1 || res.Pruned != 0 {
 		t.Fatalf("pass: %+v %v", res, err)
 	}
-	_, last, err := s.LastUse(ctx, alice, k.KeyTag())
+	_, last, err := s.LastUse(ctx, alice, nkms.Tag(k.KeyTag()))
 	if err != nil || last == nil || last.RequestType != nkms.RequestSystem || last.Action != "AutoRotateKey" || last.AuthType != nkms.AuthSystem {
 		t.Fatalf("last use after auto rotation: %+v %v", last, err)
 	}
@@ -146,5 +146,70 @@ func TestRecorderRetriesFailedWrites(t *testing.T) {
 		}
 		cancel()
 		wg.Wait()
+	})
+}
+
+// countingStore counts the usage-log writes that reach the store.
+type countingStore struct {
+	nkms.Store
+	mu              sync.Mutex
+	writes, entries int
+}
+
+func (c *countingStore) AppendActivities(ctx context.Context, entries []nkms.Activity, maxPerKey int) error {
+	c.mu.Lock()
+	c.writes++
+	c.entries += len(entries)
+	c.mu.Unlock()
+	return c.Store.AppendActivities(ctx, entries, maxPerKey)
+}
+
+// TestRecorderAggregatesRefusals: a viewer's flood of 10,400 refused
+// encrypts (issue 13) reaches the store as one entry per flush, and leaves
+// the admin's successful Encrypt in the log and as the last use, even with
+// a per-key cap of 50; ordinary entries are never folded.
+func TestRecorderAggregatesRefusals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, _ := newService(t)
+		k := create(t, s, alice, "flooded", nkms.AES256, false)
+		store := &countingStore{Store: s.Store}
+		rec := nkms.NewRecorder(store, 50, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { rec.Run(ctx) })
+		used := nkms.Activity{Tag: k.Tag, Time: t0, RequestType: nkms.RequestAPI, Requestor: alice.AccessKey,
+			Action: "Encrypt", Result: nkms.ResultSuccess, AuthType: nkms.AuthAccount}
+		rec.Record(used)
+		viewer := nkms.Caller{AccessKey: "NKviewer", Keystore: 1, Role: nkms.RoleViewer, IP: "192.0.2.7"}
+		const flood = 10_400
+		for i := range flood {
+			rec.Record(nkms.RefusalActivity(k.Tag, t0.Add(time.Second+time.Duration(i)*time.Millisecond), viewer, "Encrypt", "210"))
+			if i%1000 == 999 {
+				synctest.Wait() // the recorder drains its buffer
+			}
+		}
+		failed := used
+		failed.Result, failed.Message = nkms.ResultFail, "422"
+		rec.Record(failed)
+		rec.Record(failed)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		cancel()
+		wg.Wait()
+		_, list, total, err := s.Activities(context.Background(), alice, k.KeyTag(), nkms.ActivityQuery{From: t0.Add(-time.Hour), To: t0.Add(time.Hour), PageNo: 1, PageSize: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total != 5 || !list[0].Refused || list[0].Count != flood || list[0].Message != "210 (x10400)" {
+			t.Fatalf("after the flood: %d entries, newest %+v; want 5 (CreateKey, the use, two failures, one refusal of %d calls)", total, list[0], flood)
+		}
+		_, last, err := s.LastUse(context.Background(), alice, k.KeyTag())
+		if err != nil || last == nil || *last != failed {
+			t.Fatalf("last use after the flood: %+v, %v; want the last failed Encrypt", last, err)
+		}
+		if store.writes > 2 || store.entries > 4 || rec.Dropped() != 0 {
+			t.Errorf("the flood cost %d writes of %d entries, %d dropped; want at most 2 writes of 4 entries, none dropped", store.writes, store.entries, rec.Dropped())
+		}
+		t.Logf("%d refusals: %d store writes, %d entries", flood, store.writes, store.entries)
 	})
 }

@@ -21,10 +21,16 @@ const (
 
 // recordCall logs one call of act by c on key tag in the key's usage log:
 // err nil is a success; otherwise the entry carries the error's code. A
-// refusal by role or IP ACL is marked as one. With a Recorder the entry is
-// written in the background; without one, at once.
+// refusal by role or IP ACL is recorded as a refusal (RefusalActivity): kept
+// apart and aggregated, so that no number of them removes a real use or
+// shows as the key's last use. With a Recorder the entry is written in the
+// background; without one, at once.
 func (s *Service) recordCall(ctx context.Context, c Caller, act Action, tag Tag, err error) {
 	if !act.Logged() {
+		return
+	}
+	if errors.Is(err, &Error{Code: PermissionDenied}) || errors.Is(err, errOutsideACL) {
+		s.record(ctx, RefusalActivity(tag.s, s.now(), c, string(act), string(ErrorCode(err))))
 		return
 	}
 	a := Activity{Tag: tag.s, Time: s.now(), RequestType: RequestAPI, Requestor: c.AccessKey, IP: c.IP,
@@ -98,7 +104,8 @@ func (s *Service) Activities(ctx context.Context, c Caller, tag Tag, q ActivityQ
 	return k, list, total, nil
 }
 
-// LastUse returns the key's newest usage-log entry, or nil when there is none.
+// LastUse returns the key's newest usage-log entry that is not a refusal, or
+// nil when there is none.
 func (s *Service) LastUse(ctx context.Context, c Caller, tag Tag) (*Key, *Activity, error) {
 	if err := s.authorize(ctx, c, ActGetLastUse, tag); err != nil {
 		return nil, nil, err

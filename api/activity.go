@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nkms/nkms"
@@ -71,9 +72,13 @@ func queryMillis(v, name string) (time.Time, error) {
 
 // activityMessage shows the outcome of a usage-log entry as API 2.0 callers
 // know it: the code their answer carried (failureCode), e.g. "210" for a
-// refusal by role. Entries keep the domain code (nkms.Code); entries written
-// before they did keep the 2.0 code itself, shown as it is.
+// refusal by role, and the count of an aggregated refusal ("210 (x37)").
+// Entries keep the domain code (nkms.Code); entries written before they did
+// keep the 2.0 code itself, shown as it is.
 func activityMessage(m string) string {
+	if i := strings.Index(m, " (x"); i > 0 {
+		return activityMessage(m[:i]) + m[i:]
+	}
 	code := nkms.Code(m)
 	_, known := kmsCodes[code]
 	if known || code == nkms.Unauthenticated || code == nkms.PermissionDenied {

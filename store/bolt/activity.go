@@ -2,18 +2,27 @@ package bolt
 
 // Usage logs (nkms.ActivityLog). Layout:
 //
-//	activities      tag → nested bucket of the key's entries (its log): entry key →
-//	                activity record (store/codec). The nested bucket's sequence is
-//	                its number of entries; the activities bucket's sequence is the
-//	                last entry number given out.
-//	activityOldest  time of a log's oldest entry (8 bytes, as in the due index) ‖ tag
-//	                → empty: one row per non-empty log, for PruneActivities
+//	activities      log name → nested bucket of a log's entries: entry key →
+//	                activity record (store/codec). The nested bucket's sequence
+//	                is its number of entries; the activities bucket's sequence
+//	                is the last entry number given out.
+//	activityOldest  time of a log's oldest entry (8 bytes, as in the due index) ‖
+//	                log name → empty: one row per non-empty log, for PruneActivities
+//
+// A key has up to two logs: its ordinary entries under its tag, and its
+// refusals (nkms.Activity.Refused) under tag ‖ "/refused" (a tag is hex, so
+// the names never meet). Each log has its own counter and trim limit
+// (maxPerKey, nkms.RefusalsPerKey(maxPerKey)), so that refusals never push
+// an ordinary entry out; LastActivity reads the ordinary log only; Activities
+// walks both, merged by entry key. A refusal of a group (nkms.RefusalGroup)
+// that already has an entry in that minute rewrites that entry with the new
+// count: AppendActivities reads a minute's refusals once per batch.
 //
 // An entry key is its time (8 bytes, as in the due index) ‖ an entry number
-// (8-byte BE, unique in the file), so that byte order is time order, then
-// append order. A key's log is one nested bucket so that any tag works as a
-// prefix and Delete drops the whole log at once; the counter lets
-// AppendActivities enforce maxPerKey and Activities answer an unfiltered total
+// (8-byte BE, unique in the file, shared by both kinds), so that byte order is
+// time order, then append order. A log is one nested bucket so that any tag
+// works as a prefix and Delete drops the whole log at once; the counter lets
+// AppendActivities enforce its limit and Activities answer an unfiltered total
 // without walking the log. Storing an entry costs one Put: the counter, the
 // last entry number and a moved activityOldest row are written once per
 // batch (per log), and a log's row moves only when its oldest entry's time
@@ -25,14 +34,12 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"time"
 
 	"go.etcd.io/bbolt"
 
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/store/codec"
-	"github.com/nkms/nkms/store/internal/activityfilter"
 )
 
 // appendFill is the fill percent of the logs in AppendActivities:
@@ -101,16 +108,41 @@ func deleteAll(bk *bbolt.Bucket, keys [][]byte) error {
 	return nil
 }
 
-// touchedLog is a log that AppendActivities writes to.
-type touchedLog struct {
-	tag   []byte
-	log   *bbolt.Bucket
-	first []byte // the time of its oldest entry before the batch; nil for an empty log
-	added int    // entries added by the batch
+// refusedSuffix ends the name of a key's refusal log.
+const refusedSuffix = "/refused"
+
+// logName is the name of the log of the key with tag that holds refusals
+// (refused) or ordinary entries.
+func logName(tag string, refused bool) string {
+	if refused {
+		return tag + refusedSuffix
+	}
+	return tag
 }
 
-// AppendActivities stores the entries of existing keys in one transaction and
-// trims each touched key's log to its newest maxPerKey entries.
+// touchedLog is a log that AppendActivities writes to.
+type touchedLog struct {
+	tag   []byte // the log's name (logName)
+	log   *bbolt.Bucket
+	limit int    // most entries it keeps; <= 0: no limit
+	first []byte // the time of its oldest entry before the batch; nil for an empty log
+	added int    // entries added by the batch
+	// The refusals of a refusal log, by minute (Unix seconds of its start)
+	// and group, as far as the batch has read or added them.
+	minutes map[int64]map[nkms.RefusalGroup]*refusalSlot
+}
+
+// refusalSlot is a refusal entry of a log that the batch may add calls to.
+type refusalSlot struct {
+	key   []byte
+	a     nkms.Activity
+	dirty bool // to be written
+}
+
+// AppendActivities stores the entries of existing keys in one transaction,
+// folds each refusal into its group's entry of the same minute if the log
+// has one, and trims each touched key's logs to their newest maxPerKey
+// ordinary entries and nkms.RefusalsPerKey(maxPerKey) refusals.
 func (s *Store) AppendActivities(ctx context.Context, entries []nkms.Activity, maxPerKey int) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -120,6 +152,9 @@ func (s *Store) AppendActivities(ctx context.Context, entries []nkms.Activity, m
 	}
 	recs := make([][]byte, len(entries))
 	for i := range entries {
+		if entries[i].Refused {
+			continue // encoded when the batch is settled
+		}
 		var err error
 		if recs[i], err = codec.MarshalActivity(&entries[i]); err != nil {
 			return err
@@ -130,28 +165,43 @@ func (s *Store) AppendActivities(ctx context.Context, entries []nkms.Activity, m
 		if err != nil {
 			return err
 		}
-		logs := map[string]*touchedLog{} // nil for a key that does not exist
+		logs := map[string]*touchedLog{} // by name; nil for a key that does not exist
 		var touched []*touchedLog        // in the order of first appearance
 		seq := b.activities.Sequence()   // the last entry number given out
 		var key [16]byte                 // Put copies the key
 		for i := range entries {
-			tag := entries[i].Tag
-			l, seen := logs[tag]
+			e := &entries[i]
+			name := logName(e.Tag, e.Refused)
+			l, seen := logs[name]
 			if !seen {
-				if l, err = b.touchLog(tag); err != nil {
+				limit := maxPerKey
+				if e.Refused {
+					limit = nkms.RefusalsPerKey(maxPerKey)
+				}
+				if l, err = b.touchLog(e.Tag, name, limit); err != nil {
 					return err
 				}
-				logs[tag] = l
+				logs[name] = l
 				if l != nil {
 					touched = append(touched, l)
 				}
 			}
 			if l == nil {
-				continue // the key is gone; so is its log
+				continue // the key is gone; so are its logs
+			}
+			if e.Refused {
+				added, err := l.addRefusal(e, seq+1)
+				if err != nil {
+					return fmt.Errorf("store activity of key %s: %w", e.Tag, err)
+				}
+				if added {
+					seq++
+				}
+				continue
 			}
 			seq++
-			if err := l.log.Put(appendEntryKey(key[:0], entries[i].Time, seq), recs[i]); err != nil {
-				return fmt.Errorf("store activity of key %s: %w", tag, err)
+			if err := l.log.Put(appendEntryKey(key[:0], e.Time, seq), recs[i]); err != nil {
+				return fmt.Errorf("store activity of key %s: %w", e.Tag, err)
 			}
 			l.added++
 		}
@@ -162,7 +212,10 @@ func (s *Store) AppendActivities(ctx context.Context, entries []nkms.Activity, m
 			return fmt.Errorf("count activity numbers: %w", err)
 		}
 		for _, l := range touched {
-			if err := b.settleLog(l, maxPerKey); err != nil {
+			if err := l.putRefusals(); err != nil {
+				return fmt.Errorf("activities of key %s: %w", l.tag, err)
+			}
+			if err := b.settleLog(l); err != nil {
 				return fmt.Errorf("activities of key %s: %w", l.tag, err)
 			}
 		}
@@ -170,34 +223,97 @@ func (s *Store) AppendActivities(ctx context.Context, entries []nkms.Activity, m
 	})
 }
 
-// touchLog returns the log of the key with tag, created if need be, for
-// AppendActivities; nil when the key does not exist.
-func (b *buckets) touchLog(tag string) (*touchedLog, error) {
-	t := []byte(tag)
-	if b.keys.Get(t) == nil {
+// touchLog returns the key's log called name (logName of tag), created if
+// need be, for AppendActivities; nil when the key with tag does not exist.
+func (b *buckets) touchLog(tag, name string, limit int) (*touchedLog, error) {
+	if b.keys.Get([]byte(tag)) == nil {
 		return nil, nil
 	}
+	t := []byte(name)
 	log, err := b.activities.CreateBucketIfNotExists(t)
 	if err != nil {
 		return nil, fmt.Errorf("activities of key %s: %w", tag, err)
 	}
 	log.FillPercent = appendFill
-	l := &touchedLog{tag: t, log: log}
+	l := &touchedLog{tag: t, log: log, limit: limit}
 	if first, _ := log.Cursor().First(); first != nil {
 		l.first = bytes.Clone(first[:8])
 	}
 	return l, nil
 }
 
+// addRefusal adds e to its group's entry of its minute, or makes it that
+// entry with number seq and reports so; putRefusals writes what changed.
+func (l *touchedLog) addRefusal(e *nkms.Activity, seq uint64) (added bool, err error) {
+	groups, err := l.refusalsOf(nkms.RefusalMinute(e.Time))
+	if err != nil {
+		return false, err
+	}
+	g := e.RefusalGroup()
+	if slot := groups[g]; slot != nil {
+		slot.a.AddRefusals(e)
+		slot.dirty = true
+		return false, nil
+	}
+	groups[g] = &refusalSlot{key: entryKey(e.Time, seq), a: *e, dirty: true}
+	l.added++
+	return true, nil
+}
+
+// refusalsOf returns the refusals of the log in the minute that starts at
+// minute, by group, reading them the first time. Of two entries of one
+// group (none that this store wrote), the older one takes the new calls.
+func (l *touchedLog) refusalsOf(minute time.Time) (map[nkms.RefusalGroup]*refusalSlot, error) {
+	if groups := l.minutes[minute.Unix()]; groups != nil {
+		return groups, nil
+	}
+	groups := map[nkms.RefusalGroup]*refusalSlot{}
+	end := entryKey(minute.Add(time.Minute), 0)
+	c := l.log.Cursor()
+	for k, v := c.Seek(entryKey(minute, 0)); k != nil && bytes.Compare(k, end) < 0; k, v = c.Next() {
+		a, err := codec.UnmarshalActivity(v)
+		if err != nil {
+			return nil, err
+		}
+		if g := a.RefusalGroup(); a.Refused && groups[g] == nil {
+			groups[g] = &refusalSlot{key: bytes.Clone(k), a: *a}
+		}
+	}
+	if l.minutes == nil {
+		l.minutes = map[int64]map[nkms.RefusalGroup]*refusalSlot{}
+	}
+	l.minutes[minute.Unix()] = groups
+	return groups, nil
+}
+
+// putRefusals writes the refusal entries that the batch added or changed.
+func (l *touchedLog) putRefusals() error {
+	for _, groups := range l.minutes {
+		for _, slot := range groups {
+			if !slot.dirty {
+				continue
+			}
+			rec, err := codec.MarshalActivity(&slot.a)
+			if err != nil {
+				return err
+			}
+			if err := l.log.Put(slot.key, rec); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // settleLog finishes a log that AppendActivities added l.added entries to:
-// it trims the log to its newest maxPerKey entries (maxPerKey > 0), records
+// it trims the log to its newest l.limit entries (l.limit > 0), records
 // its count and moves its activityOldest row if the time of its oldest entry
 // changed.
-func (b *buckets) settleLog(l *touchedLog, maxPerKey int) error {
+func (b *buckets) settleLog(l *touchedLog) error {
 	n := entryCount(l.log) + l.added
 	var first []byte
-	if maxPerKey > 0 && n > maxPerKey {
-		old, next := headKeys(l.log, n-maxPerKey, nil)
+	if l.limit > 0 && n > l.limit {
+		old, next := headKeys(l.log, n-l.limit, nil)
 		if err := deleteAll(l.log, old); err != nil {
 			return fmt.Errorf("trim: %w", err)
 		}
@@ -229,117 +345,6 @@ func (b *buckets) settleLog(l *touchedLog, maxPerKey int) error {
 		return fmt.Errorf("index the oldest activity: %w", err)
 	}
 	return nil
-}
-
-// Activities returns one page of a key's entries that match q, newest first,
-// and the number of all matching entries. It walks the key's log backwards
-// from q.To; without a keyword only the page's entries are decoded, and when
-// the whole log lies in [q.From, q.To] the total is the log's counter and the
-// walk stops after the page. With a keyword, the entries whose records may
-// match are decoded and matched.
-func (s *Store) Activities(ctx context.Context, q nkms.ActivityQuery) ([]nkms.Activity, int, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, 0, err
-	}
-	if q.PageNo < 1 || q.PageSize < 1 {
-		return nil, 0, nkms.Errorf(nkms.Invalid, "pageNo and pageSize must be at least 1")
-	}
-	keyword := activityfilter.NewKeyword(q.Keyword)
-	lo, hi := entryKey(q.From, 0), entryKey(q.To, math.MaxUint64)
-	skip := (q.PageNo - 1) * q.PageSize
-	var page []nkms.Activity
-	var total int
-	err := s.view(func(tx *bbolt.Tx) error {
-		page, total = []nkms.Activity{}, 0
-		b, err := bucketsOf(tx)
-		if err != nil {
-			return err
-		}
-		log := b.activities.Bucket([]byte(q.Tag))
-		if log == nil || bytes.Compare(lo, hi) > 0 {
-			return nil
-		}
-		c := log.Cursor()
-		whole := false // every entry is in the range and none is filtered out
-		if keyword.Empty() {
-			first, _ := c.First()
-			last, _ := c.Last()
-			whole = first != nil && bytes.Compare(first, lo) >= 0 && bytes.Compare(last, hi) <= 0
-		}
-		if whole && skip >= entryCount(log) {
-			total = entryCount(log)
-			return nil // past the end
-		}
-		k, v := c.Seek(hi)
-		if k == nil {
-			k, v = c.Last()
-		} else if bytes.Compare(k, hi) > 0 {
-			k, v = c.Prev()
-		}
-		for ; k != nil && bytes.Compare(k, lo) >= 0; k, v = c.Prev() {
-			inPage := total >= skip && len(page) < q.PageSize
-			if !inPage && keyword.Empty() {
-				if whole && total >= skip {
-					break // the page is full and the counter has the total
-				}
-				total++
-				continue
-			}
-			if !keyword.MayMatch(v) {
-				continue // certainly no match: not worth decoding
-			}
-			a, err := codec.UnmarshalActivity(v)
-			if err != nil {
-				return fmt.Errorf("activities of key %s: %w", q.Tag, err)
-			}
-			if !keyword.Match(a) {
-				continue
-			}
-			if inPage {
-				page = append(page, *a)
-			}
-			total++
-		}
-		if whole {
-			total = entryCount(log)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return page, total, nil
-}
-
-// LastActivity returns the key's newest entry; nkms.ErrNoActivity when it has
-// none or does not exist.
-func (s *Store) LastActivity(ctx context.Context, tag string) (*nkms.Activity, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var a *nkms.Activity
-	err := s.view(func(tx *bbolt.Tx) error {
-		b, err := bucketsOf(tx)
-		if err != nil {
-			return err
-		}
-		log := b.activities.Bucket([]byte(tag))
-		if log == nil {
-			return nkms.ErrNoActivity
-		}
-		k, v := log.Cursor().Last()
-		if k == nil {
-			return nkms.ErrNoActivity
-		}
-		if a, err = codec.UnmarshalActivity(v); err != nil {
-			return fmt.Errorf("activities of key %s: %w", tag, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return a, nil
 }
 
 // PruneActivities removes every entry older than before, walking the logs
@@ -417,40 +422,44 @@ func (b *buckets) pruneActivities(end []byte, limit int) (int, error) {
 	return removed, nil
 }
 
-// dropActivities removes the log of the key with tag, if it has one, and its
-// activityOldest row.
+// dropActivities removes the logs of the key with tag, if it has any, and
+// their activityOldest rows.
 func (b *buckets) dropActivities(tag []byte) error {
-	log := b.activities.Bucket(tag)
-	if log == nil {
-		return nil
-	}
-	if first, _ := log.Cursor().First(); first != nil {
-		if err := b.activityOldest.Delete(oldestKey(first, tag)); err != nil {
+	for _, name := range []string{logName(string(tag), false), logName(string(tag), true)} {
+		name := []byte(name)
+		log := b.activities.Bucket(name)
+		if log == nil {
+			continue
+		}
+		if first, _ := log.Cursor().First(); first != nil {
+			if err := b.activityOldest.Delete(oldestKey(first, name)); err != nil {
+				return fmt.Errorf("drop activities of key %s: %w", tag, err)
+			}
+		}
+		if err := b.activities.DeleteBucket(name); err != nil {
 			return fmt.Errorf("drop activities of key %s: %w", tag, err)
 		}
-	}
-	if err := b.activities.DeleteBucket(tag); err != nil {
-		return fmt.Errorf("drop activities of key %s: %w", tag, err)
 	}
 	return nil
 }
 
 // dropOrphanActivities removes the logs of keys that do not exist, which an
 // nkms from before usage logs leaves when it deletes a key, and returns how
-// many it removed.
+// many keys' logs it removed.
 func (b *buckets) dropOrphanActivities() (int, error) {
-	var orphans [][]byte
-	err := b.activities.ForEach(func(tag, _ []byte) error {
+	orphans := map[string]bool{}
+	err := b.activities.ForEach(func(name, _ []byte) error {
+		tag := bytes.TrimSuffix(name, []byte(refusedSuffix))
 		if b.keys.Get(tag) == nil {
-			orphans = append(orphans, bytes.Clone(tag))
+			orphans[string(tag)] = true
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	for _, tag := range orphans {
-		if err := b.dropActivities(tag); err != nil {
+	for tag := range orphans {
+		if err := b.dropActivities([]byte(tag)); err != nil {
 			return 0, err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/nkms/nkms"
+	"github.com/nkms/nkms/store/codec"
 )
 
 // testActivity returns an entry of k at t.
@@ -61,9 +62,10 @@ func oldestIndexLen(t *testing.T, s *Store) int {
 
 // checkActivityIndex checks the invariants of the activity buckets: the file
 // has layout 2; every log is non-empty and its counter is its number of
-// entries; activityOldest holds exactly one row per log, of the time of its
-// oldest entry; entry numbers are unique and not above the last one given
-// out. A closed store is not checked.
+// entries; a refusal log holds refusals only, another log none;
+// activityOldest holds exactly one row per log, of the time of its oldest
+// entry; entry numbers are unique and not above the last one given out. A
+// closed store is not checked.
 func checkActivityIndex(t testing.TB, s *Store) {
 	t.Helper()
 	var problems []string
@@ -90,11 +92,17 @@ func checkActivityIndex(t testing.TB, s *Store) {
 			}
 			n := 0
 			var first []byte
-			err := log.ForEach(func(k, _ []byte) error {
+			refusals := bytes.HasSuffix(tag, []byte(refusedSuffix))
+			err := log.ForEach(func(k, v []byte) error {
 				if first == nil {
 					first = bytes.Clone(k)
 				}
 				n++
+				if a, err := codec.UnmarshalActivity(v); err != nil {
+					report("log of %s: entry %x: %v", tag, k, err)
+				} else if a.Refused != refusals {
+					report("log of %s: entry %x is a refusal: %v", tag, k, a.Refused)
+				}
 				if len(k) != 16 {
 					report("log of %s: entry key %x is not 16 bytes", tag, k)
 					return nil
@@ -344,6 +352,51 @@ func TestPruneManyBatches(t *testing.T) {
 	}
 	if got := allActivities(t, s, k.Tag); len(got) != young || got[young-1].Message != fmt.Sprint(old) {
 		t.Errorf("after pruning: %d entries, want the %d youngest", len(got), young)
+	}
+	checkActivityIndex(t, s)
+}
+
+// TestRefusalsInAFileOfBefore: a data file written before refusals were
+// marked keeps working: its entries, refused calls among them, are ordinary
+// entries, and refusals appended after a reopen push none of them out.
+func TestRefusalsInAFileOfBefore(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "nkms.db")
+	s, err := Open(path, Options{hooks: &hooks{noBackground: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := s.Create(t.Context(), testKey(t, 1, "older", randomBytes(t, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Truncate(time.Minute)
+	// What an older nkms wrote: a success, and a refused call as a failure.
+	used := testActivity(k, at, "")
+	used.Result = "SUCCESS"
+	oldRefusal := testActivity(k, at.Add(time.Second), "210")
+	if err := s.AppendActivities(t.Context(), []nkms.Activity{used, oldRefusal}, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, path, Options{hooks: &hooks{noBackground: true}})
+	var flood []nkms.Activity
+	for i := range 10 {
+		r := oldRefusal
+		r.Time, r.Refused = at.Add(time.Duration(i)*time.Minute+2*time.Second), true
+		flood = append(flood, r)
+	}
+	if err := s.AppendActivities(t.Context(), flood, 3); err != nil {
+		t.Fatal(err)
+	}
+	want := append([]nkms.Activity{flood[9], flood[8], flood[7]}, oldRefusal, used)
+	if diff := cmp.Diff(allActivities(t, s, k.Tag), want); diff != "" {
+		t.Errorf("entries after a reopen and 10 refusals (-got +want):\n%s", diff)
+	}
+	if last, err := s.LastActivity(t.Context(), k.Tag); err != nil || !cmp.Equal(*last, oldRefusal) {
+		t.Errorf("LastActivity = %+v, %v; want the old entry of a refused call, an ordinary one", last, err)
 	}
 	checkActivityIndex(t, s)
 }

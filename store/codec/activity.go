@@ -9,6 +9,9 @@ import (
 
 // activityRecord is the stored form of nkms.Activity, format 1. It holds no
 // secrets: a usage-log entry says who called what on a key, and how it ended.
+// Refused and Count came later, omitted when zero: a record written before
+// them decodes as an ordinary entry, and an older nkms that reads a newer
+// record ignores them (it sees a refusal as an ordinary failed call).
 type activityRecord struct {
 	Format      int    `json:"format"`
 	Tag         string `json:"tag"`
@@ -22,6 +25,8 @@ type activityRecord struct {
 	Action      string `json:"action"`
 	AuthType    string `json:"authType"`
 	Message     string `json:"message,omitempty"`
+	Refused     bool   `json:"refused,omitempty"`
+	Count       int    `json:"count,omitempty"`
 }
 
 // MarshalActivity encodes a as a record. It fails only for a time that Unix
@@ -35,6 +40,7 @@ func MarshalActivity(a *nkms.Activity) ([]byte, error) {
 		Format: Format, Tag: a.Tag, Keystore: a.Keystore, KeyName: a.KeyName, Time: at,
 		RequestType: a.RequestType, Requestor: a.Requestor, IP: a.IP,
 		Result: a.Result, Action: a.Action, AuthType: a.AuthType, Message: a.Message,
+		Refused: a.Refused, Count: a.Count,
 	}
 	b, err := json.Marshal(&r)
 	if err != nil {
@@ -53,5 +59,6 @@ func UnmarshalActivity(b []byte) (*nkms.Activity, error) {
 		Tag: r.Tag, Keystore: r.Keystore, KeyName: r.KeyName, Time: fromNanos(r.Time),
 		RequestType: r.RequestType, Requestor: r.Requestor, IP: r.IP,
 		Result: r.Result, Action: r.Action, AuthType: r.AuthType, Message: r.Message,
+		Refused: r.Refused, Count: r.Count,
 	}, nil
 }

@@ -30,6 +30,8 @@ func TestActivityRoundTrip(t *testing.T) {
 	}{
 		{"full", sampleActivity()},
 		{"system, zero time", &nkms.Activity{Tag: "t", RequestType: "SYSTEM", Result: "SUCCESS", Action: "AutoRotate", AuthType: "SYSTEM"}},
+		{"aggregated refusal", &nkms.Activity{Tag: "t", Time: time.Unix(1700000000, 0), RequestType: "API", Requestor: "NKviewer",
+			IP: "192.0.2.9", Result: "FAIL", Action: "Encrypt", AuthType: "ACCOUNT", Message: "210 (x37)", Refused: true, Count: 37}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := MarshalActivity(tc.a)
@@ -65,6 +67,48 @@ func TestActivityRecordShape(t *testing.T) {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("record %s does not contain %s", b, want)
 		}
+	}
+}
+
+// TestActivityRefusalFields: a refusal's mark and count are stored, and left
+// out of an ordinary entry's record, which stays as it was before them.
+func TestActivityRefusalFields(t *testing.T) {
+	t.Parallel()
+	a := sampleActivity()
+	a.Refused, a.Count, a.Message = true, 37, "210 (x37)"
+	b, err := MarshalActivity(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"refused":true`, `"count":37`, `"message":"210 (x37)"`} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("record %s does not contain %s", b, want)
+		}
+	}
+	b, err = MarshalActivity(sampleActivity())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, unwanted := range []string{"refused", "count"} {
+		if bytes.Contains(b, []byte(unwanted)) {
+			t.Errorf("the record of an ordinary entry %s contains %s", b, unwanted)
+		}
+	}
+}
+
+// TestActivityRecordBeforeRefusals: a record written before refusals were
+// marked (pinned bytes) decodes as an ordinary entry.
+func TestActivityRecordBeforeRefusals(t *testing.T) {
+	t.Parallel()
+	rec := `{"format":1,"tag":"t","keystore":1,"keyName":"k","time":1700000000000000000,"requestType":"API",` +
+		`"requestor":"NKviewer","ip":"192.0.2.9","result":"FAIL","action":"Encrypt","authType":"ACCOUNT","message":"210"}`
+	a, err := UnmarshalActivity([]byte(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Refused || a.Count != 0 || a.Calls() != 1 || a.Message != "210" {
+		t.Errorf("old record decoded as Refused %v, Count %d, Calls %d, Message %q; want an ordinary entry of one call, message 210",
+			a.Refused, a.Count, a.Calls(), a.Message)
 	}
 }
 

@@ -2,8 +2,16 @@ package etcd
 
 // Usage logs (nkms.ActivityLog). Layout:
 //
-//	act/<tag*>/<entry key>  activity record (store/codec)
-//	actkeys/<tag*>          "" while the key's log may hold entries
+//	act/<tag*>/<entry key>   activity record (store/codec): ordinary entries
+//	act/<tag*>/r<entry key>  activity record: refusals (nkms.Activity.Refused)
+//	actkeys/<tag*>           "" while the key's log may hold entries
+//
+// A key's two logs are thus the ranges [p, p+"g") and [p+"r", p+"rg") of its
+// prefix p ("g" follows every hex digit): each has its own trim limit
+// (maxPerKey, nkms.RefusalsPerKey(maxPerKey)), so that refusals never push
+// an ordinary entry out; LastActivity reads the ordinary range only;
+// Activities reads both and merges them by entry key; Delete drops the
+// whole prefix. Refusals are aggregated (activity_refusals.go).
 //
 // An entry key is 48 hex digits: the entry's time (8 bytes, as in the due
 // index) ‖ a sequence number (8 bytes) ‖ the store's node id (8 random bytes
@@ -23,19 +31,22 @@ package etcd
 //     limit is then cut with one range delete (one more txn per ~50 keys).
 //     A batch is thus split into several txns: entries of one key commit in
 //     order, and a batch that fails half-way leaves its first part stored.
-//   - Activities without keyword: one range read, newest first, limited to
-//     the page's end; with pageNo > 1 a keys-only read then the page's values
-//     at the same revision. etcd sorts a range in descending order after
-//     reading all of it, so the server reads the n entries of [From, To].
-//   - Activities with keyword: the entries of [From, To] in reads of 256, at
-//     one revision, filtered here; O(n) like store/bolt.
-//   - LastActivity: one read, newest first, limit 1: the server reads the n
-//     entries of the log to sort them.
+//   - Refusals of a batch: folded in memory per group, then per key one read
+//     of the minute's refusals and one txn (see activity_refusals.go).
+//   - Activities without keyword: per log one range read, newest first,
+//     limited to the page's end; with pageNo > 1 keys-only reads then the
+//     page's values, all at the revision of the first read. etcd sorts a
+//     range in descending order after reading all of it, so the server reads
+//     the n entries of [From, To].
+//   - Activities with keyword: the entries of [From, To] of both logs in
+//     reads of 256, at one revision, filtered here; O(n) like store/bolt.
+//   - LastActivity: one read of the ordinary log, newest first, limit 1: the
+//     server reads the n entries of the log to sort them.
 //   - PruneActivities: one keys-only read per 1000 markers (the logs that may
 //     hold entries; not the keys without logs, nor the entries), then per
-//     ~33 logs one txn of a range delete below the cut-off and a count, and
-//     one txn to drop the markers of the logs left empty. The server's work
-//     is the entries removed, not all entries.
+//     ~25 keys one txn of two range deletes below the cut-off and a count,
+//     and one txn to drop the markers of the logs left empty. The server's
+//     work is the entries removed, not all entries.
 //
 // A marker is put with every append of entries and dropped by Delete, or by
 // PruneActivities when it leaves the log empty and the marker has not been
@@ -43,28 +54,19 @@ package etcd
 // entries has a marker.
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"math"
 	"net/url"
-	"slices"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/store/codec"
-	"github.com/nkms/nkms/store/internal/activityfilter"
 )
-
-// scanChunk is how many entries one read of a keyword search returns.
-const scanChunk = 256
 
 // markerChunk is how many markers one read of PruneActivities returns.
 const markerChunk = 1000
@@ -95,9 +97,11 @@ type logPiece struct {
 	bytes, cost int
 }
 
-// keyLog is what AppendActivities knows of one key's log.
+// keyLog is what AppendActivities knows of one of a key's logs.
 type keyLog struct {
 	tag    string
+	prefix string // of the log's entries (logPrefix)
+	limit  int64  // most entries it keeps; <= 0: no limit
 	added  int
 	gone   bool     // the key does not exist
 	count  int64    // entries after the batch, from the last piece's txn
@@ -106,9 +110,10 @@ type keyLog struct {
 	probed bool
 }
 
-// AppendActivities stores the entries of existing keys and trims each
-// touched key's log to its newest maxPerKey entries. The batch may take
-// several txns (see the top of this file).
+// AppendActivities stores the entries of existing keys, folds refusals
+// into their groups' entries, and trims each touched key's logs to their
+// newest maxPerKey ordinary entries and nkms.RefusalsPerKey(maxPerKey)
+// refusals. The batch may take several txns (see the top of this file).
 func (s *Store) AppendActivities(ctx context.Context, entries []nkms.Activity, maxPerKey int) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -120,8 +125,15 @@ func (s *Store) AppendActivities(ctx context.Context, entries []nkms.Activity, m
 	var order []*keyLog
 	type entry struct{ key, val string }
 	byLog := map[*keyLog][]entry{}
+	var refusals []nkms.Activity
+	var refusalIDs []string
 	seq := s.nextSeq(len(entries))
 	for i := range entries {
+		if entries[i].Refused {
+			refusals = append(refusals, entries[i])
+			refusalIDs = append(refusalIDs, s.entryKey(entries[i].Time, seq+uint64(i)))
+			continue
+		}
 		rec, err := codec.MarshalActivity(&entries[i])
 		if err != nil {
 			return err
@@ -129,12 +141,12 @@ func (s *Store) AppendActivities(ctx context.Context, entries []nkms.Activity, m
 		tag := entries[i].Tag
 		l := logs[tag]
 		if l == nil {
-			l = &keyLog{tag: tag}
+			l = &keyLog{tag: tag, prefix: s.logPrefix(tag, false), limit: int64(maxPerKey)}
 			logs[tag] = l
 			order = append(order, l)
 		}
 		l.added++
-		byLog[l] = append(byLog[l], entry{s.actPrefix(tag) + s.entryKey(entries[i].Time, seq+uint64(i)), string(rec)})
+		byLog[l] = append(byLog[l], entry{l.prefix + s.entryKey(entries[i].Time, seq+uint64(i)), string(rec)})
 	}
 	// Cut each log's entries into pieces that fit a txn: a piece costs a
 	// nested txn, its puts, the marker and, for the last, two reads.
@@ -180,10 +192,17 @@ func (s *Store) AppendActivities(ctx context.Context, entries []nkms.Activity, m
 		}
 		pieces = rest
 	}
+	if len(refusals) > 0 {
+		logs, err := s.appendRefusals(ctx, refusals, refusalIDs, nkms.RefusalsPerKey(maxPerKey))
+		if err != nil {
+			return err
+		}
+		order = append(order, logs...)
+	}
 	if maxPerKey <= 0 {
 		return nil
 	}
-	return s.trimLogs(ctx, order, int64(maxPerKey))
+	return s.trimLogs(ctx, order)
 }
 
 // appendPieces commits one txn of pieces: per piece a nested txn that puts
@@ -204,7 +223,7 @@ func (s *Store) appendPieces(ctx context.Context, pieces []*logPiece) error {
 		then = append(then, clientv3.OpPut(s.actMarker(l.tag), ""))
 		if p.last {
 			then = append(then,
-				clientv3.OpGet(s.actPrefix(l.tag), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(int64(l.added))),
+				clientv3.OpGet(l.prefix, clientv3.WithRange(logEnd(l.prefix)), clientv3.WithKeysOnly(), clientv3.WithLimit(int64(l.added))),
 				clientv3.OpGet(s.keyKey(l.tag), clientv3.WithKeysOnly()))
 		}
 		ops = append(ops, clientv3.OpTxn(
@@ -236,26 +255,25 @@ func (s *Store) appendPieces(ctx context.Context, pieces []*logPiece) error {
 	return nil
 }
 
-// trimLogs cuts the logs over max entries to their newest max: per log a
-// range delete from the log's start to its newest entry to go, in a nested
-// txn that holds only while the key is the one that was appended to.
-func (s *Store) trimLogs(ctx context.Context, logs []*keyLog, limit int64) error {
+// trimLogs cuts the logs over their limits to their newest entries: per
+// log a range delete from the log's start to its newest entry to go, in a
+// nested txn that holds only while the key is the one that was appended to.
+func (s *Store) trimLogs(ctx context.Context, logs []*keyLog) error {
 	var cuts []clientv3.Op
 	for _, l := range logs {
-		if l.gone || !l.probed || l.count <= limit {
+		if l.gone || !l.probed || l.limit <= 0 || l.count <= l.limit {
 			continue
 		}
-		cut, err := s.trimPoint(ctx, l, limit)
+		cut, err := s.trimPoint(ctx, l)
 		if err != nil {
 			return err
 		}
 		if cut == "" {
 			continue
 		}
-		prefix := s.actPrefix(l.tag)
 		cuts = append(cuts, clientv3.OpTxn(
 			[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.keyKey(l.tag)), "=", l.keyRev)},
-			[]clientv3.Op{clientv3.OpDelete(prefix, clientv3.WithRange(cut+"\x00"))}, nil))
+			[]clientv3.Op{clientv3.OpDelete(l.prefix, clientv3.WithRange(cut+"\x00"))}, nil))
 	}
 	for len(cuts) > 0 {
 		n := min(len(cuts), max(s.maxOps/2, 1))
@@ -268,19 +286,19 @@ func (s *Store) trimLogs(ctx context.Context, logs []*keyLog, limit int64) error
 }
 
 // trimPoint returns the key of the newest entry of l's log that goes so
-// that limit entries stay, "" when none goes. The keys read with the append
+// that l.limit entries stay, "" when none goes. The keys read with the append
 // usually suffice; when other appends made the log longer, it reads more.
-func (s *Store) trimPoint(ctx context.Context, l *keyLog, limit int64) (string, error) {
+func (s *Store) trimPoint(ctx context.Context, l *keyLog) (string, error) {
 	count, oldest := l.count, l.oldest
 	for range 3 {
-		excess := count - limit
+		excess := count - l.limit
 		if excess <= 0 {
 			return "", nil
 		}
 		if excess <= int64(len(oldest)) {
 			return oldest[excess-1], nil
 		}
-		resp, err := s.kv.Get(ctx, s.actPrefix(l.tag), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(excess))
+		resp, err := s.kv.Get(ctx, l.prefix, clientv3.WithRange(logEnd(l.prefix)), clientv3.WithKeysOnly(), clientv3.WithLimit(excess))
 		if err != nil {
 			return "", fmt.Errorf("etcd store: trim activities of key %s: %w", l.tag, err)
 		}
@@ -295,161 +313,6 @@ func keysOf(kvs []*mvccpb.KeyValue) []string {
 		keys[i] = string(kv.Key)
 	}
 	return keys
-}
-
-// Activities returns one page of a key's entries that match q, newest
-// first, and the number of all matching entries.
-func (s *Store) Activities(ctx context.Context, q nkms.ActivityQuery) ([]nkms.Activity, int, error) {
-	if err := s.check(ctx); err != nil {
-		return nil, 0, err
-	}
-	if q.PageNo < 1 || q.PageSize < 1 {
-		return nil, 0, nkms.Errorf(nkms.Invalid, "pageNo and pageSize must be at least 1")
-	}
-	from, to := appendTime(nil, q.From), appendTime(nil, q.To)
-	if bytes.Compare(from, to) > 0 {
-		return []nkms.Activity{}, 0, nil
-	}
-	prefix := s.actPrefix(q.Tag)
-	lo, end := prefix+hex.EncodeToString(from), prefix+hex.EncodeToString(to)+"g" // "g" follows every hex digit
-	skip := int64(math.MaxInt64 - q.PageSize)
-	if int64(q.PageNo-1) <= skip/int64(q.PageSize) {
-		skip = int64(q.PageNo-1) * int64(q.PageSize)
-	}
-	keyword := activityfilter.NewKeyword(q.Keyword)
-	var err error
-	for range 3 {
-		var page []nkms.Activity
-		var total int
-		if keyword.Empty() {
-			page, total, err = s.activityPage(ctx, lo, end, skip, int64(q.PageSize))
-		} else {
-			page, total, err = s.activitySearch(ctx, lo, end, keyword, skip, int64(q.PageSize))
-		}
-		if !errors.Is(err, rpctypes.ErrCompacted) {
-			if err != nil {
-				return nil, 0, fmt.Errorf("etcd store: activities of key %s: %w", q.Tag, err)
-			}
-			return page, total, nil
-		}
-		// etcd compacted the revision of the first read away: start again.
-	}
-	return nil, 0, fmt.Errorf("etcd store: activities of key %s: %w", q.Tag, err)
-}
-
-// activityPage returns the entries skip … skip+size-1 of [lo, end), newest
-// first, and the number of entries in the range.
-func (s *Store) activityPage(ctx context.Context, lo, end string, skip, size int64) ([]nkms.Activity, int, error) {
-	newestFirst := clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend)
-	if skip == 0 {
-		resp, err := s.kv.Get(ctx, lo, clientv3.WithRange(end), newestFirst, clientv3.WithLimit(size))
-		if err != nil {
-			return nil, 0, err
-		}
-		page, err := decodeActivities(resp.Kvs)
-		return page, int(resp.Count), err
-	}
-	resp, err := s.kv.Get(ctx, lo, clientv3.WithRange(end), newestFirst, clientv3.WithLimit(skip+size), clientv3.WithKeysOnly())
-	if err != nil {
-		return nil, 0, err
-	}
-	total := int(resp.Count)
-	if skip >= int64(len(resp.Kvs)) {
-		return []nkms.Activity{}, total, nil
-	}
-	keys := resp.Kvs[skip:]
-	newest, oldest := string(keys[0].Key), string(keys[len(keys)-1].Key)
-	vals, err := s.kv.Get(ctx, oldest, clientv3.WithRange(newest+"\x00"), clientv3.WithRev(resp.Header.Revision))
-	if err != nil {
-		return nil, 0, err
-	}
-	slices.Reverse(vals.Kvs)
-	page, err := decodeActivities(vals.Kvs)
-	return page, total, err
-}
-
-// activitySearch returns the matches skip … skip+size-1 of keyword in
-// [lo, end), newest first, and the number of matches. It reads the range
-// oldest first, at the revision of its first read, keeping the newest
-// skip+size matches.
-func (s *Store) activitySearch(ctx context.Context, lo, end string, keyword activityfilter.Keyword, skip, size int64) ([]nkms.Activity, int, error) {
-	keep := skip + size
-	var ring []nkms.Activity // the newest matches, oldest at next once full
-	next, total := 0, 0
-	var rev int64
-	for key := lo; ; {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(scanChunk)}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
-		}
-		resp, err := s.kv.Get(ctx, key, opts...)
-		if err != nil {
-			return nil, 0, err
-		}
-		rev = resp.Header.Revision
-		for _, kv := range resp.Kvs {
-			if !keyword.MayMatch(kv.Value) {
-				continue
-			}
-			a, err := codec.UnmarshalActivity(kv.Value)
-			if err != nil {
-				return nil, 0, err
-			}
-			if !keyword.Match(a) {
-				continue
-			}
-			total++
-			if int64(len(ring)) < keep {
-				ring = append(ring, *a)
-			} else {
-				ring[next] = *a
-				next = (next + 1) % len(ring)
-			}
-		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			break
-		}
-		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
-	}
-	matches := slices.Concat(ring[next:], ring[:next])
-	slices.Reverse(matches)
-	if skip >= int64(len(matches)) {
-		return []nkms.Activity{}, total, nil
-	}
-	return matches[skip:], total, nil
-}
-
-func decodeActivities(kvs []*mvccpb.KeyValue) ([]nkms.Activity, error) {
-	page := make([]nkms.Activity, 0, len(kvs))
-	for _, kv := range kvs {
-		a, err := codec.UnmarshalActivity(kv.Value)
-		if err != nil {
-			return nil, err
-		}
-		page = append(page, *a)
-	}
-	return page, nil
-}
-
-// LastActivity returns the key's newest entry; nkms.ErrNoActivity when it
-// has none or does not exist.
-func (s *Store) LastActivity(ctx context.Context, tag string) (*nkms.Activity, error) {
-	if err := s.check(ctx); err != nil {
-		return nil, err
-	}
-	resp, err := s.kv.Get(ctx, s.actPrefix(tag), clientv3.WithPrefix(),
-		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(1))
-	if err != nil {
-		return nil, fmt.Errorf("etcd store: last activity of key %s: %w", tag, err)
-	}
-	if len(resp.Kvs) == 0 {
-		return nil, nkms.ErrNoActivity
-	}
-	a, err := codec.UnmarshalActivity(resp.Kvs[0].Value)
-	if err != nil {
-		return nil, fmt.Errorf("etcd store: last activity of key %s: %w", tag, err)
-	}
-	return a, nil
 }
 
 // PruneActivities removes every entry older than before, log by log as the
@@ -477,7 +340,7 @@ func (s *Store) PruneActivities(ctx context.Context, before time.Time) (int, err
 			}
 			tags = append(tags, tag)
 		}
-		per := max(s.maxOps/3, 1)
+		per := max(s.maxOps/4, 1)
 		for len(tags) > 0 {
 			n := min(len(tags), per)
 			got, err := s.pruneLogs(ctx, tags[:n], cutoff)
@@ -494,15 +357,16 @@ func (s *Store) PruneActivities(ctx context.Context, before time.Time) (int, err
 	}
 }
 
-// pruneLogs removes the entries below cutoff of the logs of tags in one txn
-// and drops the markers of the logs it left empty; it returns how many
-// entries it removed.
+// pruneLogs removes the entries below cutoff of the logs of tags (both of
+// each key) in one txn and drops the markers of the logs it left empty; it
+// returns how many entries it removed.
 func (s *Store) pruneLogs(ctx context.Context, tags []string, cutoff string) (int, error) {
-	ops := make([]clientv3.Op, 0, 3*len(tags))
+	ops := make([]clientv3.Op, 0, 4*len(tags))
 	for _, tag := range tags {
-		prefix := s.actPrefix(tag)
+		prefix, refused := s.logPrefix(tag, false), s.logPrefix(tag, true)
 		ops = append(ops,
 			clientv3.OpDelete(prefix, clientv3.WithRange(prefix+cutoff)),
+			clientv3.OpDelete(refused, clientv3.WithRange(refused+cutoff)),
 			clientv3.OpGet(prefix, clientv3.WithPrefix(), clientv3.WithCountOnly()),
 			clientv3.OpGet(s.actMarker(tag), clientv3.WithKeysOnly()))
 	}
@@ -513,11 +377,12 @@ func (s *Store) pruneLogs(ctx context.Context, tags []string, cutoff string) (in
 	removed := 0
 	var drops []clientv3.Op
 	for i, tag := range tags {
-		removed += int(resp.Responses[3*i].GetResponseDeleteRange().Deleted)
-		if resp.Responses[3*i+1].GetResponseRange().Count > 0 {
+		removed += int(resp.Responses[4*i].GetResponseDeleteRange().Deleted)
+		removed += int(resp.Responses[4*i+1].GetResponseDeleteRange().Deleted)
+		if resp.Responses[4*i+2].GetResponseRange().Count > 0 {
 			continue
 		}
-		if m := first(resp.Responses[3*i+2].GetResponseRange().Kvs); m != nil {
+		if m := first(resp.Responses[4*i+3].GetResponseRange().Kvs); m != nil {
 			// Drop the marker unless an append has put it again since.
 			drops = append(drops, clientv3.OpTxn(
 				[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.actMarker(tag)), "=", m.ModRevision)},

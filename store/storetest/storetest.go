@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) nkms.Store) {
 		{"ActivityGoesWithKey", testActivityGoesWithKey},
 		{"ActivityCopies", testActivityCopies},
 		{"ConcurrentAppendActivities", testConcurrentAppendActivities},
+		{"ActivityRefusals", testActivityRefusals},
 		{"Closed", testClosed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
