@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nkms/nkms/client"
+	"github.com/nkms/nkms/internal/atomicfile"
 	"github.com/nkms/nkms/internal/crypto"
 	"github.com/nkms/nkms/store/bolt"
 )
@@ -64,7 +65,7 @@ Bring a backup back with nkms restore.`,
 				return err
 			}
 			var info bolt.FileInfo
-			err = writeChecked(out, func(f io.Writer) error {
+			err = atomicfile.Write(out, func(f io.Writer) error {
 				_, err := kms.Backup(cmd.Context(), f)
 				return err
 			}, func(tmp string) error {
@@ -203,7 +204,7 @@ func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backu
 	}
 
 	s := &backupSummary{File: dbPath, Bytes: info.Size, Keys: info.Keys, AccessKeys: info.AccessKeys}
-	err = writeChecked(dbPath, func(f io.Writer) error {
+	err = atomicfile.Write(dbPath, func(f io.Writer) error {
 		src, err := os.Open(in)
 		if err != nil {
 			return err

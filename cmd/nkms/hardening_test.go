@@ -129,6 +129,32 @@ func TestDevTLS(t *testing.T) {
 	}
 }
 
+// TestDevTLSAfterACrash: what a crash while writing the --dev
+// certificate left in the data dir (here a directory where a writer with a
+// fixed temporary name would put its file) does not stop the next start;
+// the new certificate and key are written whole, with mode 0600.
+func TestDevTLSAfterACrash(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, f := range []string{devCertFile, devKeyFile} {
+		if err := os.MkdirAll(filepath.Join(dir, f+".tmp", "left"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := start(t, dir, credEnv, "--dev")
+	if !strings.HasPrefix(p.url, "https://") {
+		t.Fatalf("--dev serves on %s, want https", p.url)
+	}
+	if _, err := tls.LoadX509KeyPair(filepath.Join(dir, devCertFile), filepath.Join(dir, devKeyFile)); err != nil {
+		t.Fatalf("the --dev certificate and key: %v", err)
+	}
+	for _, f := range []string{devCertFile, devKeyFile} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v; want mode 0600", f, err)
+		}
+	}
+}
+
 // TestTLSFlags: given certificate files are used; half a pair, or --dev
 // with files, is a configuration error.
 func TestTLSFlags(t *testing.T) {

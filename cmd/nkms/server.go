@@ -22,6 +22,7 @@ import (
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/api"
 	"github.com/nkms/nkms/console"
+	"github.com/nkms/nkms/internal/atomicfile"
 	"github.com/nkms/nkms/internal/crypto"
 	"github.com/nkms/nkms/store/cache"
 	"github.com/nkms/nkms/store/etcd"
@@ -449,13 +450,14 @@ func withConsole(api http.Handler) http.Handler {
 func loadRootKey(path string) (*crypto.RootKey, error) {
 	text, err := readPrivateFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		if text, err = crypto.NewRootKeyFile(); err != nil {
-			return nil, err
-		}
-		if err := writeNewFile(path, text); err != nil {
+		text, err = createRootKeyFile(path)
+		if errors.Is(err, os.ErrExist) { // another process created it first: use that one
+			text, err = readPrivateFile(path)
+		} else if err != nil {
 			return nil, fmt.Errorf("create root key file: %w", err)
 		}
-	} else if err != nil {
+	}
+	if err != nil {
 		return nil, fmt.Errorf("read root key file: %w", err)
 	}
 	root, err := crypto.ParseRootKeyFile(text)
@@ -463,6 +465,22 @@ func loadRootKey(path string) (*crypto.RootKey, error) {
 		return nil, fmt.Errorf("root key file %s: %w", path, err)
 	}
 	return root, nil
+}
+
+// createRootKeyFile writes a new root key file at path (mode 0600), whole or
+// not at all; it fails with os.ErrExist if path exists.
+func createRootKeyFile(path string) ([]byte, error) {
+	text, err := crypto.NewRootKeyFile()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.CreateFile(path, text); err != nil {
+		return nil, err
+	}
+	return text, nil
 }
 
 // readPrivateFile reads a file that only its owner may read or write.
@@ -484,26 +502,6 @@ func readPrivateFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("root key file %s is not a regular file", path)
 	}
 	return io.ReadAll(f)
-}
-
-// writeNewFile creates path with mode 0600 and text, durably; it fails if path exists.
-func writeNewFile(path string, text []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(text); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // bootstrapAccessKey applies NKMS_ACCESS_KEY / NKMS_SECRET_KEY, or creates and

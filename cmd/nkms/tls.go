@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/nkms/nkms/internal/atomicfile"
 	"github.com/nkms/nkms/internal/crypto"
 )
 
@@ -88,7 +88,7 @@ func devCertificate(cfg Config, stderr io.Writer) (tls.Certificate, error) {
 			path string
 			pem  []byte
 		}{{keyPath, ss.KeyPEM}, {certPath, ss.CertPEM}} {
-			if err := writeFileAtomic(f.path, f.pem); err != nil {
+			if err := atomicfile.WriteFile(f.path, f.pem); err != nil {
 				return tls.Certificate{}, fmt.Errorf("write --dev certificate: %w", err)
 			}
 		}
@@ -124,15 +124,4 @@ func devCertFits(c *x509.Certificate, hosts []string) bool {
 		}
 	}
 	return true
-}
-
-// writeFileAtomic writes data to path (mode 0600) through a temporary file
-// and a rename, so that a crash leaves the old file or the new one.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	os.Remove(tmp)
-	if err := writeNewFile(tmp, data); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
