@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/nkms/nkms/client"
+	"github.com/nkms/nkms/internal/server"
 )
 
 // TestRefusesPlainHTTPOffLoopback: a non-loopback --listen without TLS is
@@ -64,10 +65,10 @@ func TestDevTLS(t *testing.T) {
 		t.Fatalf("no certificate fingerprint printed:\n%s", p.stderr)
 	}
 	certPath, fp := m[1], m[2]
-	if certPath != filepath.Join(dir, devCertFile) {
+	if certPath != filepath.Join(dir, server.DevCertFile) {
 		t.Fatalf("certificate at %s, want in the data dir", certPath)
 	}
-	for _, f := range []string{devCertFile, devKeyFile} {
+	for _, f := range []string{server.DevCertFile, server.DevKeyFile} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v, mode %v; want 0600", f, err, fi.Mode().Perm())
@@ -136,7 +137,7 @@ func TestDevTLS(t *testing.T) {
 func TestDevTLSAfterACrash(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	for _, f := range []string{devCertFile, devKeyFile} {
+	for _, f := range []string{server.DevCertFile, server.DevKeyFile} {
 		if err := os.MkdirAll(filepath.Join(dir, f+".tmp", "left"), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -145,10 +146,10 @@ func TestDevTLSAfterACrash(t *testing.T) {
 	if !strings.HasPrefix(p.url, "https://") {
 		t.Fatalf("--dev serves on %s, want https", p.url)
 	}
-	if _, err := tls.LoadX509KeyPair(filepath.Join(dir, devCertFile), filepath.Join(dir, devKeyFile)); err != nil {
+	if _, err := tls.LoadX509KeyPair(filepath.Join(dir, server.DevCertFile), filepath.Join(dir, server.DevKeyFile)); err != nil {
 		t.Fatalf("the --dev certificate and key: %v", err)
 	}
-	for _, f := range []string{devCertFile, devKeyFile} {
+	for _, f := range []string{server.DevCertFile, server.DevKeyFile} {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v; want mode 0600", f, err)
 		}
@@ -162,7 +163,7 @@ func TestTLSFlags(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, dir, credEnv, "--dev") // to get a certificate pair
 	p.kill(t)
-	cert, key := filepath.Join(dir, devCertFile), filepath.Join(dir, devKeyFile)
+	cert, key := filepath.Join(dir, server.DevCertFile), filepath.Join(dir, server.DevKeyFile)
 
 	p2 := start(t, t.TempDir(), credEnv, "--tls-cert", cert, "--tls-key", key)
 	if !strings.HasPrefix(p2.url, "https://") || strings.Contains(p2.stderr.String(), "self-signed") {

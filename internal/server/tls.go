@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/tls"
@@ -18,24 +18,10 @@ import (
 // Files and lifetime of the --dev certificate, kept in the data dir so that
 // its fingerprint stays the same across restarts.
 const (
-	devCertFile     = "dev-tls-cert.pem"
-	devKeyFile      = "dev-tls-key.pem"
+	DevCertFile     = "dev-tls-cert.pem"
+	DevKeyFile      = "dev-tls-key.pem"
 	devCertValidity = 90 * 24 * time.Hour
 )
-
-// isLoopback reports whether the host of a host:port listen address is a
-// loopback address or "localhost". An empty host (all interfaces) is not.
-func isLoopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // serverTLS returns the TLS configuration of the API listener: TLS 1.2 or
 // 1.3 (Go prefers 1.3), and for 1.2 only ECDHE key exchange with AEAD
@@ -73,7 +59,7 @@ func serverTLS(cfg Config, stderr io.Writer) (*tls.Config, error) {
 // one when there is none, it expires within a day, or it does not name the
 // listen host; it prints where it is and its fingerprint.
 func devCertificate(cfg Config, stderr io.Writer) (tls.Certificate, error) {
-	certPath, keyPath := filepath.Join(cfg.DataDir, devCertFile), filepath.Join(cfg.DataDir, devKeyFile)
+	certPath, keyPath := filepath.Join(cfg.DataDir, DevCertFile), filepath.Join(cfg.DataDir, DevKeyFile)
 	hosts := devHosts(cfg.Listen)
 	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
 	if err == nil && !devCertFits(cert.Leaf, hosts) {
