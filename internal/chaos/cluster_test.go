@@ -1,4 +1,4 @@
-package main
+package chaos
 
 import (
 	"context"
@@ -47,8 +47,10 @@ var (
 // destruction and auto rotation was logged once, by the leader of the moment.
 //
 // It is not parallel: six servers and the load need the machine's cores to
-// keep to the deadlines. -cluster.duration=5m repeats the fault cycle.
+// keep to the deadlines. -cluster.duration=5m repeats the fault cycle. It
+// skips with -short.
 func TestCluster(t *testing.T) {
+	skipShort(t)
 	began := time.Now()
 	seed := *clusterSeed
 	if seed == 0 {
@@ -67,10 +69,7 @@ func TestCluster(t *testing.T) {
 	stopLoad := r.startLoad()
 	defer stopLoad()
 
-	freshIters, nameRounds, raceKeys := 50, 8, 24
-	if testing.Short() {
-		freshIters, nameRounds, raceKeys = 15, 3, 12
-	}
+	const freshIters, nameRounds, raceKeys = 50, 8, 24
 	t.Run("faults-under-load", func(t *testing.T) {
 		began := time.Now()
 		cycles := 0
