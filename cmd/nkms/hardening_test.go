@@ -183,6 +183,25 @@ func TestTLSFlags(t *testing.T) {
 	}
 }
 
+// TestMaxConnectionsFlag: --max-connections must not be negative; with a
+// cap of 1 the server still serves one client's requests one after the
+// other (the cap itself is tested in internal/server).
+func TestMaxConnectionsFlag(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(binary, "server", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--max-connections", "-1")
+	cmd.Env = append(os.Environ(), credEnv...)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "nkms: --max-connections must not be negative") {
+		t.Fatalf("--max-connections -1: %v\n%s", err, out)
+	}
+	p := start(t, t.TempDir(), credEnv, "--max-connections", "1")
+	c := p.client(t)
+	for i := range 3 {
+		if _, err := c.ListKeys(context.Background(), 1, 10); err != nil {
+			t.Fatalf("request %d with --max-connections 1: %v", i+1, err)
+		}
+	}
+}
+
 // TestRefusesRootKeyReadableByOthers: a root key file with group or other
 // permissions stops the server with a hint; 0600 starts it.
 func TestRefusesRootKeyReadableByOthers(t *testing.T) {

@@ -54,6 +54,7 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.BoolVar(&cfg.Dev, "dev", false, "serve HTTPS with a self-signed certificate kept in the data dir (for local use)")
 	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "allow plain HTTP on a non-loopback --listen address")
+	f.IntVar(&cfg.MaxConnections, "max-connections", 4096, "connections the API serves at once, idle keep-alive ones included; more wait unanswered until one closes (0: no cap)")
 	f.Float64Var(&cfg.RateLimitPerKey, "rate-limit-per-key", 0, "requests a second allowed per key (token bucket; 0: no limit); excess gets 429")
 	f.Float64Var(&cfg.RateLimitPerCall, "rate-limit-per-caller", 0, "requests a second allowed per access key (token bucket; 0: no limit); excess gets 429")
 	f.StringVar(&cfg.Store, "store", "bolt", "where keys live: bolt (a file in --data-dir, one node) or etcd (a cluster of nodes)")

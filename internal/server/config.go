@@ -45,6 +45,7 @@ type Config struct {
 	UsagePerKey       int
 
 	// Limits on callers. 0 is no limit.
+	MaxConnections   int      // connections of the API listener open at once; more wait
 	RateLimitPerKey  float64  // requests a second per key
 	RateLimitPerCall float64  // requests a second per caller (access key)
 	RejectReplays    bool     // refuse a signature seen before within its window
@@ -111,6 +112,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Dev && c.TLSCert != "" {
 		return errors.New("--dev makes its own certificate: give --dev or --tls-cert/--tls-key, not both")
+	}
+	if c.MaxConnections < 0 {
+		return errors.New("--max-connections must not be negative (0 is no cap)")
 	}
 	if c.RateLimitPerKey < 0 || c.RateLimitPerCall < 0 {
 		return errors.New("--rate-limit-per-key and --rate-limit-per-caller must not be negative (0 is no limit)")

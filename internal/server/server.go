@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/api"
 	"github.com/nkms/nkms/console"
@@ -86,6 +88,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = limitConnections(ln, cfg.MaxConnections)
 	tlsConf, err := serverTLS(cfg, stderr)
 	if err != nil {
 		ln.Close()
@@ -170,6 +173,18 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// limitConnections caps at n (0: no cap) the connections of ln that are
+// open at once, TLS or not, idle keep-alive ones included: the next one
+// waits in the listen backlog, unanswered, until one of them closes. It
+// bounds the server's memory and file descriptors under a flood of
+// connections, as the read timeouts bound their time.
+func limitConnections(ln net.Listener, n int) net.Listener {
+	if n <= 0 {
+		return ln
+	}
+	return netutil.LimitListener(ln, n)
 }
 
 // servePprof serves net/http/pprof's handlers on their own listener, apart
