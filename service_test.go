@@ -93,26 +93,35 @@ func TestKeystoreIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := map[string]func() error{
-		"get":        func() error { _, err := s.GetKey(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"enable":     func() error { _, err := s.EnableKey(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"disable":    func() error { _, err := s.DisableKey(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"name":       func() error { _, err := s.UpdateName(ctx, bob, nkms.Tag(k.KeyTag()), "mine"); return err },
-		"memo":       func() error { _, err := s.UpdateMemo(ctx, bob, nkms.Tag(k.KeyTag()), "x"); return err },
-		"rotate":     func() error { _, err := s.Rotate(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"auto-on":    func() error { _, err := s.EnableAutoRotation(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"auto-off":   func() error { _, err := s.DisableAutoRotation(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"period":     func() error { _, err := s.UpdateRotationPeriod(ctx, bob, nkms.Tag(k.KeyTag()), 10); return err },
-		"version":    func() error { _, err := s.SetVersionState(ctx, bob, nkms.Tag(k.KeyTag()), 1, nkms.StateEnable); return err },
-		"request":    func() error { _, err := s.RequestDeletion(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"cancel":     func() error { _, err := s.CancelDeletion(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"delete":     func() error { return s.DeleteKey(ctx, bob, nkms.Tag(k.KeyTag())) },
-		"encrypt":    func() error { _, err := s.Encrypt(ctx, bob, nkms.Tag(k.KeyTag()), [][]byte{[]byte("x")}, ""); return err },
+		"get":      func() error { _, err := s.GetKey(ctx, bob, nkms.Tag(k.KeyTag())); return err },
+		"enable":   func() error { _, err := s.EnableKey(ctx, bob, nkms.Tag(k.KeyTag())); return err },
+		"disable":  func() error { _, err := s.DisableKey(ctx, bob, nkms.Tag(k.KeyTag())); return err },
+		"name":     func() error { _, err := s.UpdateName(ctx, bob, nkms.Tag(k.KeyTag()), "mine"); return err },
+		"memo":     func() error { _, err := s.UpdateMemo(ctx, bob, nkms.Tag(k.KeyTag()), "x"); return err },
+		"rotate":   func() error { _, err := s.Rotate(ctx, bob, nkms.Tag(k.KeyTag())); return err },
+		"auto-on":  func() error { _, err := s.EnableAutoRotation(ctx, bob, nkms.Tag(k.KeyTag())); return err },
+		"auto-off": func() error { _, err := s.DisableAutoRotation(ctx, bob, nkms.Tag(k.KeyTag())); return err },
+		"period":   func() error { _, err := s.UpdateRotationPeriod(ctx, bob, nkms.Tag(k.KeyTag()), 10); return err },
+		"version": func() error {
+			_, err := s.SetVersionState(ctx, bob, nkms.Tag(k.KeyTag()), 1, nkms.StateEnable)
+			return err
+		},
+		"request": func() error { _, err := s.RequestDeletion(ctx, bob, nkms.Tag(k.KeyTag())); return err },
+		"cancel":  func() error { _, err := s.CancelDeletion(ctx, bob, nkms.Tag(k.KeyTag())); return err },
+		"delete":  func() error { return s.DeleteKey(ctx, bob, nkms.Tag(k.KeyTag())) },
+		"encrypt": func() error {
+			_, err := s.Encrypt(ctx, bob, nkms.Tag(k.KeyTag()), [][]byte{[]byte("x")}, "")
+			return err
+		},
 		"decrypt":    func() error { _, err := s.Decrypt(ctx, bob, nkms.Tag(k.KeyTag()), ct.Values, ""); return err },
 		"re-encrypt": func() error { _, err := s.ReEncrypt(ctx, bob, nkms.Tag(k.KeyTag()), ct.Values, ""); return err },
 		"custom":     func() error { _, err := s.CreateCustomKey(ctx, bob, nkms.Tag(k.KeyTag()), 0, false, ""); return err },
 		"sign":       func() error { _, err := s.Sign(ctx, bob, nkms.Tag(k.KeyTag()), []byte("m")); return err },
-		"verify":     func() error { _, err := s.Verify(ctx, bob, nkms.Tag(k.KeyTag()), []byte("m"), ct.Values[0]); return err },
-		"public":     func() error { _, err := s.PublicKey(ctx, bob, nkms.Tag(k.KeyTag()), 0); return err },
+		"verify": func() error {
+			_, err := s.Verify(ctx, bob, nkms.Tag(k.KeyTag()), []byte("m"), ct.Values[0])
+			return err
+		},
+		"public": func() error { _, err := s.PublicKey(ctx, bob, nkms.Tag(k.KeyTag()), 0); return err },
 	}
 	for name, op := range ops {
 		if err := op(); !errors.Is(err, nkms.ErrKeyNotFound) {

@@ -11,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nkms/nkms/client"
+	"github.com/nkms/nkms/internal/atomicfile"
 	"github.com/nkms/nkms/internal/crypto"
+	"github.com/nkms/nkms/internal/server"
 	"github.com/nkms/nkms/store/bolt"
 )
 
@@ -64,7 +66,7 @@ Bring a backup back with nkms restore.`,
 				return err
 			}
 			var info bolt.FileInfo
-			err = writeChecked(out, func(f io.Writer) error {
+			err = atomicfile.Write(out, func(f io.Writer) error {
 				_, err := kms.Backup(cmd.Context(), f)
 				return err
 			}, func(tmp string) error {
@@ -154,7 +156,7 @@ func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backu
 	if err != nil {
 		return nil, fmt.Errorf("read backup: %w", err)
 	}
-	text, err := readPrivateFile(rootKeyFile)
+	text, err := server.ReadRootKeyFile(rootKeyFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, &hintError{fmt.Errorf("root key file %s does not exist", rootKeyFile),
 			"give the root key file of the server the backup came from with --root-key-file"}
@@ -169,7 +171,7 @@ func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backu
 	if info.RootCheck == nil {
 		return nil, fmt.Errorf("%s has no root key check value, so its root key cannot be confirmed; it was not taken by nkms backup", in)
 	}
-	if _, err := root.Open(info.RootCheck, rootCheckAD); err != nil {
+	if _, err := root.Open(info.RootCheck, []byte(server.RootCheckAD)); err != nil {
 		return nil, &hintError{fmt.Errorf("the root key file %s is not the root key of the backup %s: restoring it would make every key unreadable", rootKeyFile, in),
 			"give the root key file the server had when the backup was taken (--root-key-file)"}
 	}
@@ -203,7 +205,7 @@ func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backu
 	}
 
 	s := &backupSummary{File: dbPath, Bytes: info.Size, Keys: info.Keys, AccessKeys: info.AccessKeys}
-	err = writeChecked(dbPath, func(f io.Writer) error {
+	err = atomicfile.Write(dbPath, func(f io.Writer) error {
 		src, err := os.Open(in)
 		if err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/internal/crypto"
+	"github.com/nkms/nkms/internal/server"
 	"github.com/nkms/nkms/store/bolt"
 )
 
@@ -75,7 +76,7 @@ func backupCheckCommand(c *cli) *cobra.Command {
 // root key of rootKeyFile: it returns how many keys and access keys opened
 // whole, and names the first that did not.
 func checkSealed(path, rootKeyFile string) (sealed int, unsealed string, err error) {
-	text, err := readPrivateFile(rootKeyFile)
+	text, err := server.ReadRootKeyFile(rootKeyFile)
 	if err != nil {
 		return 0, "", fmt.Errorf("root key file: %w", err)
 	}

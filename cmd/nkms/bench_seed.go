@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nkms/nkms"
+	"github.com/nkms/nkms/internal/server"
 	"github.com/nkms/nkms/store/bolt"
 )
 
@@ -36,7 +37,7 @@ func benchSeedCommand(stdout, stderr io.Writer) *cobra.Command {
 			if err := os.MkdirAll(dataDir, 0o700); err != nil {
 				return err
 			}
-			root, err := loadRootKey(rootKeyFile)
+			root, err := server.LoadRootKey(rootKeyFile)
 			if err != nil {
 				return err
 			}

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/nkms/nkms/client"
+	"github.com/nkms/nkms/internal/atomicfile"
 )
 
 // cli is what every client command shares: its streams, the connection
@@ -361,53 +361,11 @@ func openInput(path string, stdin io.Reader) (r io.Reader, size int64, closeIt f
 }
 
 // writeOutput runs write on stdout for "", or on the file path through
-// writeChecked: a failed run never leaves a partial file under the name
-// asked for.
+// atomicfile.Write (mode 0600): a failed run never leaves a partial file
+// under the name asked for.
 func writeOutput(path string, stdout io.Writer, write func(io.Writer) error) error {
 	if path == "" {
 		return write(stdout)
 	}
-	return writeChecked(path, write, nil)
-}
-
-// writeChecked writes path through a temporary file in its directory (mode
-// 0600: it may hold plaintext or secrets): fill writes it, it is synced and
-// closed, check (when not nil) must accept it, and only then it is renamed
-// over path and the directory synced. A failure leaves path as it was and
-// no temporary file.
-func writeChecked(path string, fill func(io.Writer) error, check func(tmp string) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := fill(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if check != nil {
-		if err := check(tmp.Name()); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
+	return atomicfile.Write(path, write, nil)
 }

@@ -19,9 +19,13 @@ import (
 )
 
 // chromiumPath finds Debian's chromium (installed by .ci/run). Without it
-// the browser tests skip locally and fail in CI.
+// the browser tests skip locally and fail in CI. They skip with -short: a
+// browser session takes many seconds.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("a browser test (headless chromium); runs without -short, as in CI")
+	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/nkms/nkms/client"
+	"github.com/nkms/nkms/internal/server"
 )
 
 // TestRefusesPlainHTTPOffLoopback: a non-loopback --listen without TLS is
@@ -64,10 +65,10 @@ func TestDevTLS(t *testing.T) {
 		t.Fatalf("no certificate fingerprint printed:\n%s", p.stderr)
 	}
 	certPath, fp := m[1], m[2]
-	if certPath != filepath.Join(dir, devCertFile) {
+	if certPath != filepath.Join(dir, server.DevCertFile) {
 		t.Fatalf("certificate at %s, want in the data dir", certPath)
 	}
-	for _, f := range []string{devCertFile, devKeyFile} {
+	for _, f := range []string{server.DevCertFile, server.DevKeyFile} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v, mode %v; want 0600", f, err, fi.Mode().Perm())
@@ -129,6 +130,32 @@ func TestDevTLS(t *testing.T) {
 	}
 }
 
+// TestDevTLSAfterACrash: what a crash while writing the --dev
+// certificate left in the data dir (here a directory where a writer with a
+// fixed temporary name would put its file) does not stop the next start;
+// the new certificate and key are written whole, with mode 0600.
+func TestDevTLSAfterACrash(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, f := range []string{server.DevCertFile, server.DevKeyFile} {
+		if err := os.MkdirAll(filepath.Join(dir, f+".tmp", "left"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := start(t, dir, credEnv, "--dev")
+	if !strings.HasPrefix(p.url, "https://") {
+		t.Fatalf("--dev serves on %s, want https", p.url)
+	}
+	if _, err := tls.LoadX509KeyPair(filepath.Join(dir, server.DevCertFile), filepath.Join(dir, server.DevKeyFile)); err != nil {
+		t.Fatalf("the --dev certificate and key: %v", err)
+	}
+	for _, f := range []string{server.DevCertFile, server.DevKeyFile} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v; want mode 0600", f, err)
+		}
+	}
+}
+
 // TestTLSFlags: given certificate files are used; half a pair, or --dev
 // with files, is a configuration error.
 func TestTLSFlags(t *testing.T) {
@@ -136,7 +163,7 @@ func TestTLSFlags(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, dir, credEnv, "--dev") // to get a certificate pair
 	p.kill(t)
-	cert, key := filepath.Join(dir, devCertFile), filepath.Join(dir, devKeyFile)
+	cert, key := filepath.Join(dir, server.DevCertFile), filepath.Join(dir, server.DevKeyFile)
 
 	p2 := start(t, t.TempDir(), credEnv, "--tls-cert", cert, "--tls-key", key)
 	if !strings.HasPrefix(p2.url, "https://") || strings.Contains(p2.stderr.String(), "self-signed") {
@@ -152,6 +179,25 @@ func TestTLSFlags(t *testing.T) {
 		cmd.Env = append(os.Environ(), credEnv...)
 		if out, err := cmd.CombinedOutput(); err == nil {
 			t.Errorf("server %v started; want a configuration error\n%s", args, out)
+		}
+	}
+}
+
+// TestMaxConnectionsFlag: --max-connections must not be negative; with a
+// cap of 1 the server still serves one client's requests one after the
+// other (the cap itself is tested in internal/server).
+func TestMaxConnectionsFlag(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(binary, "server", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--max-connections", "-1")
+	cmd.Env = append(os.Environ(), credEnv...)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "nkms: --max-connections must not be negative") {
+		t.Fatalf("--max-connections -1: %v\n%s", err, out)
+	}
+	p := start(t, t.TempDir(), credEnv, "--max-connections", "1")
+	c := p.client(t)
+	for i := range 3 {
+		if _, err := c.ListKeys(context.Background(), 1, 10); err != nil {
+			t.Fatalf("request %d with --max-connections 1: %v", i+1, err)
 		}
 	}
 }

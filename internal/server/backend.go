@@ -1,11 +1,7 @@
-package main
+package server
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/nkms/nkms"
-	"github.com/nkms/nkms/internal/crypto"
 	"github.com/nkms/nkms/store/bolt"
 	"github.com/nkms/nkms/store/cache"
 	"github.com/nkms/nkms/store/etcd"
@@ -112,59 +107,4 @@ func nodeID() (string, error) {
 		host = "node"
 	}
 	return fmt.Sprintf("%s/%d", host, os.Getpid()), nil
-}
-
-// etcdTLS is the client TLS configuration of the --etcd-* options; nil for
-// plain http:// endpoints without options.
-func (c *Config) etcdTLS() (*tls.Config, error) {
-	if c.EtcdCACert == "" && c.EtcdCert == "" {
-		return nil, nil
-	}
-	conf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.EtcdCACert != "" {
-		pem, err := os.ReadFile(c.EtcdCACert)
-		if err != nil {
-			return nil, fmt.Errorf("--etcd-ca-cert: %w", err)
-		}
-		conf.RootCAs = x509.NewCertPool()
-		if !conf.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--etcd-ca-cert %s: no PEM certificate in the file", c.EtcdCACert)
-		}
-	}
-	if c.EtcdCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.EtcdCert, c.EtcdKey)
-		if err != nil {
-			return nil, fmt.Errorf("--etcd-cert/--etcd-key: %w", err)
-		}
-		conf.Certificates = []tls.Certificate{cert}
-	}
-	return conf, nil
-}
-
-// rootCheckAD binds the root-key check value to its purpose.
-var rootCheckAD = []byte("nkms:root-key-check")
-
-// bindRootKey makes sure that root is the root key the store's data was
-// sealed with: the first start stores a value sealed under it, and every
-// later start (on any node) must be able to open that value. A node started
-// with another root key would otherwise fail every request, or worse, seal
-// new keys that no other node can open.
-func bindRootKey(ctx context.Context, b *backend, root *crypto.RootKey) error {
-	nonce := make([]byte, 16)
-	if _, err := rand.Read(nonce); err != nil {
-		return err
-	}
-	candidate, err := root.Seal(nonce, rootCheckAD)
-	if err != nil {
-		return err
-	}
-	stored, err := b.rootCheck(ctx, candidate)
-	if err != nil {
-		return err
-	}
-	if _, err := root.Open(stored, rootCheckAD); err != nil {
-		return &hintError{errors.New("the root key file is not the root key of " + b.where),
-			"every node must use the same root key file (copy it from the first node, mode 0600); restore it from your backup if it was replaced"}
-	}
-	return nil
 }

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package main
+package server
 
 // disableCoreDumps does nothing where there are no Unix core files.
 func disableCoreDumps() error { return nil }

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/tls"
@@ -7,35 +7,21 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/nkms/nkms/internal/atomicfile"
 	"github.com/nkms/nkms/internal/crypto"
 )
 
 // Files and lifetime of the --dev certificate, kept in the data dir so that
 // its fingerprint stays the same across restarts.
 const (
-	devCertFile     = "dev-tls-cert.pem"
-	devKeyFile      = "dev-tls-key.pem"
+	DevCertFile     = "dev-tls-cert.pem"
+	DevKeyFile      = "dev-tls-key.pem"
 	devCertValidity = 90 * 24 * time.Hour
 )
-
-// isLoopback reports whether the host of a host:port listen address is a
-// loopback address or "localhost". An empty host (all interfaces) is not.
-func isLoopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // serverTLS returns the TLS configuration of the API listener: TLS 1.2 or
 // 1.3 (Go prefers 1.3), and for 1.2 only ECDHE key exchange with AEAD
@@ -73,7 +59,7 @@ func serverTLS(cfg Config, stderr io.Writer) (*tls.Config, error) {
 // one when there is none, it expires within a day, or it does not name the
 // listen host; it prints where it is and its fingerprint.
 func devCertificate(cfg Config, stderr io.Writer) (tls.Certificate, error) {
-	certPath, keyPath := filepath.Join(cfg.DataDir, devCertFile), filepath.Join(cfg.DataDir, devKeyFile)
+	certPath, keyPath := filepath.Join(cfg.DataDir, DevCertFile), filepath.Join(cfg.DataDir, DevKeyFile)
 	hosts := devHosts(cfg.Listen)
 	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
 	if err == nil && !devCertFits(cert.Leaf, hosts) {
@@ -88,7 +74,7 @@ func devCertificate(cfg Config, stderr io.Writer) (tls.Certificate, error) {
 			path string
 			pem  []byte
 		}{{keyPath, ss.KeyPEM}, {certPath, ss.CertPEM}} {
-			if err := writeFileAtomic(f.path, f.pem); err != nil {
+			if err := atomicfile.WriteFile(f.path, f.pem); err != nil {
 				return tls.Certificate{}, fmt.Errorf("write --dev certificate: %w", err)
 			}
 		}
@@ -124,15 +110,4 @@ func devCertFits(c *x509.Certificate, hosts []string) bool {
 		}
 	}
 	return true
-}
-
-// writeFileAtomic writes data to path (mode 0600) through a temporary file
-// and a rename, so that a crash leaves the old file or the new one.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	os.Remove(tmp)
-	if err := writeNewFile(tmp, data); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -1,4 +1,4 @@
-package main
+package chaos
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 
 var (
 	crashLoopDuration = flag.Duration("crashloop.duration", 0,
-		"TestCrashLoop soak mode: run kill/restart cycles for this long (0: about 15s of cycles, 2 cycles with -short)")
+		"TestCrashLoop soak mode: run kill/restart cycles for this long (0: about 15s of cycles)")
 	crashLoopSeed = flag.Uint64("crashloop.seed", 0, "TestCrashLoop: seed of the random choices (0: a fresh one, logged)")
 )
 
@@ -30,7 +30,6 @@ const (
 	crashSlack    = 1500 * time.Millisecond // a loaded machine's delay of a scheduler pass
 	crashWorkers  = 6
 	crashBudget   = 15 * time.Second // default time spent in cycles
-	crashShort    = 2                // cycles with -short
 	crashMinLoad  = 100 * time.Millisecond
 	crashMaxLoad  = 800 * time.Millisecond
 )
@@ -46,22 +45,20 @@ const (
 // verifies, nothing was destroyed before it was due or after a cancel, nothing
 // due survived the next scheduler passes (with a 2s window and 200ms passes,
 // destruction happens during the test), and nothing unknown is listed. The
-// default run spends about 15s in cycles (2 cycles with -short);
-// -crashloop.duration=10m makes it a soak, -crashloop.seed repeats a run's
-// random choices.
+// default run spends about 15s in cycles; -crashloop.duration=10m makes it
+// a soak, -crashloop.seed repeats a run's random choices. It skips with
+// -short.
 func TestCrashLoop(t *testing.T) {
+	skipShort(t)
 	t.Parallel()
 	seed := *crashLoopSeed
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
 	t.Logf("seed %d (-crashloop.seed=%d repeats the random choices; the interleaving of the workers still varies)", seed, seed)
-	budget, maxCycles := crashBudget, 0
-	switch {
-	case *crashLoopDuration > 0:
+	budget := crashBudget
+	if *crashLoopDuration > 0 {
 		budget = *crashLoopDuration
-	case testing.Short():
-		maxCycles = crashShort
 	}
 	ctx := context.Background()
 	r := newCrashRun(t, seed)
@@ -73,7 +70,7 @@ func TestCrashLoop(t *testing.T) {
 	cycles := 0
 	for {
 		r.check(ctx, p.client(t)) // the first time on an empty data dir; then after each SIGKILL
-		if t.Failed() || (maxCycles > 0 && cycles >= maxCycles) || (maxCycles == 0 && time.Since(began) >= budget) {
+		if t.Failed() || time.Since(began) >= budget {
 			break
 		}
 		cycles++

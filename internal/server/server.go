@@ -1,0 +1,292 @@
+// Package server assembles a running nkms server from a Config of plain
+// fields: it opens the store that the Config names (bbolt in the data dir, or
+// etcd), loads the root key and binds it to the store, opens the audit log,
+// builds the Service and the HTTP API with the web console, serves it (with
+// TLS from files or a --dev certificate it makes), starts the scheduler (on
+// the elected leader with etcd), the usage recorder and the optional metrics
+// and pprof listeners, and shuts all of it down when its context ends.
+//
+// It reads no flags and no environment: cmd/nkms does, and calls Run.
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/netutil"
+
+	"github.com/nkms/nkms"
+	"github.com/nkms/nkms/api"
+	"github.com/nkms/nkms/console"
+	"github.com/nkms/nkms/store/cache"
+)
+
+// Run validates cfg and runs the server until ctx ends, then shuts down
+// gracefully: it stops taking connections, waits up to 30s for the requests
+// in flight, stops the scheduler and writes the queued usage-log entries.
+// Its log lines and its notices for the operator (the address it serves on,
+// the first access key, the --dev certificate's fingerprint) go to stderr.
+// It returns an error when the server cannot start or stops serving on its
+// own; errors with a Hint method carry a suggestion for the operator.
+func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := disableCoreDumps(); err != nil {
+		return err
+	}
+	level, _ := cfg.logLevel() // checked by Validate
+	logOut := newLogBuffer(stderr)
+	defer logOut.Flush()
+	log := slog.New(api.LogHandler(newLogHandler(cfg.LogFormat, logOut, level)))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	root, err := LoadRootKey(cfg.RootKeyFile)
+	if err != nil {
+		return err
+	}
+	be, err := openBackend(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer be.close()
+	if err := bindRootKey(ctx, be, root); err != nil {
+		return err
+	}
+	auditor, closeAudit, err := openAuditLog(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	store := be.store
+	var metrics *api.Metrics
+	if cfg.MetricsListen != "" {
+		metrics = newMetrics(store)
+	}
+	svc := &nkms.Service{Store: store, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log,
+		Recorder: nkms.NewRecorder(store, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey}
+	logOut.Flush()
+	if err := bootstrapAccessKey(ctx, svc, cfg, stderr); err != nil {
+		return err
+	}
+
+	proxies, err := cfg.trustedProxies()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	ln = limitConnections(ln, cfg.MaxConnections)
+	tlsConf, err := serverTLS(cfg, stderr)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	url := "http://" + ln.Addr().String()
+	if tlsConf != nil {
+		url = "https://" + ln.Addr().String()
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = url
+	}
+	handler := api.New(svc, api.Config{PublicURL: cfg.PublicURL, TrustedProxies: proxies, Log: log,
+		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerCaller: cfg.RateLimitPerCall,
+		RejectReplayedSignatures: cfg.RejectReplays, Audit: auditor, AuditFailClosed: cfg.AuditFailClosed,
+		Ready: be.ready, Metrics: metrics})
+	srv := &http.Server{
+		Handler:           withConsole(handler),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConf,
+	}
+
+	schedCtx, stopSched := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	sched := &nkms.Scheduler{Service: svc, Interval: cfg.SchedulerInterval}
+	if metrics != nil {
+		sched.OnPass = metrics.ObservePass
+		wg.Go(func() {
+			metrics.RunKeyCounts(schedCtx, svc, cfg.MetricsKeysEvery, func(err error) {
+				log.Warn("metrics: counting keys failed; nkms_keys keeps the last count", "err", err)
+			})
+		})
+	}
+	wg.Go(func() { be.lead(schedCtx, sched.Run) })
+	if be.watchDeleted != nil {
+		wg.Go(func() { be.watchDeleted(schedCtx, svc.ForgetKey) })
+	}
+	wg.Go(func() { svc.Recorder.Run(schedCtx) }) // writes what is queued before it returns
+	defer func() { stopSched(); wg.Wait() }()
+
+	served := make(chan error, 1)
+	go func() {
+		if tlsConf != nil {
+			served <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+	logOut.Flush() // what was logged so far comes before the lines written directly to stderr
+	if metrics != nil {
+		stop, err := serveMetrics(cfg.MetricsListen, metrics, stderr)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer stop()
+	}
+	fmt.Fprintf(stderr, "nkms: serving on %s (%s)\n", url, be.where)
+	if cfg.PprofListen != "" {
+		stop, err := servePprof(cfg.PprofListen, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logOut.Flush()
+	fmt.Fprintln(stderr, "nkms: shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// limitConnections caps at n (0: no cap) the connections of ln that are
+// open at once, TLS or not, idle keep-alive ones included: the next one
+// waits in the listen backlog, unanswered, until one of them closes. It
+// bounds the server's memory and file descriptors under a flood of
+// connections, as the read timeouts bound their time.
+func limitConnections(ln net.Listener, n int) net.Listener {
+	if n <= 0 {
+		return ln
+	}
+	return netutil.LimitListener(ln, n)
+}
+
+// servePprof serves net/http/pprof's handlers on their own listener, apart
+// from the API: profiles are never reachable through the KMS port.
+func servePprof(addr string, stderr io.Writer) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	fmt.Fprintf(stderr, "nkms: pprof on http://%s/debug/pprof/\n", ln.Addr())
+	return func() { srv.Close() }, nil
+}
+
+// newLogHandler is the handler of --log-format (checked by Validate).
+func newLogHandler(format string, w io.Writer, level slog.Level) slog.Handler {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.NewJSONHandler(w, opts)
+	}
+	return slog.NewTextHandler(w, opts)
+}
+
+// newMetrics returns the server's Prometheus metrics, with the read cache's
+// hit and miss counts when store has the cache (bbolt).
+func newMetrics(store nkms.Store) *api.Metrics {
+	m := api.NewMetrics()
+	if c, ok := store.(*cache.Store); ok {
+		const help = "Key and access-key reads served by the in-memory read cache (hit) or by the store (miss); bbolt only."
+		for _, x := range []struct {
+			cache, result string
+			get           func(cache.Stats) uint64
+		}{
+			{"key", "hit", func(s cache.Stats) uint64 { return s.KeyHits }},
+			{"key", "miss", func(s cache.Stats) uint64 { return s.KeyMisses }},
+			{"access_key", "hit", func(s cache.Stats) uint64 { return s.AccessKeyHits }},
+			{"access_key", "miss", func(s cache.Stats) uint64 { return s.AccessKeyMisses }},
+		} {
+			m.CounterFunc("nkms_cache_requests_total", help, map[string]string{"cache": x.cache, "result": x.result},
+				func() float64 { return float64(x.get(c.Stats())) })
+		}
+	}
+	return m
+}
+
+// serveMetrics serves /metrics on its own listener, apart from the API:
+// Prometheus scrapes without credentials, so it must not share the KMS port.
+func serveMetrics(addr string, m *api.Metrics, stderr io.Writer) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	fmt.Fprintf(stderr, "nkms: metrics on http://%s/metrics\n", ln.Addr())
+	return func() { srv.Close() }, nil
+}
+
+// withConsole serves the web console under /console/ and everything else
+// with api. The console is static files calling the API like any client:
+// it is not part of the API (no NAVER error bodies, no audit lines). No
+// ServeMux here: it would redirect non-canonical paths that the API answers
+// with 404 itself.
+func withConsole(api http.Handler) http.Handler {
+	files := console.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/console":
+			http.Redirect(w, r, "/console/", http.StatusMovedPermanently)
+		case strings.HasPrefix(p, "/console/"):
+			files.ServeHTTP(w, r)
+		default:
+			api.ServeHTTP(w, r)
+		}
+	})
+}
+
+// bootstrapAccessKey applies NKMS_ACCESS_KEY / NKMS_SECRET_KEY, or creates and
+// prints a first access key when there is none.
+func bootstrapAccessKey(ctx context.Context, svc *nkms.Service, cfg Config, stderr io.Writer) error {
+	if cfg.AccessKey != "" {
+		if err := svc.EnsureAccessKey(ctx, cfg.AccessKey, cfg.SecretKey); err != nil {
+			return fmt.Errorf("NKMS_ACCESS_KEY / NKMS_SECRET_KEY: %w", err)
+		}
+		return nil
+	}
+	cred, err := svc.Bootstrap(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap access key: %w", err)
+	}
+	if cred != nil {
+		fmt.Fprintf(stderr, "nkms: created the first access key (keystore %d); it is shown only this once:\n", cred.Keystore)
+		fmt.Fprintf(stderr, "NKMS_ACCESS_KEY=%s\nNKMS_SECRET_KEY=%s\n", cred.AccessKey, cred.SecretKey)
+	}
+	return nil
+}
