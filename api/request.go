@@ -93,6 +93,12 @@ func (s *Server) serve(rt route) http.Handler {
 			return
 		}
 		out.tag, out.version = rq.tag, rq.version
+		if s.cfg.RequestTimeout > 0 && rt.kind != streamed {
+			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+			rq.Request = r
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, rt.limit)
 		c, err := s.authenticate(r, rt.auth, rq.tag)
 		out.caller = c // the zero Caller when authentication failed: never a claimed, unverified access key
@@ -125,7 +131,7 @@ func (s *Server) serve(rt route) http.Handler {
 			return
 		}
 		body := kmsBody{Code: "SUCCESS", Data: res.data}
-		if rt.v1 {
+		if rt.kind == v1Body {
 			empty := ""
 			body.Msg = &empty
 		}

@@ -57,7 +57,8 @@ type Config struct {
 	// context ends then, the crypto loops stop, and the request answers 500
 	// and is audited as failed. Keep it below the http.Server's
 	// WriteTimeout, so that a request cut off by the write timeout has
-	// already been recorded as failed.
+	// already been recorded as failed. A streamed answer (backup) moves its
+	// own write deadline and is not bound by it.
 	RequestTimeout time.Duration
 }
 
@@ -110,13 +111,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := newRequestID()
 	w.Header().Set(RequestIDHeader, id)
 	out := &outcome{}
-	ctx := context.WithValue(r.Context(), reqInfoKey{}, &reqInfo{id: id, out: out})
-	if s.cfg.RequestTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
-		defer cancel()
-	}
-	r = r.WithContext(ctx)
+	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, &reqInfo{id: id, out: out}))
 	rec := &statusRecorder{ResponseWriter: w}
 	start := time.Now()
 	sink, held := s.auditStart(rec) // with an audit log, holds the answer until its line is written

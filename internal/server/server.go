@@ -30,6 +30,14 @@ import (
 	"github.com/nkms/nkms/store/cache"
 )
 
+// writeTimeout bounds a request from its headers to the end of its answer;
+// requestTimeout, a little shorter, bounds its work, so that a request that
+// would be cut off by the write timeout stops first and is audited as failed.
+const (
+	writeTimeout   = 30 * time.Second
+	requestTimeout = writeTimeout - 5*time.Second
+)
+
 // Run validates cfg and runs the server until ctx ends, then shuts down
 // gracefully: it stops taking connections, waits up to 30s for the requests
 // in flight, stops the scheduler and writes the queued usage-log entries.
@@ -104,12 +112,12 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	handler := api.New(svc, api.Config{PublicURL: cfg.PublicURL, TrustedProxies: proxies, Log: log,
 		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerCaller: cfg.RateLimitPerCall,
 		RejectReplayedSignatures: cfg.RejectReplays, Audit: auditor, AuditFailClosed: cfg.AuditFailClosed,
-		Ready: be.ready, Metrics: metrics})
+		Ready: be.ready, Metrics: metrics, RequestTimeout: requestTimeout})
 	srv := &http.Server{
 		Handler:           withConsole(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
