@@ -38,8 +38,19 @@ func (c Credentials) String() string {
 // verify accepts the request with mac, a keyed HMAC-SHA256 of the access
 // key's secret (sigv2.NewMAC; verify must not keep it). ok is false when
 // verify refuses; unknown access keys are ErrAccessKeyNotFound.
+//
+// An unknown access key costs what a known one does: verify runs all the
+// same, with a MAC keyed by a random secret of this process (its answer is
+// ignored), drawn from a pool as a known key's cached MAC is. What still
+// differs is the store's lookup and, for a known key whose MAC is not cached
+// yet (its first use since start-up or since it left the cache), unsealing
+// its secret once.
 func (s *Service) AuthenticateAccessKey(ctx context.Context, id string, verify func(mac hash.Hash) bool) (c Caller, ok bool, err error) {
 	a, err := s.Store.GetAccessKey(ctx, id)
+	if errors.Is(err, ErrAccessKeyNotFound) {
+		s.macs.decoy().verify(verify)
+		return Caller{}, false, err
+	}
 	if err != nil {
 		return Caller{}, false, err
 	}
