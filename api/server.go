@@ -124,7 +124,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.log.Enabled(r.Context(), slog.LevelInfo) {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("requestId", id), // given: LogHandler need not copy the record
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+			slog.String("method", clip(r.Method)), slog.String("path", clip(r.URL.Path)), slog.Int("status", rec.status),
 			slog.Duration("duration", elapsed), slog.String("accessKey", st.accessKey))
 	}
 }
