@@ -36,6 +36,14 @@ type Config struct {
 	// per keyTag and per access key (token bucket, bursts of one second's
 	// worth); 0 is no limit. Excess requests get 429 and are not executed.
 	RateLimitPerKey, RateLimitPerCaller float64
+	// AuthFailuresPerSecond limits failed authentications (401) per client
+	// address (as TrustedProxies decide; IPv6 per /64), in a token bucket of
+	// AuthFailureBurst (<= 0: ten seconds' worth). An address over it gets
+	// 429 on every authenticated route, before any signature or store work,
+	// until the bucket refills; successful requests spend nothing. 0 is no
+	// limit; nkms server uses DefaultAuthFailuresPerSecond (authlimit.go).
+	AuthFailuresPerSecond float64
+	AuthFailureBurst      int
 	// RejectReplayedSignatures refuses a signature seen before within its
 	// 5-minute window (401); off by default, see README.
 	RejectReplayedSignatures bool
@@ -64,6 +72,7 @@ type Server struct {
 
 	perKey, perCaller *limiter     // nil: no limit
 	replays           *replayCache // nil: signatures may be used again
+	authFailures      *authFailureLimit
 	auditLim          auditLimiter
 }
 
@@ -74,7 +83,8 @@ type handlerFunc func(ctx context.Context, c nkms.Caller, r *http.Request) (any,
 // New returns the HTTP handler of the whole API.
 func New(svc *nkms.Service, cfg Config) *Server {
 	s := &Server{svc: svc, cfg: cfg, log: cfg.Log, mux: http.NewServeMux(),
-		perKey: newLimiter(cfg.RateLimitPerKey), perCaller: newLimiter(cfg.RateLimitPerCaller)}
+		perKey: newLimiter(cfg.RateLimitPerKey), perCaller: newLimiter(cfg.RateLimitPerCaller),
+		authFailures: newAuthFailureLimit(cfg)}
 	if cfg.RejectReplayedSignatures {
 		s.replays = &replayCache{}
 	}
@@ -191,7 +201,7 @@ func (s *Server) wrap(rt route) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, rt.limit)
-		c, err := s.authenticate(r, rt.auth)
+		c, err := s.authenticateLimited(w, r, rt.auth)
 		state(r.Context()).setCaller(c) // also when refused by role or IP ACL: the audit log names who tried
 		if err == nil && !c.Role.Can(rt.perm) {
 			err = errPermission("the role " + string(c.Role) + " of this access key does not allow this route")
