@@ -48,7 +48,7 @@ func (c Credentials) String() string {
 func (s *Service) AuthenticateAccessKey(ctx context.Context, id string, verify func(mac hash.Hash) bool) (c Caller, ok bool, err error) {
 	a, err := s.Store.GetAccessKey(ctx, id)
 	if errors.Is(err, ErrAccessKeyNotFound) {
-		s.macs.decoy().verify(verify)
+		s.macs.decoy(id).verify(verify)
 		return Caller{}, false, err
 	}
 	if err != nil {

@@ -76,9 +76,12 @@ func (c *macCache) forget(id string) {
 const decoySecretSize = 40
 
 // decoy returns the pool of MACs keyed with a random secret of this process,
-// which no access key has: verifying an unknown access key's signature with
-// it costs what verifying a known one's does.
-func (c *macCache) decoy() *macPool {
+// which no access key has, for the unknown access key id: verifying its
+// signature with it costs what verifying a known one's does. It looks id up
+// as get does first, for the same reason (never a hit: no entry is made from
+// empty sealed bytes).
+func (c *macCache) decoy(id string) *macPool {
+	c.get(id, nil)
 	c.decoyOnce.Do(func() {
 		secret := make([]byte, decoySecretSize)
 		rand.Read(secret) // never fails (crypto/rand, Go 1.24+)
