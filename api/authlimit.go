@@ -73,11 +73,22 @@ func (s *Server) authenticateLimited(w http.ResponseWriter, r *http.Request, kin
 		}
 	}
 	c, err := s.authenticate(r, kind)
-	if failureCode(err) == "200" {
+	if err != nil && authFailed(err) {
 		l.failures.Add(1)
 		l.buckets.charge(addr, now)
 	}
 	return c, err
+}
+
+// authFailed reports whether err, from authenticate, is a failed
+// authentication (401, errorCode 200), without failureCode's allocation:
+// authenticate's own refusals are *gatewayError, the Service's are nkms
+// errors.
+func authFailed(err error) bool {
+	if gw, ok := err.(*gatewayError); ok {
+		return gw.errorCode == "200"
+	}
+	return nkms.ErrorCode(err) == nkms.Unauthenticated
 }
 
 // failureBucket is the bucket of a client address: the address itself for
