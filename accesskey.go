@@ -39,10 +39,12 @@ func (c Credentials) String() string {
 // key's secret (sigv2.NewMAC; verify must not keep it). ok is false when
 // verify refuses; unknown access keys are ErrAccessKeyNotFound.
 //
-// An unknown access key costs what a known one does: verify runs all the
-// same, with a MAC keyed by a random secret of this process (its answer is
-// ignored), drawn from a pool as a known key's cached MAC is. What still
-// differs is the store's lookup and, for a known key whose MAC is not cached
+// An unknown (or revoked) access key costs what a known one with a wrong
+// signature does: verify runs all the same, with a MAC keyed by a random
+// secret of this process (its answer is ignored), drawn from a pool as a
+// known key's cached MAC is. What still differs: the store's lookup (a known
+// key's record is copied; store/cache remembers unknown ids, so that neither
+// is read from disk every time) and, for a known key whose MAC is not cached
 // yet (its first use since start-up or since it left the cache), unsealing
 // its secret once.
 func (s *Service) AuthenticateAccessKey(ctx context.Context, id string, verify func(mac hash.Hash) bool) (c Caller, ok bool, err error) {
