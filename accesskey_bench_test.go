@@ -35,7 +35,9 @@ func BenchmarkAuthenticateAccessKey(b *testing.B) {
 		}
 	}
 	b.Run("known-cached", func(b *testing.B) { run(b, func() *nkms.Service { return s }, cred.AccessKey, nil) })
-	b.Run("unknown", func(b *testing.B) { run(b, func() *nkms.Service { return s }, "NKNOSUCHACCESSKEY00", nkms.ErrAccessKeyNotFound) })
+	b.Run("unknown", func(b *testing.B) {
+		run(b, func() *nkms.Service { return s }, "NKNOSUCHACCESSKEY00", nkms.ErrAccessKeyNotFound)
+	})
 	b.Run("known-first-use", func(b *testing.B) {
 		run(b, func() *nkms.Service { return &nkms.Service{Store: s.Store, Root: s.Root, Now: s.Now} }, cred.AccessKey, nil)
 	})
