@@ -20,7 +20,7 @@ type limiter struct {
 	max       int // buckets kept at most (maxLimiters; smaller in tests)
 	refused   atomic.Uint64
 
-	mu sync.Mutex
+	mu sync.RWMutex // read-locked by peek, which every request may make
 	m  map[string]*rate.Limiter
 }
 
@@ -59,9 +59,9 @@ func (l *limiter) peek(id string, now time.Time) (wait time.Duration, ok bool) {
 	if l == nil {
 		return 0, true
 	}
-	l.mu.Lock()
+	l.mu.RLock()
 	b := l.m[id]
-	l.mu.Unlock()
+	l.mu.RUnlock()
 	if b == nil {
 		return 0, true
 	}
