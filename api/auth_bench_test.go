@@ -68,3 +68,10 @@ func BenchmarkAuthentication(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkServerEncryptAES32BAuthFailureLimit is BenchmarkServerEncryptAES32B
+// with the failure limit nkms server turns on by default: what it costs the
+// requests that succeed (one look-up of their address's bucket).
+func BenchmarkServerEncryptAES32BAuthFailureLimit(b *testing.B) {
+	benchServerEncrypt(b, func(cfg *api.Config) { cfg.AuthFailuresPerSecond = api.DefaultAuthFailuresPerSecond })
+}
