@@ -38,8 +38,21 @@ func (c Credentials) String() string {
 // verify accepts the request with mac, a keyed HMAC-SHA256 of the access
 // key's secret (sigv2.NewMAC; verify must not keep it). ok is false when
 // verify refuses; unknown access keys are ErrAccessKeyNotFound.
+//
+// An unknown (or revoked) access key costs what a known one with a wrong
+// signature does: verify runs all the same, with a MAC keyed by a random
+// secret of this process (its answer is ignored), drawn from a pool as a
+// known key's cached MAC is. What still differs: the store's lookup (a known
+// key's record is copied; store/cache remembers unknown ids, so that neither
+// is read from disk every time) and, for a known key whose MAC is not cached
+// yet (its first use since start-up or since it left the cache), unsealing
+// its secret once.
 func (s *Service) AuthenticateAccessKey(ctx context.Context, id string, verify func(mac hash.Hash) bool) (c Caller, ok bool, err error) {
 	a, err := s.Store.GetAccessKey(ctx, id)
+	if errors.Is(err, ErrAccessKeyNotFound) {
+		s.macs.decoy(id).verify(verify)
+		return Caller{}, false, err
+	}
 	if err != nil {
 		return Caller{}, false, err
 	}

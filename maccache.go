@@ -3,6 +3,7 @@ package nkms
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"hash"
 	"sync"
@@ -20,6 +21,9 @@ const maxCachedMACs = 10_000
 type macCache struct {
 	mu sync.Mutex
 	m  map[string]*macPool
+
+	decoyOnce sync.Once
+	decoyPool *macPool
 }
 
 // macPool holds the idle MACs of one access key's secret.
@@ -65,6 +69,27 @@ func (c *macCache) forget(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.m, id)
+}
+
+// decoySecretSize is the length of the decoy's key: that of a generated
+// access key's secret (40 Base64 characters).
+const decoySecretSize = 40
+
+// decoy returns the pool of MACs keyed with a random secret of this process,
+// which no access key has, for the unknown access key id: verifying its
+// signature with it costs what verifying a known one's does. It looks id up
+// as get does first, for the same reason (never a hit: no entry is made from
+// empty sealed bytes).
+func (c *macCache) decoy(id string) *macPool {
+	c.get(id, nil)
+	c.decoyOnce.Do(func() {
+		secret := make([]byte, decoySecretSize)
+		rand.Read(secret) // never fails (crypto/rand, Go 1.24+)
+		p := &macPool{}
+		p.pool.New = func() any { return hmac.New(sha256.New, secret) }
+		c.decoyPool = p
+	})
+	return c.decoyPool
 }
 
 // verify runs fn with one of the pool's MACs.

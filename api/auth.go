@@ -14,9 +14,18 @@ import (
 // headerToken carries a key token (token authentication, ncp-kms-api.md §2.2).
 const headerToken = "x-ncp-ocapi-token"
 
+// errBadCredential is the one answer to a signed request whose access key is
+// unknown (or revoked) or whose signature does not match: which of the two,
+// it does not say, and both cost the same work (Service.AuthenticateAccessKey
+// verifies an unknown access key's signature with a decoy key). Missing or
+// malformed headers and a stale timestamp keep their own details: they are
+// decided from the request alone, before any access key is looked up.
+var errBadCredential = errAuth("access key or signature is not valid")
+
 // authenticate checks the account signature (decisions.md D2) or the key
 // token of r for key tag, as the route allows, and returns the caller.
-// Messages say what is wrong without echoing secrets.
+// Messages say what is wrong with the request's form without echoing
+// secrets, and never whether an access key exists.
 func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag) (nkms.Caller, error) {
 	if kind == authNone {
 		return nkms.Caller{}, nil
@@ -46,14 +55,11 @@ func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag) (nkm
 	c, ok, err := s.svc.AuthenticateAccessKey(r.Context(), cred.AccessKey, func(mac hash.Hash) bool {
 		return sigv2.VerifyMAC(mac, r.Method, requestURI(r), cred)
 	})
-	if errors.Is(err, nkms.ErrAccessKeyNotFound) {
-		return nkms.Caller{}, errAuth("unknown access key")
+	if errors.Is(err, nkms.ErrAccessKeyNotFound) || err == nil && !ok {
+		return nkms.Caller{}, errBadCredential
 	}
 	if err != nil {
 		return nkms.Caller{}, err
-	}
-	if !ok {
-		return nkms.Caller{}, errAuth("signature does not match")
 	}
 	if s.replays != nil && !s.replays.firstUse(cred.AccessKey, cred.Signature, cred.Timestamp, s.svc.Now()) {
 		return nkms.Caller{}, errAuth("this signature was used before; sign every request afresh")

@@ -100,7 +100,7 @@ func (s *Server) serve(rt route) http.Handler {
 			rq.Request = r
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, rt.limit)
-		c, err := s.authenticate(r, rt.auth, rq.tag)
+		c, err := s.authenticateLimited(w, r, rt.auth, rq.tag)
 		out.caller = c // the zero Caller when authentication failed: never a claimed, unverified access key
 		if err == nil {
 			err = s.rateLimit(w, c, rq.tag) // not executed, so not in the key's usage log

@@ -36,6 +36,14 @@ type Config struct {
 	// per keyTag and per access key (token bucket, bursts of one second's
 	// worth); 0 is no limit. Excess requests get 429 and are not executed.
 	RateLimitPerKey, RateLimitPerCaller float64
+	// AuthFailuresPerSecond limits failed authentications (401) per client
+	// address (as TrustedProxies decide; IPv6 per /64), in a token bucket of
+	// AuthFailureBurst (<= 0: ten seconds' worth). An address over it gets
+	// 429 on every authenticated route, before any signature or store work,
+	// until the bucket refills; successful requests spend nothing. 0 is no
+	// limit; nkms server uses DefaultAuthFailuresPerSecond (authlimit.go).
+	AuthFailuresPerSecond float64
+	AuthFailureBurst      int
 	// RejectReplayedSignatures refuses a signature seen before within its
 	// 5-minute window (401); off by default, see README.
 	RejectReplayedSignatures bool
@@ -71,13 +79,15 @@ type Server struct {
 
 	perKey, perCaller *limiter     // nil: no limit
 	replays           *replayCache // nil: signatures may be used again
+	authFailures      *authFailureLimit
 	auditLim          auditLimiter
 }
 
 // New returns the HTTP handler of the whole API.
 func New(svc *nkms.Service, cfg Config) *Server {
 	s := &Server{svc: svc, cfg: cfg, log: cfg.Log, mux: http.NewServeMux(),
-		perKey: newLimiter(cfg.RateLimitPerKey), perCaller: newLimiter(cfg.RateLimitPerCaller)}
+		perKey: newLimiter(cfg.RateLimitPerKey), perCaller: newLimiter(cfg.RateLimitPerCaller),
+		authFailures: newAuthFailureLimit(cfg)}
 	if cfg.RejectReplayedSignatures {
 		s.replays = &replayCache{}
 	}
@@ -132,7 +142,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.log.Enabled(r.Context(), slog.LevelInfo) {
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("requestId", id), // given: LogHandler need not copy the record
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+			slog.String("method", clip(r.Method)), slog.String("path", clip(r.URL.Path)), slog.Int("status", rec.status),
 			slog.Duration("duration", elapsed), slog.String("accessKey", out.caller.AccessKey))
 	}
 }

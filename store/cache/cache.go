@@ -1,6 +1,6 @@
 // Package cache is an nkms.Store decorator that keeps recently read keys and
-// access keys in memory, so that the crypto path does not decode a record
-// from disk on every request.
+// access keys (and the ids of access keys that do not exist) in memory, so
+// that the crypto path does not decode a record from disk on every request.
 //
 // Freshness: every write of this process goes through the decorator, which
 // drops the entry after the inner store committed it, so the next read sees
@@ -14,6 +14,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -32,6 +33,7 @@ type Store struct {
 	keys       map[string]*nkms.Key
 	keyGen     map[string]uint64 // bumped by every write of a tag
 	access     map[string]*nkms.AccessKey
+	absent     map[string]struct{} // access key ids the inner store does not have
 	accessGen  map[string]uint64
 	generation uint64 // source of generations
 	epoch      uint64 // bumped when the generation maps are reset
@@ -61,7 +63,7 @@ func New(inner nkms.Store, max int) *Store {
 	}
 	return &Store{Store: inner, max: max,
 		keys: map[string]*nkms.Key{}, keyGen: map[string]uint64{},
-		access: map[string]*nkms.AccessKey{}, accessGen: map[string]uint64{}}
+		access: map[string]*nkms.AccessKey{}, absent: map[string]struct{}{}, accessGen: map[string]uint64{}}
 }
 
 // Get returns a copy of the cached key, or reads it from the inner store.
@@ -121,7 +123,14 @@ func (s *Store) dropKey(tag string) {
 	}
 }
 
-// GetAccessKey returns a copy of the cached access key, or reads it.
+// maxAbsentID bounds the ids remembered as absent: longer ones are not
+// access keys (nkms allows 4-64 characters) and are always read.
+const maxAbsentID = 64
+
+// GetAccessKey returns a copy of the cached access key, or reads it. An id
+// the inner store does not have is remembered too (apart, so that unknown ids
+// never push known ones out): an unknown access key is then answered as fast
+// as a known one, and a request signed with one tells nothing by its timing.
 func (s *Store) GetAccessKey(ctx context.Context, id string) (*nkms.AccessKey, error) {
 	s.mu.Lock()
 	if a, ok := s.access[id]; ok {
@@ -129,10 +138,25 @@ func (s *Store) GetAccessKey(ctx context.Context, id string) (*nkms.AccessKey, e
 		s.accessHits.Add(1)
 		return cloneAccessKey(a), nil
 	}
+	if _, ok := s.absent[id]; ok {
+		s.mu.Unlock()
+		s.accessHits.Add(1)
+		return nil, nkms.ErrAccessKeyNotFound
+	}
 	gen, epoch := s.accessGen[id], s.epoch
 	s.mu.Unlock()
 	s.accessMisses.Add(1)
 	a, err := s.Store.GetAccessKey(ctx, id)
+	if errors.Is(err, nkms.ErrAccessKeyNotFound) && len(id) <= maxAbsentID {
+		s.mu.Lock()
+		if s.accessGen[id] == gen && s.epoch == epoch {
+			if len(s.absent) >= s.max {
+				clear(s.absent)
+			}
+			s.absent[id] = struct{}{}
+		}
+		s.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +193,7 @@ func (s *Store) dropAccessKey(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.access, id)
+	delete(s.absent, id)
 	s.generation++
 	s.accessGen[id] = s.generation
 	if len(s.accessGen) > 2*s.max {
@@ -182,6 +207,7 @@ func (s *Store) reset() {
 	clear(s.keys)
 	clear(s.keyGen)
 	clear(s.access)
+	clear(s.absent)
 	clear(s.accessGen)
 	s.epoch++
 }

@@ -2,6 +2,8 @@ package cache_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -87,5 +89,82 @@ func TestWritesSeenAtOnce(t *testing.T) {
 	s.DeleteAccessKey(ctx, "AK")
 	if _, err := s.GetAccessKey(ctx, "AK"); err == nil {
 		t.Fatal("revoked access key still served from the cache")
+	}
+}
+
+// TestUnknownAccessKeyRemembered: an access key id the store does not have is
+// read once, then answered from the cache (as fast as a known one: a signed
+// request tells nothing of which ids exist by its timing); creating it is
+// seen by the next read.
+func TestUnknownAccessKeyRemembered(t *testing.T) {
+	ctx := context.Background()
+	s := cache.New(mem.New(), 0)
+	for range 3 {
+		if _, err := s.GetAccessKey(ctx, "NOPE"); !errors.Is(err, nkms.ErrAccessKeyNotFound) {
+			t.Fatalf("unknown access key: %v, want ErrAccessKeyNotFound", err)
+		}
+	}
+	if st := s.Stats(); st.AccessKeyMisses != 1 || st.AccessKeyHits != 2 {
+		t.Fatalf("three reads of an unknown id: %+v, want 1 miss and 2 hits", st)
+	}
+	for _, write := range []func(*nkms.AccessKey) error{
+		func(a *nkms.AccessKey) error { return s.CreateAccessKey(ctx, a) },
+		func(a *nkms.AccessKey) error { return s.PutAccessKey(ctx, a) },
+	} {
+		s.DeleteAccessKey(ctx, "NOPE")
+		s.GetAccessKey(ctx, "NOPE") // remembered as absent
+		if err := write(&nkms.AccessKey{ID: "NOPE", Keystore: 1, Role: nkms.RoleAdmin, SealedSecret: []byte("s")}); err != nil {
+			t.Fatal(err)
+		}
+		if a, err := s.GetAccessKey(ctx, "NOPE"); err != nil || a.ID != "NOPE" {
+			t.Fatalf("created after a read that found nothing: %+v %v", a, err)
+		}
+	}
+	long := strings.Repeat("X", 65) // no access key has such an id: not worth remembering
+	before := s.Stats().AccessKeyMisses
+	s.GetAccessKey(ctx, long)
+	s.GetAccessKey(ctx, long)
+	if n := s.Stats().AccessKeyMisses - before; n != 2 {
+		t.Fatalf("an overlong id: %d misses of 2 reads, want 2 (not remembered)", n)
+	}
+}
+
+// slowGetAccessKey holds a GetAccessKey between its read of the inner store
+// and its fill of the cache.
+type slowGetAccessKey struct {
+	nkms.Store
+	read, proceed chan struct{}
+}
+
+func (s *slowGetAccessKey) GetAccessKey(ctx context.Context, id string) (*nkms.AccessKey, error) {
+	a, err := s.Store.GetAccessKey(ctx, id)
+	if s.read != nil {
+		s.read <- struct{}{}
+		<-s.proceed
+	}
+	return a, err
+}
+
+// TestCreateOvertakesAbsentRead: a read that found no access key before a
+// concurrent create committed must not remember the id as absent.
+func TestCreateOvertakesAbsentRead(t *testing.T) {
+	ctx := context.Background()
+	inner := &slowGetAccessKey{Store: mem.New(), read: make(chan struct{}), proceed: make(chan struct{})}
+	s := cache.New(inner, 0)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if _, err := s.GetAccessKey(ctx, "NEW"); !errors.Is(err, nkms.ErrAccessKeyNotFound) {
+			t.Errorf("read before the create: %v, want ErrAccessKeyNotFound", err)
+		}
+	})
+	<-inner.read // the read found nothing and has not filled yet
+	if err := s.CreateAccessKey(ctx, &nkms.AccessKey{ID: "NEW", Keystore: 1, Role: nkms.RoleAdmin, SealedSecret: []byte("s")}); err != nil {
+		t.Fatal(err)
+	}
+	close(inner.proceed)
+	wg.Wait()
+	inner.read = nil
+	if a, err := s.GetAccessKey(ctx, "NEW"); err != nil || a.ID != "NEW" {
+		t.Fatalf("after the create: %+v %v (a stale read remembered the id as absent)", a, err)
 	}
 }
