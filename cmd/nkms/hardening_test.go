@@ -265,3 +265,29 @@ func TestRefusesAnotherRootKey(t *testing.T) {
 	}
 	start(t, dir, credEnv) // its own root key still works
 }
+
+// TestAuthFailureRateFlag: --auth-failure-rate and --auth-failure-burst reach
+// the server: past its burst of failures, an address is answered 429 even
+// for a correctly signed request.
+func TestAuthFailureRateFlag(t *testing.T) {
+	t.Parallel()
+	p := start(t, t.TempDir(), credEnv, "--auth-failure-rate", "0.001", "--auth-failure-burst", "2")
+	bad, err := client.New(p.url, testAccessKey, "not-the-secret-key-0", client.WithRetries(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		var ce *client.Error
+		if _, err := bad.ListKeys(context.Background(), 1, 10); !errors.As(err, &ce) || ce.Status != http.StatusUnauthorized {
+			t.Fatalf("bad signature %d: %v, want 401", i+1, err)
+		}
+	}
+	good, err := client.New(p.url, testAccessKey, testSecretKey, client.WithRetries(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *client.Error
+	if _, err := good.ListKeys(context.Background(), 1, 10); !errors.As(err, &ce) || ce.Status != http.StatusTooManyRequests {
+		t.Fatalf("signed request after the burst of failures: %v, want 429", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nkms/nkms"
+	"github.com/nkms/nkms/api"
 	"github.com/nkms/nkms/internal/server"
 	"github.com/nkms/nkms/store/etcd"
 )
@@ -57,6 +58,8 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.IntVar(&cfg.MaxConnections, "max-connections", 4096, "connections the API serves at once, idle keep-alive ones included; more wait unanswered until one closes (0: no cap)")
 	f.Float64Var(&cfg.RateLimitPerKey, "rate-limit-per-key", 0, "requests a second allowed per key (token bucket; 0: no limit); excess gets 429")
 	f.Float64Var(&cfg.RateLimitPerCall, "rate-limit-per-caller", 0, "requests a second allowed per access key (token bucket; 0: no limit); excess gets 429")
+	f.Float64Var(&cfg.AuthFailureRate, "auth-failure-rate", api.DefaultAuthFailuresPerSecond, "failed authentications a second allowed per client address (IPv6: per /64); past it, every request from the address gets 429 (0: no limit)")
+	f.IntVar(&cfg.AuthFailureBurst, "auth-failure-burst", 0, "failed authentications an address may make at once (0: ten seconds' worth of --auth-failure-rate)")
 	f.StringVar(&cfg.Store, "store", "bolt", "where keys live: bolt (a file in --data-dir, one node) or etcd (a cluster of nodes)")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "--store etcd: client URLs of the etcd members (http:// or https://)")
 	f.StringVar(&cfg.EtcdPrefix, "etcd-prefix", etcd.DefaultPrefix, "--store etcd: key prefix; every node of one nkms cluster uses the same")

@@ -48,6 +48,8 @@ type Config struct {
 	MaxConnections   int      // connections of the API listener open at once; more wait
 	RateLimitPerKey  float64  // requests a second per key
 	RateLimitPerCall float64  // requests a second per caller (access key)
+	AuthFailureRate  float64  // failed authentications a second per client address
+	AuthFailureBurst int      // failures an address may make at once (0: ten seconds' worth)
 	RejectReplays    bool     // refuse a signature seen before within its window
 	TrustedProxies   []string // CIDR prefixes or addresses whose X-Forwarded-For is believed
 
@@ -115,6 +117,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConnections < 0 {
 		return errors.New("--max-connections must not be negative (0 is no cap)")
+	}
+	if c.AuthFailureRate < 0 || c.AuthFailureBurst < 0 {
+		return errors.New("--auth-failure-rate and --auth-failure-burst must not be negative (0 is no limit, or the default burst)")
 	}
 	if c.RateLimitPerKey < 0 || c.RateLimitPerCall < 0 {
 		return errors.New("--rate-limit-per-key and --rate-limit-per-caller must not be negative (0 is no limit)")

@@ -111,6 +111,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 	handler := api.New(svc, api.Config{PublicURL: cfg.PublicURL, TrustedProxies: proxies, Log: log,
 		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerCaller: cfg.RateLimitPerCall,
+		AuthFailuresPerSecond: cfg.AuthFailureRate, AuthFailureBurst: cfg.AuthFailureBurst,
 		RejectReplayedSignatures: cfg.RejectReplays, Audit: auditor, AuditFailClosed: cfg.AuditFailClosed,
 		Ready: be.ready, Metrics: metrics, RequestTimeout: requestTimeout})
 	srv := &http.Server{
