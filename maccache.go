@@ -2,11 +2,11 @@ package nkms
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"hash"
 	"sync"
+
+	"github.com/nkms/nkms/internal/crypto"
 )
 
 // maxCachedMACs bounds the access keys whose keyed HMACs are kept.
@@ -46,9 +46,8 @@ func (c *macCache) get(id string, sealed []byte) *macPool {
 func (c *macCache) put(id string, sealed, secret []byte) *macPool {
 	p := &macPool{sealed: bytes.Clone(sealed)}
 	key := bytes.Clone(secret)
-	// HMAC-SHA256 keyed with the secret, as sigv2.NewMAC makes it (the domain
-	// package does not import sigv2, which imports net/http).
-	p.pool.New = func() any { return hmac.New(sha256.New, key) }
+	// HMAC-SHA256 keyed with the secret, as sigv2.NewMAC makes it.
+	p.pool.New = func() any { return crypto.NewMAC(key) }
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -86,7 +85,7 @@ func (c *macCache) decoy(id string) *macPool {
 		secret := make([]byte, decoySecretSize)
 		rand.Read(secret) // never fails (crypto/rand, Go 1.24+)
 		p := &macPool{}
-		p.pool.New = func() any { return hmac.New(sha256.New, secret) }
+		p.pool.New = func() any { return crypto.NewMAC(secret) }
 		c.decoyPool = p
 	})
 	return c.decoyPool

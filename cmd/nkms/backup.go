@@ -179,7 +179,7 @@ func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backu
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	dbPath := filepath.Join(dataDir, "nkms.db")
+	dbPath := filepath.Join(dataDir, bolt.FileName)
 	refuseRunning := func() error {
 		busy, err := bolt.InUse(dbPath, lockProbe)
 		if err != nil {

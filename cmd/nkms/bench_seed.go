@@ -41,7 +41,7 @@ func benchSeedCommand(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := bolt.Open(filepath.Join(dataDir, "nkms.db"), bolt.Options{})
+			st, err := bolt.Open(filepath.Join(dataDir, bolt.FileName), bolt.Options{})
 			if err != nil {
 				return &hintError{err, "stop the server that uses this --data-dir first"}
 			}

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -149,7 +148,7 @@ func (k *Key) convergentNonce(plaintext, context []byte) ([]byte, error) {
 	if uint64(len(context)) > math.MaxUint32 {
 		return nil, errors.New("crypto: context too long")
 	}
-	mac := hmac.New(sha256.New, k.nonceKey[:])
+	mac := NewMAC(k.nonceKey[:])
 	mac.Write(binary.BigEndian.AppendUint32(nil, uint32(len(context))))
 	mac.Write(context)
 	mac.Write(plaintext)

@@ -10,12 +10,14 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdsa"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"hash"
 	"math/big"
 )
 
@@ -152,3 +154,8 @@ func isDERSignature(sig []byte) bool {
 	again, err := asn1.Marshal(v)
 	return err == nil && bytes.Equal(again, sig)
 }
+
+// NewMAC returns HMAC-SHA256 keyed with key: the one keyed MAC of nkms
+// (request signatures, the convergent nonce, the cached MACs of access-key
+// secrets).
+func NewMAC(key []byte) hash.Hash { return hmac.New(sha256.New, key) }

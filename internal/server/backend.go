@@ -38,7 +38,7 @@ func openBackend(ctx context.Context, cfg Config, log *slog.Logger) (*backend, e
 	if cfg.Store == "etcd" {
 		return openEtcd(ctx, cfg, log)
 	}
-	path := filepath.Join(cfg.DataDir, "nkms.db")
+	path := filepath.Join(cfg.DataDir, bolt.FileName)
 	st, err := bolt.Open(path, bolt.Options{Log: log})
 	if err != nil {
 		return nil, &hintError{err, "is another nkms server running on this --data-dir?"}

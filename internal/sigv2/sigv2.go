@@ -24,6 +24,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/nkms/nkms/internal/crypto"
 )
 
 // Header names of account authentication.
@@ -62,7 +64,7 @@ func Sign(secret []byte, method, requestURI, timestamp, accessKey string) string
 
 // NewMAC returns the keyed HMAC-SHA256 that signs with secret, for
 // VerifyMAC. A verifier may keep it and use it again: VerifyMAC resets it.
-func NewMAC(secret []byte) hash.Hash { return hmac.New(sha256.New, secret) }
+func NewMAC(secret []byte) hash.Hash { return crypto.NewMAC(secret) }
 
 // sign resets mac (a NewMAC) and returns the signature it makes of one request.
 func sign(mac hash.Hash, method, requestURI, timestamp, accessKey string) string {
