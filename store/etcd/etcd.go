@@ -146,26 +146,14 @@ type Store struct {
 var _ nkms.Store = (*Store)(nil)
 
 // Open returns a store on the client's cluster under opts.Prefix. It checks
-// that etcd answers and that the prefix holds this layout (or nothing yet).
+// that etcd answers and that the prefix holds this layout (or nothing yet),
+// and migrates a prefix of layout 1 first (migrate.go).
 func Open(ctx context.Context, opts Options) (*Store, error) {
-	if opts.Client == nil {
-		return nil, errors.New("etcd store: no client")
-	}
-	prefix := opts.Prefix
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	if !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
-	s := &Store{client: opts.Client, kv: opts.Client.KV, prefix: prefix, log: opts.Log, maxOps: defaultMaxOps,
-		lastIDs: map[int64]lastID{}}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if _, err := rand.Read(s.node[:]); err != nil {
+	s, err := newStore(opts)
+	if err != nil {
 		return nil, err
 	}
+	prefix := s.prefix
 	key := prefix + "schema"
 	resp, err := s.kv.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
@@ -186,6 +174,29 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("etcd store: %s holds layout version %q, not %s; is it from a newer nkms?",
 				prefix, kvs[0].Value, schemaVersion)
 		}
+	}
+	return s, nil
+}
+
+// newStore returns a store of opts that has not looked at etcd yet.
+func newStore(opts Options) (*Store, error) {
+	if opts.Client == nil {
+		return nil, errors.New("etcd store: no client")
+	}
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	s := &Store{client: opts.Client, kv: opts.Client.KV, prefix: prefix, log: opts.Log, maxOps: defaultMaxOps,
+		lastIDs: map[int64]lastID{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := rand.Read(s.node[:]); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -212,20 +212,15 @@ func (s *Store) migrateKey(ctx context.Context, k *nkms.Key, id, rev int64, oldR
 		last = move(last, oldRow, newRow, k.Tag)
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(newRow), "=", 0))
 	}
-	// Version records in batches that leave room for the last txn's own.
-	for len(vops) > 0 {
-		n, size := 0, 0
-		for _, op := range vops {
-			size += len(op.KeyBytes()) + len(op.ValueBytes())
-			if n > 0 && (n+1+len(last) > s.maxOps || size > maxTxnBytes/2) {
-				break
-			}
-			n++
-		}
-		if n == len(vops) {
+	// The version records go in the last txn if they fit beside its own
+	// operations, and in batches before it as far as they do not.
+	room := max(s.maxOps-len(last), 0)
+	for {
+		if fitting(vops, room) == len(vops) {
 			last = append(last, vops...)
 			break
 		}
+		n := max(fitting(vops, s.maxOps), 1)
 		resp, err := s.kv.Txn(ctx).If(unchanged).Then(vops[:n]...).Commit()
 		if err != nil {
 			return err
@@ -246,4 +241,17 @@ func (s *Store) migrateKey(ctx context.Context, k *nkms.Key, id, rev int64, oldR
 		return errMigrationRace
 	}
 	return nil
+}
+
+// fitting returns how many of the first ops fit in n operations and half a
+// txn's bytes.
+func fitting(ops []clientv3.Op, n int) int {
+	size := 0
+	for i, op := range ops {
+		size += len(op.KeyBytes()) + len(op.ValueBytes())
+		if i >= n || size > maxTxnBytes/2 {
+			return i
+		}
+	}
+	return len(ops)
 }
