@@ -117,8 +117,8 @@ type Version struct {
 }
 
 // Clone returns a deep copy of k. The sealed byte slices share one
-// allocation (each capped at its length): a cached key is cloned on every
-// crypto request.
+// allocation (each capped at its length), so that a key of many versions
+// costs few allocations to copy.
 func (k *Key) Clone() *Key {
 	c := *k
 	n := len(k.TokenGen.SealedSecret)

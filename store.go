@@ -24,9 +24,10 @@ import (
 //     ever gave in that keystore (a deleted key's ID is not reused), whatever
 //     the caller set.
 //   - Versions are numbered 1..n: Versions[i].Number == i+1 in what Create
-//     and Update store, or they fail with an Internal error. Each version is
-//     stored apart from the key, and Update writes only the versions fn added
-//     or changed, so a rotation costs the same at any number of versions.
+//     and Update store, or they fail with an Internal error. The persistent
+//     stores keep each version as a record of its own, and Update writes
+//     only the versions fn added or changed, so that a rotation writes as
+//     much at 1,000 versions as at one.
 //   - Update and Delete are atomic read-modify-write operations. Their fn may
 //     run more than once (optimistic backends retry), so it must do no I/O and
 //     draw no randomness. An error from fn aborts the operation unchanged and
