@@ -47,7 +47,8 @@ func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
 }
 
 // versionFill is the fill percent of the version buckets: versions are
-// appended in order, so full pages do not split again.
+// appended in number order, so a page that splits may stay fuller than
+// bbolt's default of half.
 const versionFill = 0.9
 
 // versionKey is the key of version n in a key's versions bucket.
@@ -114,7 +115,7 @@ func getKey(b *buckets, tag string) (*nkms.Key, error) {
 	if b.versions != nil { // nil only for ReadFile of a file of layout 1 or 2
 		vb = b.versions.Bucket([]byte(tag))
 	}
-	recs := make([][]byte, 0, n)
+	recs := make([][]byte, 0, min(n, nkms.MaxVersions)) // n is not trusted to size an allocation
 	if vb != nil {
 		c := vb.Cursor()
 		for _, v := c.First(); v != nil; _, v = c.Next() {
