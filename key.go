@@ -63,10 +63,22 @@ const (
 	MaxRotationPeriod     = 730
 )
 
+// MaxVersions is the most versions a key may have. A rotation of a key that
+// has them all is refused (ErrTooManyVersions), manual or automatic: the
+// caller creates a new key instead. It bounds what a key costs to read and
+// store (every version is kept, since old ciphertexts name their version),
+// and the 2.0 versions answer, which has no paging. NAVER documents no limit
+// for its current KMS (an older guide said 100).
+const MaxVersions = 1000
+
 // Key is one KMS key with all its versions. It is a plain value: the store
 // hands out copies, and state changes go through its methods (state.go).
 type Key struct {
-	ID         int64 // positive, unique in the server; assigned by the store
+	// ID is the key's number in its keystore (keyId on the wire): positive,
+	// assigned by the store as 1 + the highest ID it ever gave out in that
+	// keystore, so IDs are never reused and later keys have higher ones. It
+	// tells a tenant nothing of other keystores.
+	ID         int64
 	Tag        string
 	Keystore   int64
 	Name       string
@@ -84,7 +96,10 @@ type Key struct {
 	RotationPeriod int       // days; kept when auto rotation is off
 	RotationBase   time.Time // when auto rotation was enabled or the key last auto-rotated
 
-	Versions []Version // Versions[i].Number == i+1; the last one is current
+	// Versions[i].Number == i+1; the last one is current. Rotation stops at
+	// MaxVersions (a key rotated further before the bound existed keeps all
+	// its versions).
+	Versions []Version
 
 	ACLEnabled bool     // when on, token calls must come from AllowedIPs
 	AllowedIPs []string // canonical IPv4 addresses or CIDR prefixes (acl.go)
@@ -102,8 +117,8 @@ type Version struct {
 }
 
 // Clone returns a deep copy of k. The sealed byte slices share one
-// allocation (each capped at its length): a cached key is cloned on every
-// crypto request.
+// allocation (each capped at its length), so that a key of many versions
+// costs few allocations to copy.
 func (k *Key) Clone() *Key {
 	c := *k
 	n := len(k.TokenGen.SealedSecret)

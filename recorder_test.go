@@ -73,14 +73,14 @@ func TestSchedulerLogsAndPrunes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Encrypt(ctx, alice, nkms.Tag(k.KeyTag()), [][]byte{[]byte("x")}, ""); err != nil {
+	if _, err := s.Encrypt(ctx, alice, k.KeyTag(), [][]byte{[]byte("x")}, ""); err != nil {
 		t.Fatal(err)
 	}
 	clk.Add(24 * time.Hour)
 	if res, err := s.RunDue(ctx); err != nil || res.Rotated != 1 || res.Pruned != 0 {
 		t.Fatalf("pass: %+v %v", res, err)
 	}
-	_, last, err := s.LastUse(ctx, alice, nkms.Tag(k.KeyTag()))
+	_, last, err := s.LastUse(ctx, alice, k.KeyTag())
 	if err != nil || last == nil || last.RequestType != nkms.RequestSystem || last.Action != "AutoRotateKey" || last.AuthType != nkms.AuthSystem {
 		t.Fatalf("last use after auto rotation: %+v %v", last, err)
 	}

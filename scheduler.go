@@ -94,6 +94,18 @@ func (s *Service) runKey(ctx context.Context, tag string, now time.Time, res *Pa
 			s.log().Info("key auto-rotated", "keyTag", tag, "version", rotated.Current(), "requestType", "SYSTEM")
 			return
 		}
+		if errors.Is(err, ErrTooManyVersions) {
+			// Try again a period later, not on every pass: the key stays due
+			// until its rotation date moves.
+			_, serr := s.Store.Update(ctx, tag, func(k *Key) error { return k.SkipAutoRotation(now) })
+			if serr == nil {
+				res.Failed++
+				s.log().Warn("auto rotation skipped: the key has reached the most versions a key may have; it is tried again after its rotation period",
+					"keyTag", tag, "maxVersions", MaxVersions, "requestType", "SYSTEM")
+				return
+			}
+			err = serr
+		}
 	}
 	if errors.Is(err, ErrInvalidStatus) || errors.Is(err, ErrKeyNotFound) {
 		return // the key changed since Due looked: nothing to do

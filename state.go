@@ -1,6 +1,9 @@
 package nkms
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Op is an operation whose permission depends on the key's state (decisions.md D6).
 type Op string
@@ -98,27 +101,66 @@ func (k *Key) CheckPurge(now time.Time) error {
 	return nil
 }
 
+// ErrTooManyVersions refuses the rotation of a key that has MaxVersions
+// versions (400 INVALID_REQUEST on the wire).
+var ErrTooManyVersions = &Error{Code: Invalid,
+	Message: fmt.Sprintf("the key has reached %d versions, the most a key may have; create a new key", MaxVersions)}
+
 // Rotate adds a new current version with the given sealed material (manual rotation).
-// Manual rotation does not move the next auto rotation.
+// Manual rotation does not move the next auto rotation. A key with
+// MaxVersions versions is not rotated: ErrTooManyVersions.
 func (k *Key) Rotate(now time.Time, sealed []byte) (int, error) {
 	if err := Allowed(k.State, OpRotate); err != nil {
 		return 0, err
+	}
+	if len(k.Versions) >= MaxVersions {
+		return 0, ErrTooManyVersions
 	}
 	return k.addVersion(now, sealed), nil
 }
 
 // AutoRotate adds a new version if auto rotation is due at now, and restarts
-// the rotation period. It returns ErrInvalidStatus when nothing is due.
+// the rotation period. It returns ErrInvalidStatus when nothing is due, and
+// ErrTooManyVersions when the key is due but has MaxVersions versions (see
+// SkipAutoRotation).
 func (k *Key) AutoRotate(now time.Time, sealed []byte) (int, error) {
-	if err := Allowed(k.State, OpAutoRotateTick); err != nil {
+	if err := k.autoRotationDue(now); err != nil {
 		return 0, err
 	}
-	next, ok := k.NextRotation()
-	if !ok || now.Before(next) {
-		return 0, ErrInvalidStatus
+	if len(k.Versions) >= MaxVersions {
+		return 0, ErrTooManyVersions
 	}
 	k.RotationBase = now
 	return k.addVersion(now, sealed), nil
+}
+
+// SkipAutoRotation restarts the rotation period of a key whose auto rotation
+// is due at now but that has MaxVersions versions, without adding one: the
+// scheduler's answer to ErrTooManyVersions, so that such a key is tried
+// again a period later rather than on every pass. Auto rotation stays on (the
+// owner decides what to do with the key), and nextRotationDate shows the
+// next try. It returns ErrInvalidStatus when nothing is due or the key may
+// still rotate.
+func (k *Key) SkipAutoRotation(now time.Time) error {
+	if err := k.autoRotationDue(now); err != nil {
+		return err
+	}
+	if len(k.Versions) < MaxVersions {
+		return ErrInvalidStatus
+	}
+	k.RotationBase = now
+	return nil
+}
+
+// autoRotationDue returns nil when the scheduler may auto-rotate k at now.
+func (k *Key) autoRotationDue(now time.Time) error {
+	if err := Allowed(k.State, OpAutoRotateTick); err != nil {
+		return err
+	}
+	if next, ok := k.NextRotation(); !ok || now.Before(next) {
+		return ErrInvalidStatus
+	}
+	return nil
 }
 
 func (k *Key) addVersion(now time.Time, sealed []byte) int {

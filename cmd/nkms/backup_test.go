@@ -286,18 +286,19 @@ func TestRestoreRefuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = db.Update(func(tx *bbolt.Tx) error {
-			b := tx.Bucket([]byte("keys"))
-			tag, rec := b.Cursor().First()
-			k, err := codec.UnmarshalKey(rec)
+			tag, _ := tx.Bucket([]byte("keys")).Cursor().First()
+			b := tx.Bucket([]byte("versions")).Bucket(tag) // the key's version records (store/bolt)
+			n, rec := b.Cursor().First()
+			v, _, err := codec.UnmarshalVersion(rec, nil)
 			if err != nil {
 				return err
 			}
-			k.Versions[0].Sealed[10] ^= 1
-			rec, err = codec.MarshalKey(k)
+			v.Sealed[10] ^= 1
+			rec, err = codec.MarshalVersion(&v)
 			if err != nil {
 				return err
 			}
-			return b.Put(tag, rec)
+			return b.Put(n, rec)
 		})
 		if err := errors.Join(err, db.Close()); err != nil {
 			t.Fatal(err)

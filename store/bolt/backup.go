@@ -149,10 +149,14 @@ func CheckFile(path string, timeout time.Duration) (info FileInfo, err error) {
 		}
 		meta := tx.Bucket(bucketMeta)
 		v := meta.Get(metaSchema)
-		if len(v) != 8 || (beUint64(v) != schema && beUint64(v) != schemaTimeIndex) {
-			return fmt.Errorf("layout version %x is neither %d nor %d; is it from a newer nkms?", v, schemaTimeIndex, schema)
+		if len(v) != 8 || (beUint64(v) != schema && beUint64(v) != schemaSharedIDs && beUint64(v) != schemaTimeIndex) {
+			return fmt.Errorf("layout version %x is not one of %d, %d, %d; is it from a newer nkms?",
+				v, schemaTimeIndex, schemaSharedIDs, schema)
 		}
 		info.Schema = beUint64(v)
+		if info.Schema == schema && tx.Bucket(bucketVersions) == nil {
+			return fmt.Errorf("no bucket %q in a file of layout %d", bucketVersions, schema)
+		}
 		if rc := meta.Get(metaRootCheck); rc != nil {
 			info.RootCheck = append([]byte(nil), rc...)
 		}
@@ -186,8 +190,10 @@ func InUse(path string, timeout time.Duration) (bool, error) {
 }
 
 // ReadFile opens the data file at path read-only (waiting at most timeout
-// for a writer's lock: ErrInUse) and calls key for every key and accessKey
-// for every access key in it, in storage order, until one returns an error.
+// for a writer's lock: ErrInUse) and calls key for every key (with all its
+// versions) and accessKey for every access key in it, in storage order,
+// until one returns an error. It reads every layout that Open migrates,
+// without changing the file.
 // A record that does not decode is an error. Like CheckFile, run it where a
 // damaged file may crash the process; run CheckFile first.
 func ReadFile(path string, timeout time.Duration, key func(*nkms.Key) error, accessKey func(*nkms.AccessKey) error) error {
@@ -200,10 +206,16 @@ func ReadFile(path string, timeout time.Duration, key func(*nkms.Key) error, acc
 	}
 	defer db.Close()
 	return db.View(func(tx *bbolt.Tx) error {
-		err := tx.Bucket(bucketKeys).ForEach(func(tag, rec []byte) error {
-			k, err := codec.UnmarshalKey(rec)
+		b := &buckets{keys: tx.Bucket(bucketKeys), versions: tx.Bucket(bucketVersions)}
+		if b.keys == nil || tx.Bucket(bucketAccessKeys) == nil {
+			return fmt.Errorf("%s: %w: a bucket is missing", path, ErrNotDataFile)
+		}
+		// In layouts 1 and 2 there is no versions bucket: every key record
+		// holds its versions.
+		err := b.keys.ForEach(func(tag, rec []byte) error {
+			k, err := readKey(b, tag, rec)
 			if err != nil {
-				return fmt.Errorf("key %s: %w", tag, err)
+				return err
 			}
 			return key(k)
 		})

@@ -1,25 +1,35 @@
 // Package bolt is the nkms.Store of a single server: one bbolt data file.
 //
-// Layout (every bucket at the top level):
+// Layout 3 (every bucket at the top level):
 //
-//	keys        tag → key record (store/codec)
+//	keys        tag → key record without its versions (store/codec)
+//	versions    tag → a bucket of the key's versions:
+//	            version number (8-byte BE) → version record (store/codec)
 //	names       keystore (8-byte BE) ‖ nkms.NameKey(name) → tag
 //	byKeystore  keystore (8-byte BE) ‖ ID (8-byte BE) → tag; newest first with a reverse cursor
 //	due         due time (8-byte BE, Unix ns, sign bit flipped) ‖ tag → empty
 //	accessKeys  access key id → access key record (store/codec)
 //	meta        "schema" → layout version; "count" ‖ keystore → number of keys;
+//	            "lastID" ‖ keystore → the last key ID given out in the keystore;
 //	            "rootCheck" → a value sealed under the root key (RootCheck);
-//	            "scrub" → set while deleted material may linger in free pages;
-//	            the bucket's sequence is the last key ID given out
+//	            "scrub" → set while deleted material may linger in free pages
 //	activities, activityOldest
 //	            usage logs (activity.go)
 //
-// Layout versions: 1 had, in place of activityOldest, a bucket activityTime
-// (entry key → tag, one row per usage-log entry); Open migrates such a file to
-// version 2 in its first transaction and refuses a version it does not know.
-// The activity buckets came after version 1 without changing it: Open creates
-// missing buckets, and drops the logs of keys that an older nkms deleted
-// without knowing about them.
+// A rotation adds one record to the key's versions bucket and rewrites the
+// small key record, whatever the number of versions.
+//
+// Older layouts, which Open migrates in its first transaction (and refuses a
+// version it does not know): layout 1 had, in place of activityOldest, a
+// bucket activityTime (entry key → tag, one row per usage-log entry). Layouts
+// 1 and 2 kept every version inside the key record (key record format 1) and
+// numbered keys across the whole server (the meta bucket's sequence was the
+// last ID given out): the migration to 3 moves the versions into records of
+// their own and renumbers each keystore's keys 1..n in their order, so that
+// list order and newest-first stay as they were (migrate.go). The activity
+// buckets came after layout 1 without changing it: Open creates missing
+// buckets, and drops the logs of keys that an older nkms deleted without
+// knowing about them.
 //
 // Scrubbing: bbolt keeps the old bytes of freed pages in the file, so a deleted
 // key's sealed material would stay readable in the data file. Delete therefore
@@ -102,6 +112,7 @@ var _ nkms.Store = (*Store)(nil)
 // Bucket and meta key names.
 var (
 	bucketKeys       = []byte("keys")
+	bucketVersions   = []byte("versions")
 	bucketNames      = []byte("names")
 	bucketByKeystore = []byte("byKeystore")
 	bucketDue        = []byte("due")
@@ -113,14 +124,16 @@ var (
 
 	metaSchema = []byte("schema")
 	metaScrub  = []byte("scrub")
-	metaCount  = []byte("count") // ‖ keystore (8-byte BE)
+	metaCount  = []byte("count")  // ‖ keystore (8-byte BE)
+	metaLastID = []byte("lastID") // ‖ keystore (8-byte BE)
 )
 
-// schema is the version of the bucket layout above; schemaTimeIndex is the
-// older one that Open migrates.
+// schema is the version of the bucket layout above; schemaTimeIndex and
+// schemaSharedIDs are the older ones that Open migrates.
 const (
-	schema          = 2
+	schema          = 3
 	schemaTimeIndex = 1
+	schemaSharedIDs = 2
 )
 
 // Open opens or creates the data file at path (mode 0600). It fails with
@@ -223,7 +236,7 @@ func (s *Store) init() error {
 	var pending bool
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{
-			bucketKeys, bucketNames, bucketByKeystore, bucketDue, bucketAccessKeys, bucketMeta,
+			bucketKeys, bucketVersions, bucketNames, bucketByKeystore, bucketDue, bucketAccessKeys, bucketMeta,
 			bucketActivities, bucketActOldest,
 		} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -239,12 +252,19 @@ func (s *Store) init() error {
 			if err := b.meta.Put(metaSchema, be64(schema)); err != nil {
 				return err
 			}
-		case len(v) == 8 && beUint64(v) == schemaTimeIndex:
-			if err := migrateTimeIndex(tx, b); err != nil {
-				return fmt.Errorf("migrate data file layout %d to %d: %w", schemaTimeIndex, schema, err)
+		case len(v) == 8 && (beUint64(v) == schemaTimeIndex || beUint64(v) == schemaSharedIDs):
+			from := beUint64(v)
+			if from == schemaTimeIndex {
+				if err := migrateTimeIndex(tx, b); err != nil {
+					return fmt.Errorf("migrate data file layout %d to %d: %w", from, schema, err)
+				}
+			}
+			if err := migrateKeys(tx, b); err != nil {
+				return fmt.Errorf("migrate data file layout %d to %d: %w", from, schema, err)
 			}
 		case len(v) != 8 || beUint64(v) != schema:
-			return fmt.Errorf("data file layout version %x is neither %d nor %d; is it from a newer nkms?", v, schemaTimeIndex, schema)
+			return fmt.Errorf("data file layout version %x is not one of %d, %d, %d; is it from a newer nkms?",
+				v, schemaTimeIndex, schemaSharedIDs, schema)
 		}
 		if n, err := b.dropOrphanActivities(); err != nil {
 			return fmt.Errorf("drop the activities of deleted keys: %w", err)

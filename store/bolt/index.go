@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -14,18 +15,19 @@ import (
 
 // buckets are the buckets of one transaction.
 type buckets struct {
-	keys, names, byKeystore, due, accessKeys, meta *bbolt.Bucket
-	activities, activityOldest                     *bbolt.Bucket
+	keys, versions, names, byKeystore, due, accessKeys, meta *bbolt.Bucket
+	activities, activityOldest                               *bbolt.Bucket
 }
 
 // bucketsOf returns the buckets of tx; Open created them all.
 func bucketsOf(tx *bbolt.Tx) (*buckets, error) {
 	b := &buckets{
-		keys: tx.Bucket(bucketKeys), names: tx.Bucket(bucketNames), byKeystore: tx.Bucket(bucketByKeystore),
+		keys: tx.Bucket(bucketKeys), versions: tx.Bucket(bucketVersions),
+		names: tx.Bucket(bucketNames), byKeystore: tx.Bucket(bucketByKeystore),
 		due: tx.Bucket(bucketDue), accessKeys: tx.Bucket(bucketAccessKeys), meta: tx.Bucket(bucketMeta),
 		activities: tx.Bucket(bucketActivities), activityOldest: tx.Bucket(bucketActOldest),
 	}
-	if b.keys == nil || b.names == nil || b.byKeystore == nil || b.due == nil || b.accessKeys == nil || b.meta == nil ||
+	if b.keys == nil || b.versions == nil || b.names == nil || b.byKeystore == nil || b.due == nil || b.accessKeys == nil || b.meta == nil ||
 		b.activities == nil || b.activityOldest == nil {
 		return nil, fmt.Errorf("data file is missing a bucket")
 	}
@@ -103,6 +105,26 @@ func (b *buckets) count(keystore int64) int {
 		return int(beUint64(v))
 	}
 	return 0
+}
+
+// lastIDKey is the meta key of the last key ID given out in a keystore.
+func lastIDKey(keystore int64) []byte {
+	return append(bytes.Clone(metaLastID), keystorePrefix(keystore)...)
+}
+
+// nextID returns the next key ID of a keystore and records it as given out.
+func (b *buckets) nextID(keystore int64) (int64, error) {
+	var last uint64
+	if v := b.meta.Get(lastIDKey(keystore)); len(v) == 8 {
+		last = beUint64(v)
+	}
+	if last >= math.MaxInt64 {
+		return 0, errors.New("no key ID left in the keystore")
+	}
+	if err := b.meta.Put(lastIDKey(keystore), be64(last+1)); err != nil {
+		return 0, fmt.Errorf("next key id: %w", err)
+	}
+	return int64(last + 1), nil
 }
 
 // addCount changes a keystore's key count by delta.

@@ -1,6 +1,7 @@
 package etcd
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -83,4 +84,74 @@ func BenchmarkEtcdAppendActivities(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/entry")
+}
+
+// keyOfVersions creates a key and gives it n versions, at most 90 per
+// Update (a txn holds at most 100 operations).
+func keyOfVersions(b *testing.B, s *Store, name string, n int) *nkms.Key {
+	b.Helper()
+	k, err := s.Create(b.Context(), testKey(1, name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for k.Current() < n {
+		k, err = s.Update(b.Context(), k.Tag, func(k *nkms.Key) error {
+			v := k.Versions[0]
+			for range min(90, n-len(k.Versions)) {
+				v.Number = len(k.Versions) + 1
+				k.Versions = append(k.Versions, v)
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return k
+}
+
+// BenchmarkEtcdGetManyVersions is what each crypto request pays on etcd
+// (which has no read cache) for a key of n versions.
+func BenchmarkEtcdGetManyVersions(b *testing.B) {
+	for _, n := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("versions=%d", n), func(b *testing.B) {
+			_, cli := sharedEtcd(b)
+			s := open(b, cli, newPrefix(b, cli))
+			k := keyOfVersions(b, s, "bench", n)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Get(b.Context(), k.Tag); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkEtcdRotate is an Update that adds a version (as a rotation
+// does) to a key of n versions; each iteration has a key of its own. Run it
+// with a fixed count, e.g. -benchtime=50x.
+func BenchmarkEtcdRotate(b *testing.B) {
+	for _, n := range []int{1, 999} {
+		b.Run(fmt.Sprintf("versions=%d", n), func(b *testing.B) {
+			_, cli := sharedEtcd(b)
+			s := open(b, cli, newPrefix(b, cli))
+			tags := make([]string, b.N)
+			for i := range tags {
+				tags[i] = keyOfVersions(b, s, fmt.Sprintf("key%d", i), n).Tag
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := s.Update(b.Context(), tags[i], func(k *nkms.Key) error {
+					v := k.Versions[0]
+					v.Number = len(k.Versions) + 1
+					k.Versions = append(k.Versions, v)
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

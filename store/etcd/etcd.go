@@ -3,37 +3,48 @@
 // etcd transaction conditioned on the revisions it read (optimistic
 // concurrency), retried when another writer came first.
 //
-// Layout, under Options.Prefix (default "/nkms/"):
+// Layout 2, under Options.Prefix (default "/nkms/"):
 //
-//	schema                    layout version ("1")
-//	keys/<tag>                key record (store/codec)
+//	schema                    layout version ("2")
+//	keys/<tag>                key record without its versions (store/codec)
+//	vers/<tag*>/<number>      version record (store/codec), one per version
 //	names/<ks>/<NameKey>      tag: the name index, one row per key
 //	byks/<ks>/<inverted ID>   tag: the keystore index, newest first in key order
 //	due/<time>/<tag>          "" for keys with a due time (nkms.Key.DueAt)
 //	accesskeys/<id>           access key record (store/codec)
-//	meta/lastID               the last key ID given out, decimal
+//	meta/lastID/<ks>          the last key ID given out in the keystore, decimal
 //	meta/rootCheck            a value sealed under the root key (RootCheck)
 //	election/<name>/…         leader election of the nodes (RunAsLeader)
+//	migrate/lock/…            the lock of a layout migration (migrate.go)
 //	act/<tag*>/<entry key>    usage-log entry (activity.go)
 //	actkeys/<tag*>            "" while the key's log may hold entries (activity.go)
 //
 // <ks> is the keystore as 16 hex digits; <inverted ID> is MaxInt64-ID as 16
 // hex digits, so that a plain (ascending) range read lists a keystore newest
-// first and etcd never has to sort it; <time> is 16 hex digits of the 8-byte
-// time encoding of store/bolt (Unix ns with the sign bit flipped), so that
-// key order is time order. <tag*> is the tag path-escaped, so that one tag's
-// log prefix never covers another's.
+// first and etcd never has to sort it; <number> is a version number as 16
+// hex digits, so that key order is version order; <time> is 16 hex digits of
+// the 8-byte time encoding of store/bolt (Unix ns with the sign bit flipped),
+// so that key order is time order. <tag*> is the tag path-escaped, so that
+// one tag's prefix never covers another's.
 //
-// Transactions. Create is one txn: if the tag and the name are free and
-// meta/lastID is still at the revision read, put the record, the index rows
-// and the new lastID. Update and Delete read the record, run fn on a decoded
-// copy and commit the record and the index rows that change in one txn if
-// the record's mod revision is still the one read (and, for a rename, the new
-// name is free). A failed condition comes back with the current record or
-// lastID in the same round trip (the txn's else branch), so a retry needs no
-// extra read; after maxAttempts conflicts the operation gives up with
-// ErrContention. Every txn stays far below etcd's defaults of 128 operations
-// and 1.5 MiB per request; usage-log batches are split (activity.go).
+// Layout 1 kept every version inside the key record and numbered keys across
+// the prefix (meta/lastID); Open migrates it (migrate.go).
+//
+// Transactions. Create is one txn: if the tag and the name are free and the
+// keystore's meta/lastID is still at the revision read, put the record, the
+// version records, the index rows and the new lastID. Get reads the record
+// and the version records in one txn (one revision). Update and Delete read
+// the same way, run fn on a decoded copy and commit the record (always: its
+// mod revision guards the versions as well), the versions fn added or
+// changed (a rotation: one) and the index rows that change in one txn if the
+// record's mod revision is still the one read (and, for a rename, the new
+// name is free). A failed condition comes back with the current record and
+// versions or lastID in the same round trip (the txn's else branch), so a
+// retry needs no extra read; after maxAttempts conflicts the operation gives
+// up with ErrContention. Every txn stays far below etcd's defaults of 128
+// operations and 1.5 MiB per request; usage-log batches are split
+// (activity.go), and a Create or Update that would write more versions at
+// once than a txn holds fails (nkms writes one at a time).
 //
 // Running etcd for nkms: compact periodically (for example
 // --auto-compaction-mode=periodic --auto-compaction-retention=1h), as for any
@@ -69,8 +80,11 @@ import (
 // DefaultPrefix is the key prefix when Options.Prefix is empty.
 const DefaultPrefix = "/nkms/"
 
-// schemaVersion is the layout above.
-const schemaVersion = "1"
+// schemaVersion is the layout above; schemaV1 the older one that Open migrates.
+const (
+	schemaVersion = "2"
+	schemaV1      = "1"
+)
 
 // maxAttempts bounds the tries of one optimistic operation.
 const maxAttempts = 100
@@ -117,12 +131,11 @@ type Store struct {
 	// failing each other's txns: conflicts come only from other stores.
 	locks keyLocks
 
-	// lastID caches meta/lastID and its mod revision from the last Create,
-	// so that a Create from the only writer needs no read first.
-	idMu      sync.Mutex
-	idKnown   bool
-	lastID    int64
-	lastIDRev int64
+	// lastIDs caches each keystore's meta/lastID and its mod revision from
+	// the last Create, so that a Create from the only writer needs no read
+	// first.
+	idMu    sync.Mutex
+	lastIDs map[int64]lastID
 
 	// Usage-log entry keys: time ‖ seq ‖ node (activity.go).
 	node  [8]byte
@@ -133,25 +146,14 @@ type Store struct {
 var _ nkms.Store = (*Store)(nil)
 
 // Open returns a store on the client's cluster under opts.Prefix. It checks
-// that etcd answers and that the prefix holds this layout (or nothing yet).
+// that etcd answers and that the prefix holds this layout (or nothing yet),
+// and migrates a prefix of layout 1 first (migrate.go).
 func Open(ctx context.Context, opts Options) (*Store, error) {
-	if opts.Client == nil {
-		return nil, errors.New("etcd store: no client")
-	}
-	prefix := opts.Prefix
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	if !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
-	s := &Store{client: opts.Client, kv: opts.Client.KV, prefix: prefix, log: opts.Log, maxOps: defaultMaxOps}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if _, err := rand.Read(s.node[:]); err != nil {
+	s, err := newStore(opts)
+	if err != nil {
 		return nil, err
 	}
+	prefix := s.prefix
 	key := prefix + "schema"
 	resp, err := s.kv.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
@@ -163,10 +165,38 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	if !resp.Succeeded {
 		kvs := resp.Responses[0].GetResponseRange().Kvs
-		if len(kvs) == 1 && string(kvs[0].Value) != schemaVersion {
+		switch {
+		case len(kvs) == 1 && string(kvs[0].Value) == schemaV1:
+			if err := s.migrate(ctx); err != nil {
+				return nil, fmt.Errorf("etcd store: migrate %s from layout %s to %s: %w", prefix, schemaV1, schemaVersion, err)
+			}
+		case len(kvs) == 1 && string(kvs[0].Value) != schemaVersion:
 			return nil, fmt.Errorf("etcd store: %s holds layout version %q, not %s; is it from a newer nkms?",
 				prefix, kvs[0].Value, schemaVersion)
 		}
+	}
+	return s, nil
+}
+
+// newStore returns a store of opts that has not looked at etcd yet.
+func newStore(opts Options) (*Store, error) {
+	if opts.Client == nil {
+		return nil, errors.New("etcd store: no client")
+	}
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	s := &Store{client: opts.Client, kv: opts.Client.KV, prefix: prefix, log: opts.Log, maxOps: defaultMaxOps,
+		lastIDs: map[int64]lastID{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := rand.Read(s.node[:]); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -202,7 +232,15 @@ func (s *Store) duePrefix() string { return s.prefix + "due/" }
 
 func (s *Store) accessKeyKey(id string) string { return s.prefix + "accesskeys/" + id }
 
-func (s *Store) lastIDKey() string { return s.prefix + "meta/lastID" }
+func (s *Store) lastIDKey(keystore int64) string {
+	return s.prefix + "meta/lastID/" + hex64(uint64(keystore))
+}
+
+// versionsPrefix is the prefix of the version records of the key with tag.
+func (s *Store) versionsPrefix(tag string) string { return s.prefix + "vers/" + escape(tag) + "/" }
+
+// versionKey is the key of version n of the key with tag.
+func (s *Store) versionKey(tag string, n int) string { return s.versionsPrefix(tag) + hex64(uint64(n)) }
 
 // actPrefix is the prefix of the usage-log entries of the key with tag.
 func (s *Store) actPrefix(tag string) string { return s.prefix + "act/" + escape(tag) + "/" }

@@ -76,7 +76,9 @@ func appendTime(dst []byte, t time.Time) []byte {
 // timeHex is appendTime as 16 hex digits.
 func timeHex(t time.Time) string { return hex.EncodeToString(appendTime(nil, t)) }
 
-// Create stores a new key with the next ID and returns the stored copy.
+// Create stores a new key with the next ID of its keystore and returns the
+// stored copy: one txn with the key record, its version records, its index
+// rows and the keystore's new last ID.
 func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
@@ -85,15 +87,17 @@ func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
 		return nil, nkms.Errorf(nkms.Invalid, "key tag is empty")
 	}
 	c := k.Clone()
-	recKey, idKey := s.keyKey(c.Tag), s.lastIDKey()
+	vops, err := s.versionOps(c.Tag, nil, c.Versions)
+	if err != nil {
+		return nil, fmt.Errorf("etcd store: create key %s: %w", c.Tag, err)
+	}
+	recKey, idKey := s.keyKey(c.Tag), s.lastIDKey(c.Keystore)
 	unlock, err := s.locks.lock(ctx, idKey)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	s.idMu.Lock()
-	known, last, lastRev := s.idKnown, s.lastID, s.lastIDRev
-	s.idMu.Unlock()
+	last, lastRev, known := s.cachedLastID(c.Keystore)
 	if !known {
 		resp, err := s.kv.Get(ctx, idKey)
 		if err != nil {
@@ -117,6 +121,10 @@ func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
 			clientv3.OpPut(idKey, strconv.FormatInt(c.ID, 10)),
 		}
 		then = move(then, "", r.due, "")
+		then = append(then, vops...)
+		if err := s.fits(then); err != nil {
+			return false, fmt.Errorf("etcd store: create key %s: %w", c.Tag, err)
+		}
 		resp, err := s.kv.Txn(ctx).If(
 			clientv3.Compare(clientv3.CreateRevision(recKey), "=", 0),
 			clientv3.Compare(clientv3.CreateRevision(r.name), "=", 0),
@@ -130,7 +138,7 @@ func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
 			return false, fmt.Errorf("etcd store: create key %s: %w", c.Tag, err)
 		}
 		if resp.Succeeded {
-			s.setLastID(c.ID, resp.Header.Revision)
+			s.setLastID(c.Keystore, c.ID, resp.Header.Revision)
 			return true, nil
 		}
 		switch {
@@ -142,7 +150,7 @@ func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
 		if last, lastRev, err = lastIDOf(first(resp.Responses[2].GetResponseRange().Kvs)); err != nil {
 			return false, err
 		}
-		s.setLastID(last, lastRev)
+		s.setLastID(c.Keystore, last, lastRev)
 		return false, nil // another Create took the ID
 	})
 	if err != nil {
@@ -151,15 +159,15 @@ func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
 	return c, nil
 }
 
-// lastIDOf reads meta/lastID: the ID and its mod revision, both 0 when
-// there is none yet (kv is nil).
+// lastIDOf reads a keystore's last ID: the ID and its mod revision, both 0
+// when there is none yet (kv is nil).
 func lastIDOf(kv *mvccpb.KeyValue) (id, rev int64, err error) {
 	if kv == nil {
 		return 0, 0, nil
 	}
 	id, err = strconv.ParseInt(string(kv.Value), 10, 64)
 	if err != nil || id < 0 {
-		return 0, 0, fmt.Errorf("etcd store: meta/lastID is %q, not a key ID", kv.Value)
+		return 0, 0, fmt.Errorf("etcd store: %s is %q, not a key ID", kv.Key, kv.Value)
 	}
 	return id, kv.ModRevision, nil
 }
@@ -172,36 +180,37 @@ func first(kvs []*mvccpb.KeyValue) *mvccpb.KeyValue {
 	return kvs[0]
 }
 
-// setLastID caches meta/lastID, unless the cache holds a newer one.
-func (s *Store) setLastID(id, rev int64) {
+// lastID is what the store knows of a keystore's meta/lastID.
+type lastID struct{ id, rev int64 }
+
+// cachedLastID returns the cached last ID of a keystore and its revision.
+func (s *Store) cachedLastID(keystore int64) (id, rev int64, known bool) {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
-	if !s.idKnown || rev > s.lastIDRev {
-		s.idKnown, s.lastID, s.lastIDRev = true, id, rev
+	l, known := s.lastIDs[keystore]
+	return l.id, l.rev, known
+}
+
+// setLastID caches a keystore's last ID, unless the cache holds a newer one.
+func (s *Store) setLastID(keystore, id, rev int64) {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	if l, ok := s.lastIDs[keystore]; !ok || rev > l.rev {
+		s.lastIDs[keystore] = lastID{id, rev}
 	}
 }
 
-// Get returns the key with the given tag.
+// Get returns the key with the given tag: one txn reads its record and its
+// versions.
 func (s *Store) Get(ctx context.Context, tag string) (*nkms.Key, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	resp, err := s.kv.Get(ctx, s.keyKey(tag))
+	st, err := s.readKey(ctx, tag)
 	if err != nil {
 		return nil, fmt.Errorf("etcd store: get key %s: %w", tag, err)
 	}
-	if len(resp.Kvs) == 0 {
-		return nil, nkms.ErrKeyNotFound
-	}
-	return decodeKey(tag, resp.Kvs[0].Value)
-}
-
-func decodeKey(tag string, rec []byte) (*nkms.Key, error) {
-	k, err := codec.UnmarshalKey(rec)
-	if err != nil {
-		return nil, fmt.Errorf("etcd store: key %s: %w", tag, err)
-	}
-	return k, nil
+	return st.decode(tag)
 }
 
 // List returns one page of a keystore's keys, newest first, and the number
@@ -234,54 +243,54 @@ func (s *Store) List(ctx context.Context, keystore int64, pageNo, pageSize int) 
 		for _, kv := range resp.Kvs[skip:] {
 			tags = append(tags, string(kv.Value))
 		}
-		recs, err := s.getAll(ctx, tags)
+		page, err := s.getAll(ctx, tags)
 		if err != nil {
 			return nil, 0, fmt.Errorf("etcd store: list keystore %d: %w", keystore, err)
 		}
-		if recs == nil {
+		if page == nil {
 			continue // a key went away meanwhile
 		}
-		for i, rec := range recs {
-			k, err := decodeKey(tags[i], rec)
-			if err != nil {
-				return nil, 0, err
-			}
-			keys = append(keys, k)
-		}
-		return keys, total, nil
+		return append(keys, page...), total, nil
 	}
 	return nil, 0, fmt.Errorf("etcd store: list keystore %d: %w (keys kept going away)", keystore, ErrContention)
 }
 
-// getAll reads the records of tags, in txns of at most maxOps gets; nil
-// when one of them does not exist.
-func (s *Store) getAll(ctx context.Context, tags []string) ([][]byte, error) {
-	recs := make([][]byte, 0, len(tags))
+// getAll reads the keys with tags, each with its versions at one revision,
+// in txns of at most maxOps gets; nil when one of them does not exist.
+func (s *Store) getAll(ctx context.Context, tags []string) ([]*nkms.Key, error) {
+	keys := make([]*nkms.Key, 0, len(tags))
+	per := max(s.maxOps/2, 1)
 	for len(tags) > 0 {
-		n := min(len(tags), s.maxOps)
-		ops := make([]clientv3.Op, n)
-		for i, tag := range tags[:n] {
-			ops[i] = clientv3.OpGet(s.keyKey(tag))
+		n := min(len(tags), per)
+		var ops []clientv3.Op
+		for _, tag := range tags[:n] {
+			ops = append(ops, s.readKeyOps(tag)...)
 		}
 		resp, err := s.kv.Txn(ctx).Then(ops...).Commit()
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range resp.Responses {
-			kvs := r.GetResponseRange().Kvs
-			if len(kvs) == 0 {
+		for i, tag := range tags[:n] {
+			st := storedFrom(resp.Responses[2*i:])
+			if st.rec == nil {
 				return nil, nil
 			}
-			recs = append(recs, kvs[0].Value)
+			k, err := st.decode(tag)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, k)
 		}
 		tags = tags[n:]
 	}
-	return recs, nil
+	return keys, nil
 }
 
 // Update runs fn on a copy of the stored key and commits the result if the
 // key has not changed since it was read; otherwise it runs fn again on the
-// key as it is now. An error from fn is returned as it is.
+// key as it is now. The txn writes the key record (whose mod revision guards
+// the key's versions too), the index rows that change and the versions fn
+// added or changed. An error from fn is returned as it is.
 func (s *Store) Update(ctx context.Context, tag string, fn func(*nkms.Key) error) (*nkms.Key, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
@@ -292,17 +301,13 @@ func (s *Store) Update(ctx context.Context, tag string, fn func(*nkms.Key) error
 		return nil, err
 	}
 	defer unlock()
-	resp, err := s.kv.Get(ctx, recKey)
+	cur, err := s.readKey(ctx, tag)
 	if err != nil {
 		return nil, fmt.Errorf("etcd store: update key %s: %w", tag, err)
 	}
-	cur := first(resp.Kvs)
 	var out *nkms.Key
 	err = s.retry(ctx, "update key "+tag, func() (bool, error) {
-		if cur == nil {
-			return false, nkms.ErrKeyNotFound
-		}
-		old, err := decodeKey(tag, cur.Value)
+		old, err := cur.decode(tag)
 		if err != nil {
 			return false, err
 		}
@@ -313,12 +318,16 @@ func (s *Store) Update(ctx context.Context, tag string, fn func(*nkms.Key) error
 		if k.Tag != old.Tag || k.ID != old.ID {
 			return false, nkms.Errorf(nkms.Internal, "update must not change the key tag or id")
 		}
+		vops, err := s.versionOps(tag, old.Versions, k.Versions)
+		if err != nil {
+			return false, fmt.Errorf("etcd store: update key %s: %w", tag, err)
+		}
 		rec, err := codec.MarshalKey(k)
 		if err != nil {
 			return false, err
 		}
 		ro, rn := s.rowsOf(old), s.rowsOf(k)
-		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(recKey), "=", cur.ModRevision)}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(recKey), "=", cur.rec.ModRevision)}
 		if rn.name != ro.name {
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(rn.name), "=", 0))
 		}
@@ -326,7 +335,11 @@ func (s *Store) Update(ctx context.Context, tag string, fn func(*nkms.Key) error
 		ops = move(ops, ro.name, rn.name, tag)
 		ops = move(ops, ro.byks, rn.byks, tag)
 		ops = move(ops, ro.due, rn.due, "")
-		resp, err := s.kv.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(recKey)).Commit()
+		ops = append(ops, vops...)
+		if err := s.fits(ops); err != nil {
+			return false, fmt.Errorf("etcd store: update key %s: %w", tag, err)
+		}
+		resp, err := s.kv.Txn(ctx).If(cmps...).Then(ops...).Else(s.readKeyOps(tag)...).Commit()
 		if err != nil {
 			return false, fmt.Errorf("etcd store: update key %s: %w", tag, err)
 		}
@@ -334,8 +347,8 @@ func (s *Store) Update(ctx context.Context, tag string, fn func(*nkms.Key) error
 			out = k
 			return true, nil
 		}
-		now := first(resp.Responses[0].GetResponseRange().Kvs)
-		if now != nil && now.ModRevision == cur.ModRevision {
+		now := storedFrom(resp.Responses)
+		if now.rec != nil && now.rec.ModRevision == cur.rec.ModRevision {
 			return false, nkms.ErrNameConflict // the key is as read: the new name is taken
 		}
 		cur = now
@@ -347,8 +360,8 @@ func (s *Store) Update(ctx context.Context, tag string, fn func(*nkms.Key) error
 	return out, nil
 }
 
-// Delete removes the key, its index rows and its usage log in one txn if fn
-// (nil: no check) returns nil for the key as stored.
+// Delete removes the key, its versions, its index rows and its usage log in
+// one txn if fn (nil: no check) returns nil for the key as stored.
 func (s *Store) Delete(ctx context.Context, tag string, fn func(*nkms.Key) error) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -359,16 +372,12 @@ func (s *Store) Delete(ctx context.Context, tag string, fn func(*nkms.Key) error
 		return err
 	}
 	defer unlock()
-	resp, err := s.kv.Get(ctx, recKey)
+	cur, err := s.readKey(ctx, tag)
 	if err != nil {
 		return fmt.Errorf("etcd store: delete key %s: %w", tag, err)
 	}
-	cur := first(resp.Kvs)
 	return s.retry(ctx, "delete key "+tag, func() (bool, error) {
-		if cur == nil {
-			return false, nkms.ErrKeyNotFound
-		}
-		k, err := decodeKey(tag, cur.Value)
+		k, err := cur.decode(tag)
 		if err != nil {
 			return false, err
 		}
@@ -378,21 +387,24 @@ func (s *Store) Delete(ctx context.Context, tag string, fn func(*nkms.Key) error
 			}
 		}
 		r := s.rowsOf(k)
-		ops := []clientv3.Op{clientv3.OpDelete(recKey), clientv3.OpDelete(r.name), clientv3.OpDelete(r.byks)}
+		ops := []clientv3.Op{
+			clientv3.OpDelete(recKey), clientv3.OpDelete(s.versionsPrefix(tag), clientv3.WithPrefix()),
+			clientv3.OpDelete(r.name), clientv3.OpDelete(r.byks),
+		}
 		ops = move(ops, r.due, "", "")
 		ops = append(ops,
 			clientv3.OpDelete(s.actPrefix(tag), clientv3.WithPrefix()),
 			clientv3.OpDelete(s.actMarker(tag)))
 		resp, err := s.kv.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(recKey), "=", cur.ModRevision)).
-			Then(ops...).Else(clientv3.OpGet(recKey)).Commit()
+			If(clientv3.Compare(clientv3.ModRevision(recKey), "=", cur.rec.ModRevision)).
+			Then(ops...).Else(s.readKeyOps(tag)...).Commit()
 		if err != nil {
 			return false, fmt.Errorf("etcd store: delete key %s: %w", tag, err)
 		}
 		if resp.Succeeded {
 			return true, nil
 		}
-		cur = first(resp.Responses[0].GetResponseRange().Kvs)
+		cur = storedFrom(resp.Responses)
 		return false, nil
 	})
 }

@@ -27,7 +27,7 @@ type nameIndex struct {
 type Store struct {
 	mu         sync.Mutex
 	closed     bool
-	lastID     int64
+	lastID     map[int64]int64      // by keystore: the last key ID given out
 	keys       map[string]*nkms.Key // by tag
 	names      map[nameIndex]string // → tag
 	accessKeys map[string]*nkms.AccessKey
@@ -41,6 +41,7 @@ var _ nkms.Store = (*Store)(nil)
 // New returns an empty store.
 func New() *Store {
 	return &Store{
+		lastID:     map[int64]int64{},
 		keys:       map[string]*nkms.Key{},
 		names:      map[nameIndex]string{},
 		accessKeys: map[string]*nkms.AccessKey{},
@@ -61,10 +62,14 @@ func (s *Store) lock(ctx context.Context) error {
 	return nil
 }
 
-// Create stores a copy of k with a new ID and returns another copy.
+// Create stores a copy of k with the next ID of its keystore and returns
+// another copy.
 func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
 	if k.Tag == "" {
 		return nil, nkms.Errorf(nkms.Invalid, "key tag is empty")
+	}
+	if err := checkNumbers(k); err != nil {
+		return nil, err
 	}
 	if err := s.lock(ctx); err != nil {
 		return nil, err
@@ -77,9 +82,9 @@ func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
 	if _, ok := s.names[n]; ok {
 		return nil, nkms.ErrNameConflict
 	}
-	s.lastID++
+	s.lastID[k.Keystore]++
 	c := k.Clone()
-	c.ID = s.lastID
+	c.ID = s.lastID[k.Keystore]
 	s.keys[c.Tag] = c
 	s.names[n] = c.Tag
 	return c.Clone(), nil
@@ -124,6 +129,41 @@ func (s *Store) List(ctx context.Context, keystore int64, pageNo, pageSize int) 
 	return page, len(all), nil
 }
 
+// ListVersions returns one page of a key's versions, ascending, and their number.
+func (s *Store) ListVersions(ctx context.Context, tag string, pageNo, pageSize int) ([]nkms.Version, int, error) {
+	if pageNo < 1 || pageSize < 1 {
+		return nil, 0, nkms.Errorf(nkms.Invalid, "pageNo and pageSize must be at least 1")
+	}
+	if err := s.lock(ctx); err != nil {
+		return nil, 0, err
+	}
+	defer s.mu.Unlock()
+	k, ok := s.keys[tag]
+	if !ok {
+		return nil, 0, nkms.ErrKeyNotFound
+	}
+	page := []nkms.Version{}
+	n := len(k.Versions)
+	if pageNo-1 <= (n-1)/pageSize && n > 0 {
+		skip := (pageNo - 1) * pageSize
+		for _, v := range k.Versions[skip:min(n, skip+pageSize)] {
+			v.Sealed = append([]byte(nil), v.Sealed...)
+			page = append(page, v)
+		}
+	}
+	return page, n, nil
+}
+
+// checkNumbers refuses versions not numbered 1..n.
+func checkNumbers(k *nkms.Key) error {
+	for i, v := range k.Versions {
+		if v.Number != i+1 {
+			return nkms.Errorf(nkms.Internal, "key %s: version %d at position %d: versions must be numbered 1..n", k.Tag, v.Number, i+1)
+		}
+	}
+	return nil
+}
+
 // Update runs fn on a copy of the key and stores the result if fn returns nil.
 func (s *Store) Update(ctx context.Context, tag string, fn func(*nkms.Key) error) (*nkms.Key, error) {
 	if err := s.lock(ctx); err != nil {
@@ -140,6 +180,9 @@ func (s *Store) Update(ctx context.Context, tag string, fn func(*nkms.Key) error
 	}
 	if k.Tag != old.Tag || k.ID != old.ID {
 		return nil, nkms.Errorf(nkms.Internal, "update must not change the key tag or id")
+	}
+	if err := checkNumbers(k); err != nil {
+		return nil, err
 	}
 	on := nameIndex{old.Keystore, nkms.NameKey(old.Name)}
 	nn := nameIndex{k.Keystore, nkms.NameKey(k.Name)}
@@ -273,7 +316,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.keys, s.names, s.accessKeys, s.activities = nil, nil, nil, nil
+	s.keys, s.names, s.accessKeys, s.activities, s.lastID = nil, nil, nil, nil, nil
 	return nil
 }
 

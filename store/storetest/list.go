@@ -85,11 +85,22 @@ func testCopiesOnCreateAndGet(t *testing.T, s nkms.Store) {
 	created.Versions[0].State = nkms.StateEnable
 	checkKey(t, "after changing Create's result", get(t, s, want.Tag), want)
 
+	// A Get result's versions are read-only (they may be shared); everything
+	// else is the caller's, and appending a version copies.
 	got := get(t, s, want.Tag)
 	got.Memo = "got changed"
-	got.Versions[0].Sealed[1] ^= 0xff
+	got.AllowedIPs[0] = "192.0.2.1"
+	got.TokenGen.SealedSecret[0] ^= 0xff
+	got.Versions = append(got.Versions, nkms.Version{Number: 3, Sealed: []byte("appended")})
 	got.Versions = got.Versions[:1]
 	checkKey(t, "after changing Get's result", get(t, s, want.Tag), want)
+	a, b := get(t, s, want.Tag), get(t, s, want.Tag)
+	a.Versions = append(a.Versions, nkms.Version{Number: 3, Sealed: []byte("a")})
+	b.Versions = append(b.Versions, nkms.Version{Number: 3, Sealed: []byte("b")})
+	if got := string(a.Versions[2].Sealed); got != "a" {
+		t.Errorf("a version appended to one Get result reads %q after an append to another, want %q", got, "a")
+	}
+	checkKey(t, "after appending to Get results", get(t, s, want.Tag), want)
 
 	// The changed result's name must not be reserved, nor the old one freed.
 	if _, err := s.Create(t.Context(), newKey(t, 1, "createdChanged")); err != nil {

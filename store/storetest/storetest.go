@@ -30,6 +30,14 @@ func Run(t *testing.T, newStore func(t *testing.T) nkms.Store) {
 	}{
 		{"CreateGetRoundTrip", testCreateGetRoundTrip},
 		{"IDsAssigned", testIDsAssigned},
+		{"IDsPerKeystore", testIDsPerKeystore},
+		{"ConcurrentCreateIDs", testConcurrentCreateIDs},
+		{"ManyVersions", testManyVersions},
+		{"VersionState", testVersionState},
+		{"VersionNumbering", testVersionNumbering},
+		{"VersionsPage", testVersionsPage},
+		{"VersionsGoWithKey", testVersionsGoWithKey},
+		{"ConcurrentRotations", testConcurrentRotations},
 		{"NotFound", testNotFound},
 		{"DuplicateTag", testDuplicateTag},
 		{"NameConflictOnCreate", testNameConflictOnCreate},
@@ -112,6 +120,9 @@ func newKey(t *testing.T, keystore int64, name string) *nkms.Key {
 			{Number: 1, State: nkms.StateDisable, StatusDate: t0.Add(time.Minute), Created: t0, Sealed: randomBytes(t, 60)},
 			{Number: 2, State: nkms.StateEnable, StatusDate: t0.Add(time.Minute), Created: t0.Add(time.Minute), Sealed: randomBytes(t, 60)},
 		},
+		ACLEnabled: true, AllowedIPs: []string{"203.0.113.7", "10.0.0.0/8"},
+		TokenGen: nkms.TokenGenerator{ID: "gen-" + name, Active: true, SealedSecret: randomBytes(t, 48),
+			Enabled: t0.Add(2 * time.Minute), Issued: 3},
 	}
 }
 
