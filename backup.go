@@ -6,10 +6,12 @@ import (
 )
 
 // Snapshot is one consistent copy of a whole store, as a Snapshotter hands it
-// out: its size in bytes and a way to write it.
+// out: its size in bytes, a way to write it, and the file name a copy of it
+// is kept under (the store's own data file name).
 type Snapshot interface {
 	Size() int64
 	WriteTo(w io.Writer) (int64, error)
+	FileName() string
 }
 
 // Snapshotter is a Store that can copy all its data at one point in time

@@ -54,7 +54,7 @@ func (a backupAnswer) writeAnswer(w http.ResponseWriter, r *http.Request, s *Ser
 		h := w.Header()
 		h.Set("Content-Type", "application/octet-stream")
 		h.Set("Content-Length", strconv.FormatInt(sn.Size(), 10))
-		h.Set("Content-Disposition", `attachment; filename="nkms.db"`)
+		h.Set("Content-Disposition", `attachment; filename="`+sn.FileName()+`"`)
 		h.Set("Cache-Control", "no-store")
 		// With an audit log, its line is written now rather than after a
 		// stream held whole in memory.

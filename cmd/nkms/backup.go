@@ -171,7 +171,7 @@ func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backu
 	if info.RootCheck == nil {
 		return nil, fmt.Errorf("%s has no root key check value, so its root key cannot be confirmed; it was not taken by nkms backup", in)
 	}
-	if _, err := root.Open(info.RootCheck, []byte(server.RootCheckAD)); err != nil {
+	if _, err := root.Open(info.RootCheck, crypto.RootCheckAD()); err != nil {
 		return nil, &hintError{fmt.Errorf("the root key file %s is not the root key of the backup %s: restoring it would make every key unreadable", rootKeyFile, in),
 			"give the root key file the server had when the backup was taken (--root-key-file)"}
 	}

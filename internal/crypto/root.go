@@ -129,3 +129,8 @@ func SealSecretAD(accessKeyID string) []byte {
 func SealTokenGeneratorAD(tag, generatorID string) []byte {
 	return []byte("tokengen:" + tag + ":" + generatorID)
 }
+
+// RootCheckAD returns the associated data of the root-key check value that a
+// store (and so a backup) keeps: a value sealed under the root key that the
+// root key of every later start, and of every restore, must open.
+func RootCheckAD() []byte { return []byte("nkms:root-key-check") }

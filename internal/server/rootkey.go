@@ -74,11 +74,6 @@ func ReadRootKeyFile(path string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-// RootCheckAD is the associated data of the root-key check value that a
-// store (and so a backup) keeps: a value sealed under the root key that the
-// root key of every later start must open.
-const RootCheckAD = "nkms:root-key-check"
-
 // bindRootKey makes sure that root is the root key the store's data was
 // sealed with: the first start stores a value sealed under it, and every
 // later start (on any node) must be able to open that value. A node started
@@ -89,7 +84,7 @@ func bindRootKey(ctx context.Context, b *backend, root *crypto.RootKey) error {
 	if _, err := rand.Read(nonce); err != nil {
 		return err
 	}
-	candidate, err := root.Seal(nonce, []byte(RootCheckAD))
+	candidate, err := root.Seal(nonce, crypto.RootCheckAD())
 	if err != nil {
 		return err
 	}
@@ -97,7 +92,7 @@ func bindRootKey(ctx context.Context, b *backend, root *crypto.RootKey) error {
 	if err != nil {
 		return err
 	}
-	if _, err := root.Open(stored, []byte(RootCheckAD)); err != nil {
+	if _, err := root.Open(stored, crypto.RootCheckAD()); err != nil {
 		return &hintError{errors.New("the root key file is not the root key of " + b.where),
 			"every node must use the same root key file (copy it from the first node, mode 0600); restore it from your backup if it was replaced"}
 	}

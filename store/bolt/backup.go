@@ -62,6 +62,8 @@ type spooled struct {
 
 func (s *spooled) Size() int64 { return s.size }
 
+func (s *spooled) FileName() string { return FileName }
+
 func (s *spooled) WriteTo(w io.Writer) (int64, error) {
 	return io.Copy(w, io.NewSectionReader(s.f, 0, s.size))
 }

@@ -97,7 +97,7 @@ func (s *Store) appendRefusals(ctx context.Context, refusals []nkms.Activity, id
 func (s *Store) putRefusals(ctx context.Context, l *keyLog, ps []*pendingRefusal) error {
 	// This store's appends to one refusal log queue here, so that only other
 	// stores' appends can make the txn fail.
-	unlock, err := s.locks.lock(ctx, l.prefix)
+	unlock, err := s.locks.Lock(ctx, l.prefix)
 	if err != nil {
 		return err
 	}

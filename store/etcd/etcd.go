@@ -64,6 +64,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/nkms/nkms/internal/keylock"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/url"
@@ -129,7 +130,7 @@ type Store struct {
 	// locks serialise this store's read-modify-writes of one key record
 	// (and its Creates), so that its own goroutines queue instead of
 	// failing each other's txns: conflicts come only from other stores.
-	locks keyLocks
+	locks keylock.Locks
 
 	// lastIDs caches each keystore's meta/lastID and its mod revision from
 	// the last Create, so that a Create from the only writer needs no read
@@ -297,45 +298,5 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
-	}
-}
-
-// keyLocks are mutexes by name, made on demand and dropped when unused.
-type keyLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyLock
-}
-
-type keyLock struct {
-	held chan struct{} // capacity 1: full while the lock is held
-	refs int           // holders and waiters
-}
-
-// lock waits for the lock of name or for ctx to end.
-func (l *keyLocks) lock(ctx context.Context, name string) (unlock func(), err error) {
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[string]*keyLock{}
-	}
-	k := l.m[name]
-	if k == nil {
-		k = &keyLock{held: make(chan struct{}, 1)}
-		l.m[name] = k
-	}
-	k.refs++
-	l.mu.Unlock()
-	release := func() {
-		l.mu.Lock()
-		if k.refs--; k.refs == 0 {
-			delete(l.m, name)
-		}
-		l.mu.Unlock()
-	}
-	select {
-	case k.held <- struct{}{}:
-		return func() { <-k.held; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
 	}
 }

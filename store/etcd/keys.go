@@ -92,7 +92,7 @@ func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
 		return nil, fmt.Errorf("etcd store: create key %s: %w", c.Tag, err)
 	}
 	recKey, idKey := s.keyKey(c.Tag), s.lastIDKey(c.Keystore)
-	unlock, err := s.locks.lock(ctx, idKey)
+	unlock, err := s.locks.Lock(ctx, idKey)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +296,7 @@ func (s *Store) Update(ctx context.Context, tag string, fn func(*nkms.Key) error
 		return nil, err
 	}
 	recKey := s.keyKey(tag)
-	unlock, err := s.locks.lock(ctx, recKey)
+	unlock, err := s.locks.Lock(ctx, recKey)
 	if err != nil {
 		return nil, err
 	}
@@ -367,7 +367,7 @@ func (s *Store) Delete(ctx context.Context, tag string, fn func(*nkms.Key) error
 		return err
 	}
 	recKey := s.keyKey(tag)
-	unlock, err := s.locks.lock(ctx, recKey)
+	unlock, err := s.locks.Lock(ctx, recKey)
 	if err != nil {
 		return err
 	}
