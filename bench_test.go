@@ -23,7 +23,7 @@ func BenchmarkServiceEncryptAES32B(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Encrypt(ctx, alice, nkms.Tag(k.KeyTag()), msg, ""); err != nil {
+		if _, err := s.Encrypt(ctx, alice, k.KeyTag(), msg, ""); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -32,13 +32,13 @@ func BenchmarkServiceEncryptAES32B(b *testing.B) {
 func BenchmarkServiceDecryptAES32B(b *testing.B) {
 	s, k := benchmarkService(b, nkms.AES256)
 	ctx := context.Background()
-	ct, err := s.Encrypt(ctx, alice, nkms.Tag(k.KeyTag()), [][]byte{make([]byte, 32)}, "")
+	ct, err := s.Encrypt(ctx, alice, k.KeyTag(), [][]byte{make([]byte, 32)}, "")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Decrypt(ctx, alice, nkms.Tag(k.KeyTag()), ct.Values, ""); err != nil {
+		if _, err := s.Decrypt(ctx, alice, k.KeyTag(), ct.Values, ""); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -21,12 +21,12 @@ func TestSchedulerLoop(t *testing.T) {
 		s.DeletionWindow = time.Hour
 
 		overdue := create(t, s, alice, "overdue", nkms.AES256, false)
-		if _, err := s.RequestDeletion(ctx, alice, nkms.Tag(overdue.KeyTag())); err != nil {
+		if _, err := s.RequestDeletion(ctx, alice, overdue.KeyTag()); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(2 * time.Hour) // the window passes before the scheduler starts
 		later := create(t, s, alice, "later", nkms.AES256, false)
-		if _, err := s.RequestDeletion(ctx, alice, nkms.Tag(later.KeyTag())); err != nil {
+		if _, err := s.RequestDeletion(ctx, alice, later.KeyTag()); err != nil {
 			t.Fatal(err)
 		}
 
@@ -34,20 +34,20 @@ func TestSchedulerLoop(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() { (&nkms.Scheduler{Service: s, Interval: 10 * time.Minute}).Run(runCtx) })
 		synctest.Wait()
-		if _, err := s.GetKey(ctx, alice, nkms.Tag(overdue.KeyTag())); !errors.Is(err, nkms.ErrKeyNotFound) {
+		if _, err := s.GetKey(ctx, alice, overdue.KeyTag()); !errors.Is(err, nkms.ErrKeyNotFound) {
 			t.Fatalf("start-up pass kept the overdue key: %v", err)
 		}
-		if _, err := s.GetKey(ctx, alice, nkms.Tag(later.KeyTag())); err != nil {
+		if _, err := s.GetKey(ctx, alice, later.KeyTag()); err != nil {
 			t.Fatalf("key destroyed before its window: %v", err)
 		}
 		time.Sleep(50 * time.Minute)
 		synctest.Wait()
-		if _, err := s.GetKey(ctx, alice, nkms.Tag(later.KeyTag())); err != nil {
+		if _, err := s.GetKey(ctx, alice, later.KeyTag()); err != nil {
 			t.Fatalf("key destroyed 50 minutes into a 1 hour window: %v", err)
 		}
 		time.Sleep(10 * time.Minute)
 		synctest.Wait()
-		if _, err := s.GetKey(ctx, alice, nkms.Tag(later.KeyTag())); !errors.Is(err, nkms.ErrKeyNotFound) {
+		if _, err := s.GetKey(ctx, alice, later.KeyTag()); !errors.Is(err, nkms.ErrKeyNotFound) {
 			t.Fatalf("key kept past its window: %v", err)
 		}
 		cancel()
@@ -62,12 +62,12 @@ func TestPurgeLosesToCancel(t *testing.T) {
 	ctx := context.Background()
 	s, clk := newService(t)
 	k := create(t, s, alice, "saved", nkms.AES256, false)
-	if _, err := s.RequestDeletion(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+	if _, err := s.RequestDeletion(ctx, alice, k.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
 	clk.Add(nkms.DefaultDeletionWindow)
 	s.Store = cancelOnDelete{Store: s.Store, cancel: func() {
-		if _, err := s.CancelDeletion(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+		if _, err := s.CancelDeletion(ctx, alice, k.KeyTag()); err != nil {
 			t.Error(err)
 		}
 	}}
@@ -75,7 +75,7 @@ func TestPurgeLosesToCancel(t *testing.T) {
 	if err != nil || res.Destroyed != 0 || res.Failed != 0 {
 		t.Fatalf("pass: %+v %v", res, err)
 	}
-	if got, err := s.GetKey(ctx, alice, nkms.Tag(k.KeyTag())); err != nil || got.State != nkms.StateDisable {
+	if got, err := s.GetKey(ctx, alice, k.KeyTag()); err != nil || got.State != nkms.StateDisable {
 		t.Fatalf("cancelled key: %+v %v", got, err)
 	}
 }

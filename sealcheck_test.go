@@ -16,10 +16,10 @@ func TestCheckSealed(t *testing.T) {
 	s, _ := newService(t)
 	ctx := context.Background()
 	k := create(t, s, alice, "sealed", nkms.AES256, false)
-	if _, err := s.Rotate(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+	if _, err := s.Rotate(ctx, alice, k.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateTokenGenerator(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+	if _, err := s.CreateTokenGenerator(ctx, alice, k.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Bootstrap(ctx); err != nil {

@@ -23,10 +23,10 @@ func TestAuthorizationTable(t *testing.T) {
 	s, _ := newService(t)
 	aes := create(t, s, alice, "aes", nkms.AES256, false)
 	rsa := create(t, s, alice, "rsa", nkms.RSA2048, false)
-	if _, err := s.CreateTokenGenerator(ctx, alice, nkms.Tag(aes.KeyTag())); err != nil {
+	if _, err := s.CreateTokenGenerator(ctx, alice, aes.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
-	set, err := s.IssueTokenSet(ctx, alice, nkms.Tag(aes.KeyTag()), nkms.Lifetime{}, nkms.Lifetime{})
+	set, err := s.IssueTokenSet(ctx, alice, aes.KeyTag(), nkms.Lifetime{}, nkms.Lifetime{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,11 +39,11 @@ func TestAuthorizationTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ct, err := s.Encrypt(ctx, alice, nkms.Tag(aes.KeyTag()), [][]byte{[]byte("x")}, "")
+	ct, err := s.Encrypt(ctx, alice, aes.KeyTag(), [][]byte{[]byte("x")}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, err := s.Sign(ctx, alice, nkms.Tag(rsa.KeyTag()), []byte("m"))
+	sig, err := s.Sign(ctx, alice, rsa.KeyTag(), []byte("m"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,21 +69,21 @@ func TestAuthorizationTable(t *testing.T) {
 		"ListVersions": {read, "", func(c nkms.Caller) error { _, err := s.ListVersions(ctx, c, nkms.Tag(tag)); return err }},
 		"EnableKey":    {manage, "", func(c nkms.Caller) error { _, err := s.EnableKey(ctx, c, nkms.Tag(tag)); return err }},
 		"DisableKey": {manage, "", func(c nkms.Caller) error {
-			_, err := s.DisableKey(ctx, c, nkms.Tag(rsa.KeyTag()))
+			_, err := s.DisableKey(ctx, c, rsa.KeyTag())
 			if err == nil {
-				_, err = s.EnableKey(ctx, alice, nkms.Tag(rsa.KeyTag()))
+				_, err = s.EnableKey(ctx, alice, rsa.KeyTag())
 			}
 			return err
 		}},
 		"UpdateName": {manage, "", func(c nkms.Caller) error { _, err := s.UpdateName(ctx, c, nkms.Tag(tag), "aes"); return err }},
 		"UpdateMemo": {manage, "", func(c nkms.Caller) error { _, err := s.UpdateMemo(ctx, c, nkms.Tag(tag), "m"); return err }},
-		"Rotate":     {manage, "", func(c nkms.Caller) error { _, err := s.Rotate(ctx, c, nkms.Tag(rsa.KeyTag())); return err }},
+		"Rotate":     {manage, "", func(c nkms.Caller) error { _, err := s.Rotate(ctx, c, rsa.KeyTag()); return err }},
 		"EnableAutoRotation": {manage, "", func(c nkms.Caller) error {
 			_, err := s.EnableAutoRotation(ctx, c, nkms.Tag(tag))
 			return err
 		}},
 		"DisableAutoRotation": {manage, "", func(c nkms.Caller) error {
-			_, err := s.DisableAutoRotation(ctx, c, nkms.Tag(rsa.KeyTag()))
+			_, err := s.DisableAutoRotation(ctx, c, rsa.KeyTag())
 			return err
 		}},
 		"UpdateRotationPeriod": {manage, "", func(c nkms.Caller) error {
@@ -96,12 +96,12 @@ func TestAuthorizationTable(t *testing.T) {
 			return err
 		}},
 		"RequestDeletion": {manage, "", func(c nkms.Caller) error {
-			_, err := s.RequestDeletion(ctx, c, nkms.Tag(rsa.KeyTag()))
+			_, err := s.RequestDeletion(ctx, c, rsa.KeyTag())
 			if err == nil {
-				_, err = s.CancelDeletion(ctx, alice, nkms.Tag(rsa.KeyTag()))
+				_, err = s.CancelDeletion(ctx, alice, rsa.KeyTag())
 			}
 			if err == nil {
-				_, err = s.EnableKey(ctx, alice, nkms.Tag(rsa.KeyTag()))
+				_, err = s.EnableKey(ctx, alice, rsa.KeyTag())
 			}
 			return err
 		}},
@@ -150,11 +150,11 @@ func TestAuthorizationTable(t *testing.T) {
 			return ignore(err, nkms.InvalidState) // it exists
 		}},
 		"ReplaceTokenGenerator": {manage, "", func(c nkms.Caller) error {
-			_, err := s.ReplaceTokenGenerator(ctx, c, nkms.Tag(rsa.KeyTag()))
+			_, err := s.ReplaceTokenGenerator(ctx, c, rsa.KeyTag())
 			return ignore(err, nkms.InvalidState) // none on this key
 		}},
 		"DeleteTokenGenerator": {manage, "", func(c nkms.Caller) error {
-			_, err := s.DeleteTokenGenerator(ctx, c, nkms.Tag(rsa.KeyTag()))
+			_, err := s.DeleteTokenGenerator(ctx, c, rsa.KeyTag())
 			return ignore(err, nkms.InvalidState) // none on this key
 		}},
 		"IssueTokenSet": {cryptoOp, refresh, func(c nkms.Caller) error {
@@ -242,10 +242,10 @@ func TestTokenCallerOnlyOnItsKey(t *testing.T) {
 	s, _ := newService(t)
 	mine := create(t, s, alice, "mine", nkms.AES256, false)
 	other := create(t, s, alice, "other", nkms.AES256, false)
-	if _, err := s.CreateTokenGenerator(ctx, alice, nkms.Tag(mine.KeyTag())); err != nil {
+	if _, err := s.CreateTokenGenerator(ctx, alice, mine.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
-	set, err := s.IssueTokenSet(ctx, alice, nkms.Tag(mine.KeyTag()), nkms.Lifetime{}, nkms.Lifetime{})
+	set, err := s.IssueTokenSet(ctx, alice, mine.KeyTag(), nkms.Lifetime{}, nkms.Lifetime{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,10 +253,10 @@ func TestTokenCallerOnlyOnItsKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Encrypt(ctx, c, nkms.Tag(mine.KeyTag()), [][]byte{[]byte("x")}, ""); err != nil {
+	if _, err := s.Encrypt(ctx, c, mine.KeyTag(), [][]byte{[]byte("x")}, ""); err != nil {
 		t.Fatalf("own key: %v", err)
 	}
-	_, err = s.Encrypt(ctx, c, nkms.Tag(other.KeyTag()), [][]byte{[]byte("x")}, "")
+	_, err = s.Encrypt(ctx, c, other.KeyTag(), [][]byte{[]byte("x")}, "")
 	wantCode(t, err, nkms.PermissionDenied)
 }
 

@@ -46,6 +46,14 @@ func create(t *testing.T, s *nkms.Service, c nkms.Caller, name string, typ nkms.
 	return k
 }
 
+// wantErr fails unless err is the sentinel want (errors.Is).
+func wantErr(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("got error %v, want %v", err, want)
+	}
+}
+
 func wantCode(t *testing.T, err error, code nkms.Code) {
 	t.Helper()
 	if got := nkms.ErrorCode(err); got != code {
@@ -88,40 +96,40 @@ func TestKeystoreIsolation(t *testing.T) {
 	s, _ := newService(t)
 	ctx := context.Background()
 	k := create(t, s, alice, "secret", nkms.RSA2048, false)
-	ct, err := s.Encrypt(ctx, alice, nkms.Tag(k.KeyTag()), [][]byte{[]byte("x")}, "")
+	ct, err := s.Encrypt(ctx, alice, k.KeyTag(), [][]byte{[]byte("x")}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ops := map[string]func() error{
-		"get":      func() error { _, err := s.GetKey(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"enable":   func() error { _, err := s.EnableKey(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"disable":  func() error { _, err := s.DisableKey(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"name":     func() error { _, err := s.UpdateName(ctx, bob, nkms.Tag(k.KeyTag()), "mine"); return err },
-		"memo":     func() error { _, err := s.UpdateMemo(ctx, bob, nkms.Tag(k.KeyTag()), "x"); return err },
-		"rotate":   func() error { _, err := s.Rotate(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"auto-on":  func() error { _, err := s.EnableAutoRotation(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"auto-off": func() error { _, err := s.DisableAutoRotation(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"period":   func() error { _, err := s.UpdateRotationPeriod(ctx, bob, nkms.Tag(k.KeyTag()), 10); return err },
+		"get":      func() error { _, err := s.GetKey(ctx, bob, k.KeyTag()); return err },
+		"enable":   func() error { _, err := s.EnableKey(ctx, bob, k.KeyTag()); return err },
+		"disable":  func() error { _, err := s.DisableKey(ctx, bob, k.KeyTag()); return err },
+		"name":     func() error { _, err := s.UpdateName(ctx, bob, k.KeyTag(), "mine"); return err },
+		"memo":     func() error { _, err := s.UpdateMemo(ctx, bob, k.KeyTag(), "x"); return err },
+		"rotate":   func() error { _, err := s.Rotate(ctx, bob, k.KeyTag()); return err },
+		"auto-on":  func() error { _, err := s.EnableAutoRotation(ctx, bob, k.KeyTag()); return err },
+		"auto-off": func() error { _, err := s.DisableAutoRotation(ctx, bob, k.KeyTag()); return err },
+		"period":   func() error { _, err := s.UpdateRotationPeriod(ctx, bob, k.KeyTag(), 10); return err },
 		"version": func() error {
-			_, err := s.SetVersionState(ctx, bob, nkms.Tag(k.KeyTag()), 1, nkms.StateEnable)
+			_, err := s.SetVersionState(ctx, bob, k.KeyTag(), 1, nkms.StateEnable)
 			return err
 		},
-		"request": func() error { _, err := s.RequestDeletion(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"cancel":  func() error { _, err := s.CancelDeletion(ctx, bob, nkms.Tag(k.KeyTag())); return err },
-		"delete":  func() error { return s.DeleteKey(ctx, bob, nkms.Tag(k.KeyTag())) },
+		"request": func() error { _, err := s.RequestDeletion(ctx, bob, k.KeyTag()); return err },
+		"cancel":  func() error { _, err := s.CancelDeletion(ctx, bob, k.KeyTag()); return err },
+		"delete":  func() error { return s.DeleteKey(ctx, bob, k.KeyTag()) },
 		"encrypt": func() error {
-			_, err := s.Encrypt(ctx, bob, nkms.Tag(k.KeyTag()), [][]byte{[]byte("x")}, "")
+			_, err := s.Encrypt(ctx, bob, k.KeyTag(), [][]byte{[]byte("x")}, "")
 			return err
 		},
-		"decrypt":    func() error { _, err := s.Decrypt(ctx, bob, nkms.Tag(k.KeyTag()), ct.Values, ""); return err },
-		"re-encrypt": func() error { _, err := s.ReEncrypt(ctx, bob, nkms.Tag(k.KeyTag()), ct.Values, ""); return err },
-		"custom":     func() error { _, err := s.CreateCustomKey(ctx, bob, nkms.Tag(k.KeyTag()), 0, false, ""); return err },
-		"sign":       func() error { _, err := s.Sign(ctx, bob, nkms.Tag(k.KeyTag()), []byte("m")); return err },
+		"decrypt":    func() error { _, err := s.Decrypt(ctx, bob, k.KeyTag(), ct.Values, ""); return err },
+		"re-encrypt": func() error { _, err := s.ReEncrypt(ctx, bob, k.KeyTag(), ct.Values, ""); return err },
+		"custom":     func() error { _, err := s.CreateCustomKey(ctx, bob, k.KeyTag(), 0, false, ""); return err },
+		"sign":       func() error { _, err := s.Sign(ctx, bob, k.KeyTag(), []byte("m")); return err },
 		"verify": func() error {
-			_, err := s.Verify(ctx, bob, nkms.Tag(k.KeyTag()), []byte("m"), ct.Values[0])
+			_, err := s.Verify(ctx, bob, k.KeyTag(), []byte("m"), ct.Values[0])
 			return err
 		},
-		"public": func() error { _, err := s.PublicKey(ctx, bob, nkms.Tag(k.KeyTag()), 0); return err },
+		"public": func() error { _, err := s.PublicKey(ctx, bob, k.KeyTag(), 0); return err },
 	}
 	for name, op := range ops {
 		if err := op(); !errors.Is(err, nkms.ErrKeyNotFound) {
@@ -146,7 +154,7 @@ func TestEncryptDecryptAcrossRotations(t *testing.T) {
 			s, clk := newService(t)
 			k := create(t, s, alice, "enc", typ, false)
 			msgs := [][]byte{[]byte("one"), {}, []byte("three")}
-			v1, err := s.Encrypt(ctx, alice, nkms.Tag(k.KeyTag()), msgs, "")
+			v1, err := s.Encrypt(ctx, alice, k.KeyTag(), msgs, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,14 +162,14 @@ func TestEncryptDecryptAcrossRotations(t *testing.T) {
 				t.Fatalf("ciphertexts %q", v1.Values)
 			}
 			clk.Add(time.Second)
-			if _, err := s.Rotate(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+			if _, err := s.Rotate(ctx, alice, k.KeyTag()); err != nil {
 				t.Fatal(err)
 			}
-			v2, err := s.Encrypt(ctx, alice, nkms.Tag(k.KeyTag()), msgs[:1], "")
+			v2, err := s.Encrypt(ctx, alice, k.KeyTag(), msgs[:1], "")
 			if err != nil || !strings.HasPrefix(v2.Values[0], "ncpkms:v2:") {
 				t.Fatalf("after rotation: %q %v", v2.Values, err)
 			}
-			got, err := s.Decrypt(ctx, alice, nkms.Tag(k.KeyTag()), append(v1.Values, v2.Values...), "")
+			got, err := s.Decrypt(ctx, alice, k.KeyTag(), append(v1.Values, v2.Values...), "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,22 +178,22 @@ func TestEncryptDecryptAcrossRotations(t *testing.T) {
 					t.Fatalf("item %d: got %q, want %q", i, got.Values[i], want)
 				}
 			}
-			re, err := s.ReEncrypt(ctx, alice, nkms.Tag(k.KeyTag()), v1.Values, "")
+			re, err := s.ReEncrypt(ctx, alice, k.KeyTag(), v1.Values, "")
 			if err != nil || !strings.HasPrefix(re.Values[0], "ncpkms:v2:") {
 				t.Fatalf("re-encrypt: %q %v", re.Values, err)
 			}
-			if _, err := s.SetVersionState(ctx, alice, nkms.Tag(k.KeyTag()), 1, nkms.StateDisable); err != nil {
+			if _, err := s.SetVersionState(ctx, alice, k.KeyTag(), 1, nkms.StateDisable); err != nil {
 				t.Fatal(err)
 			}
-			_, err = s.Decrypt(ctx, alice, nkms.Tag(k.KeyTag()), v1.Values[:1], "")
-			wantCode(t, err, nkms.InvalidState)
-			_, err = s.ReEncrypt(ctx, alice, nkms.Tag(k.KeyTag()), v1.Values[:1], "")
-			wantCode(t, err, nkms.InvalidState)
-			if got, err := s.Decrypt(ctx, alice, nkms.Tag(k.KeyTag()), re.Values[:1], ""); err != nil || string(got.Values[0]) != "one" {
+			_, err = s.Decrypt(ctx, alice, k.KeyTag(), v1.Values[:1], "")
+			wantErr(t, err, nkms.ErrInvalidStatus)
+			_, err = s.ReEncrypt(ctx, alice, k.KeyTag(), v1.Values[:1], "")
+			wantErr(t, err, nkms.ErrInvalidStatus)
+			if got, err := s.Decrypt(ctx, alice, k.KeyTag(), re.Values[:1], ""); err != nil || string(got.Values[0]) != "one" {
 				t.Fatalf("decrypt re-encrypted: %q %v", got.Values, err)
 			}
-			_, err = s.Decrypt(ctx, alice, nkms.Tag(k.KeyTag()), []string{"ncpkms:v9:" + strings.SplitN(v1.Values[0], ":", 3)[2]}, "")
-			wantCode(t, err, nkms.NotFound)
+			_, err = s.Decrypt(ctx, alice, k.KeyTag(), []string{"ncpkms:v9:" + strings.SplitN(v1.Values[0], ":", 3)[2]}, "")
+			wantErr(t, err, nkms.ErrVersionNotFound)
 		})
 	}
 }
@@ -197,11 +205,11 @@ func TestDecryptFailuresAreOneError(t *testing.T) {
 	k := create(t, s, alice, "conv", nkms.AES256, true)
 	ctxA := base64.StdEncoding.EncodeToString([]byte("tenant-a"))
 	ctxB := base64.StdEncoding.EncodeToString([]byte("tenant-b"))
-	ct, err := s.Encrypt(ctx, alice, nkms.Tag(k.KeyTag()), [][]byte{[]byte("same")}, ctxA)
+	ct, err := s.Encrypt(ctx, alice, k.KeyTag(), [][]byte{[]byte("same")}, ctxA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _ := s.Encrypt(ctx, alice, nkms.Tag(k.KeyTag()), [][]byte{[]byte("same")}, ctxA)
+	again, _ := s.Encrypt(ctx, alice, k.KeyTag(), [][]byte{[]byte("same")}, ctxA)
 	if again.Values[0] != ct.Values[0] {
 		t.Fatalf("convergent key is not deterministic: %q vs %q", ct.Values[0], again.Values[0])
 	}
@@ -213,14 +221,14 @@ func TestDecryptFailuresAreOneError(t *testing.T) {
 		"tampered":      {"ncpkms:v1:" + base64.StdEncoding.EncodeToString(tampered), ctxA},
 		"truncated":     {"ncpkms:v1:" + base64.StdEncoding.EncodeToString(body[:10]), ctxA},
 	} {
-		_, err := s.Decrypt(ctx, alice, nkms.Tag(k.KeyTag()), []string{tc.ct}, tc.context)
+		_, err := s.Decrypt(ctx, alice, k.KeyTag(), []string{tc.ct}, tc.context)
 		if !errors.Is(err, nkms.ErrDecrypt) || nkms.ErrorMessage(err) != nkms.ErrorMessage(nkms.ErrDecrypt) {
 			t.Errorf("%s: got %v, want ErrDecrypt", name, err)
 		}
 	}
-	_, err = s.Encrypt(ctx, alice, nkms.Tag(k.KeyTag()), [][]byte{[]byte("x")}, "")
+	_, err = s.Encrypt(ctx, alice, k.KeyTag(), [][]byte{[]byte("x")}, "")
 	wantCode(t, err, nkms.Invalid) // context required for convergent keys
-	_, err = s.Encrypt(ctx, alice, nkms.Tag(k.KeyTag()), [][]byte{[]byte("x")}, base64.StdEncoding.EncodeToString(make([]byte, 51)))
+	_, err = s.Encrypt(ctx, alice, k.KeyTag(), [][]byte{[]byte("x")}, base64.StdEncoding.EncodeToString(make([]byte, 51)))
 	wantCode(t, err, nkms.Invalid)
 }
 
@@ -231,25 +239,25 @@ func TestEncryptLimits(t *testing.T) {
 	aes := create(t, s, alice, "aes", nkms.AES256, false)
 	rsaK := create(t, s, alice, "rsa", nkms.RSA2048, false)
 	ec := create(t, s, alice, "ecc", nkms.ECDSA, false)
-	if _, err := s.Encrypt(ctx, alice, nkms.Tag(aes.KeyTag()), [][]byte{make([]byte, 32768)}, ""); err != nil {
+	if _, err := s.Encrypt(ctx, alice, aes.KeyTag(), [][]byte{make([]byte, 32768)}, ""); err != nil {
 		t.Fatalf("32 KiB: %v", err)
 	}
-	_, err := s.Encrypt(ctx, alice, nkms.Tag(aes.KeyTag()), [][]byte{make([]byte, 16384), make([]byte, 16385)}, "")
+	_, err := s.Encrypt(ctx, alice, aes.KeyTag(), [][]byte{make([]byte, 16384), make([]byte, 16385)}, "")
 	wantCode(t, err, nkms.Invalid)
-	if _, err := s.Encrypt(ctx, alice, nkms.Tag(rsaK.KeyTag()), [][]byte{make([]byte, 190)}, ""); err != nil {
+	if _, err := s.Encrypt(ctx, alice, rsaK.KeyTag(), [][]byte{make([]byte, 190)}, ""); err != nil {
 		t.Fatalf("190 B RSA: %v", err)
 	}
-	_, err = s.Encrypt(ctx, alice, nkms.Tag(rsaK.KeyTag()), [][]byte{make([]byte, 191)}, "")
+	_, err = s.Encrypt(ctx, alice, rsaK.KeyTag(), [][]byte{make([]byte, 191)}, "")
 	wantCode(t, err, nkms.Invalid)
-	_, err = s.Encrypt(ctx, alice, nkms.Tag(ec.KeyTag()), [][]byte{[]byte("x")}, "")
+	_, err = s.Encrypt(ctx, alice, ec.KeyTag(), [][]byte{[]byte("x")}, "")
 	wantCode(t, err, nkms.Invalid)
-	_, err = s.Sign(ctx, alice, nkms.Tag(aes.KeyTag()), []byte("x"))
+	_, err = s.Sign(ctx, alice, aes.KeyTag(), []byte("x"))
 	wantCode(t, err, nkms.Invalid)
-	_, err = s.Sign(ctx, alice, nkms.Tag(ec.KeyTag()), make([]byte, 8193))
+	_, err = s.Sign(ctx, alice, ec.KeyTag(), make([]byte, 8193))
 	wantCode(t, err, nkms.Invalid)
-	_, err = s.CreateCustomKey(ctx, alice, nkms.Tag(aes.KeyTag()), 192, false, "")
+	_, err = s.CreateCustomKey(ctx, alice, aes.KeyTag(), 192, false, "")
 	wantCode(t, err, nkms.Invalid)
-	_, err = s.Decrypt(ctx, alice, nkms.Tag(aes.KeyTag()), []string{"ncpkms:v01:AAAA"}, "")
+	_, err = s.Decrypt(ctx, alice, aes.KeyTag(), []string{"ncpkms:v01:AAAA"}, "")
 	wantCode(t, err, nkms.Invalid)
 }
 
@@ -262,21 +270,21 @@ func TestSignVerifyWithStandardLibrary(t *testing.T) {
 			s, _ := newService(t)
 			k := create(t, s, alice, "signer", typ, false)
 			msg := []byte("message to sign")
-			sig, err := s.Sign(ctx, alice, nkms.Tag(k.KeyTag()), msg)
+			sig, err := s.Sign(ctx, alice, k.KeyTag(), msg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.Rotate(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+			if _, err := s.Rotate(ctx, alice, k.KeyTag()); err != nil {
 				t.Fatal(err)
 			}
-			ok, err := s.Verify(ctx, alice, nkms.Tag(k.KeyTag()), msg, sig.Value)
+			ok, err := s.Verify(ctx, alice, k.KeyTag(), msg, sig.Value)
 			if err != nil || !ok.Valid {
 				t.Fatalf("verify old-version signature: %v %v", ok, err)
 			}
-			if ok, err := s.Verify(ctx, alice, nkms.Tag(k.KeyTag()), []byte("other"), sig.Value); err != nil || ok.Valid {
+			if ok, err := s.Verify(ctx, alice, k.KeyTag(), []byte("other"), sig.Value); err != nil || ok.Valid {
 				t.Fatalf("verify other message: %v %v", ok, err)
 			}
-			pemText, err := s.PublicKey(ctx, alice, nkms.Tag(k.KeyTag()), 1)
+			pemText, err := s.PublicKey(ctx, alice, k.KeyTag(), 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -301,17 +309,17 @@ func TestSignVerifyWithStandardLibrary(t *testing.T) {
 			if err != nil {
 				t.Fatalf("standard library verification: %v", err)
 			}
-			cur, _ := s.PublicKey(ctx, alice, nkms.Tag(k.KeyTag()), 0)
+			cur, _ := s.PublicKey(ctx, alice, k.KeyTag(), 0)
 			if cur == pemText {
 				t.Fatal("rotation did not change the public key")
 			}
-			if _, err := s.SetVersionState(ctx, alice, nkms.Tag(k.KeyTag()), 1, nkms.StateDisable); err != nil {
+			if _, err := s.SetVersionState(ctx, alice, k.KeyTag(), 1, nkms.StateDisable); err != nil {
 				t.Fatal(err)
 			}
-			_, err = s.PublicKey(ctx, alice, nkms.Tag(k.KeyTag()), 1)
-			wantCode(t, err, nkms.InvalidState)
-			_, err = s.Verify(ctx, alice, nkms.Tag(k.KeyTag()), msg, sig.Value)
-			wantCode(t, err, nkms.InvalidState)
+			_, err = s.PublicKey(ctx, alice, k.KeyTag(), 1)
+			wantErr(t, err, nkms.ErrInvalidStatus)
+			_, err = s.Verify(ctx, alice, k.KeyTag(), msg, sig.Value)
+			wantErr(t, err, nkms.ErrInvalidStatus)
 		})
 	}
 }
@@ -322,7 +330,7 @@ func TestCustomKey(t *testing.T) {
 	s, _ := newService(t)
 	k := create(t, s, alice, "dek", nkms.AES256, false)
 	for _, bits := range []int{0, 128, 256, 512} {
-		ck, err := s.CreateCustomKey(ctx, alice, nkms.Tag(k.KeyTag()), bits, true, "")
+		ck, err := s.CreateCustomKey(ctx, alice, k.KeyTag(), bits, true, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -333,12 +341,12 @@ func TestCustomKey(t *testing.T) {
 		if len(ck.Plaintext) != want || ck.Version != 1 {
 			t.Fatalf("bits %d: %d bytes, version %d", bits, len(ck.Plaintext), ck.Version)
 		}
-		got, err := s.Decrypt(ctx, alice, nkms.Tag(k.KeyTag()), []string{ck.Ciphertext}, "")
+		got, err := s.Decrypt(ctx, alice, k.KeyTag(), []string{ck.Ciphertext}, "")
 		if err != nil || !bytes.Equal(got.Values[0], ck.Plaintext) {
 			t.Fatalf("decrypt custom key: %v", err)
 		}
 	}
-	ck, _ := s.CreateCustomKey(ctx, alice, nkms.Tag(k.KeyTag()), 0, false, "")
+	ck, _ := s.CreateCustomKey(ctx, alice, k.KeyTag(), 0, false, "")
 	if ck.Plaintext != nil {
 		t.Fatal("plaintext returned without requestPlainKey")
 	}
@@ -350,28 +358,28 @@ func TestDeletionLifecycle(t *testing.T) {
 	s, clk := newService(t)
 	k := create(t, s, alice, "doomed", nkms.AES256, false)
 	keep := create(t, s, alice, "kept", nkms.AES256, false)
-	ct, _ := s.Encrypt(ctx, alice, nkms.Tag(k.KeyTag()), [][]byte{[]byte("x")}, "")
+	ct, _ := s.Encrypt(ctx, alice, k.KeyTag(), [][]byte{[]byte("x")}, "")
 
-	err := s.DeleteKey(ctx, alice, nkms.Tag(k.KeyTag()))
-	wantCode(t, err, nkms.InvalidState)
-	r, err := s.RequestDeletion(ctx, alice, nkms.Tag(k.KeyTag()))
+	err := s.DeleteKey(ctx, alice, k.KeyTag())
+	wantErr(t, err, nkms.ErrInvalidStatus)
+	r, err := s.RequestDeletion(ctx, alice, k.KeyTag())
 	if err != nil || r.State != nkms.StateRevoke || !r.DestroyDate.Equal(t0.Add(72*time.Hour)) {
 		t.Fatalf("request deletion: %+v %v", r, err)
 	}
-	_, err = s.Decrypt(ctx, alice, nkms.Tag(k.KeyTag()), ct.Values, "")
-	wantCode(t, err, nkms.InvalidState)
-	_, err = s.EnableKey(ctx, alice, nkms.Tag(k.KeyTag()))
-	wantCode(t, err, nkms.InvalidState)
-	if _, err := s.CancelDeletion(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+	_, err = s.Decrypt(ctx, alice, k.KeyTag(), ct.Values, "")
+	wantErr(t, err, nkms.ErrInvalidStatus)
+	_, err = s.EnableKey(ctx, alice, k.KeyTag())
+	wantErr(t, err, nkms.ErrInvalidStatus)
+	if _, err := s.CancelDeletion(ctx, alice, k.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RequestDeletion(ctx, alice, nkms.Tag(keep.KeyTag())); err != nil {
+	if _, err := s.RequestDeletion(ctx, alice, keep.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CancelDeletion(ctx, alice, nkms.Tag(keep.KeyTag())); err != nil {
+	if _, err := s.CancelDeletion(ctx, alice, keep.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RequestDeletion(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+	if _, err := s.RequestDeletion(ctx, alice, k.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -384,10 +392,10 @@ func TestDeletionLifecycle(t *testing.T) {
 	if err != nil || res.Destroyed != 1 {
 		t.Fatalf("at the window: %+v %v", res, err)
 	}
-	if _, err := s.GetKey(ctx, alice, nkms.Tag(k.KeyTag())); !errors.Is(err, nkms.ErrKeyNotFound) {
+	if _, err := s.GetKey(ctx, alice, k.KeyTag()); !errors.Is(err, nkms.ErrKeyNotFound) {
 		t.Fatalf("destroyed key: got %v, want ErrKeyNotFound", err)
 	}
-	if _, err := s.GetKey(ctx, alice, nkms.Tag(keep.KeyTag())); err != nil {
+	if _, err := s.GetKey(ctx, alice, keep.KeyTag()); err != nil {
 		t.Fatalf("cancelled key was destroyed: %v", err)
 	}
 	if _, err := s.CreateKey(ctx, alice, nkms.CreateKeyInput{Name: "doomed", Type: nkms.AES256}); err != nil {
@@ -403,7 +411,7 @@ func TestAutoRotationPass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.DisableKey(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+	if _, err := s.DisableKey(ctx, alice, k.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
 	clk.Add(24 * time.Hour)
@@ -411,7 +419,7 @@ func TestAutoRotationPass(t *testing.T) {
 	if err != nil || res.Rotated != 1 {
 		t.Fatalf("pass: %+v %v", res, err)
 	}
-	got, _ := s.GetKey(ctx, alice, nkms.Tag(k.KeyTag()))
+	got, _ := s.GetKey(ctx, alice, k.KeyTag())
 	if got.Current() != 2 || !got.RotationBase.Equal(clk.Now()) {
 		t.Fatalf("after auto rotation: version %d base %v", got.Current(), got.RotationBase)
 	}
@@ -428,19 +436,19 @@ func TestConcurrentRotations(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			if _, err := s.Rotate(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+			if _, err := s.Rotate(ctx, alice, k.KeyTag()); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
-	got, _ := s.GetKey(ctx, alice, nkms.Tag(k.KeyTag()))
+	got, _ := s.GetKey(ctx, alice, k.KeyTag())
 	if got.Current() != 9 {
 		t.Fatalf("got %d versions, want 9", got.Current())
 	}
 	// Every version's material unseals: its sealing AD names its own version.
 	for n := 1; n <= 9; n++ {
-		if _, err := s.PublicKey(ctx, alice, nkms.Tag(k.KeyTag()), n); err != nil {
+		if _, err := s.PublicKey(ctx, alice, k.KeyTag(), n); err != nil {
 			t.Fatalf("version %d: %v", n, err)
 		}
 	}
@@ -488,7 +496,7 @@ func TestAccessKeys(t *testing.T) {
 		t.Fatalf("operator lists %d access keys, want 3", len(l))
 	}
 	err = s.RevokeAccessKey(ctx, tenant, first.AccessKey)
-	wantCode(t, err, nkms.NotFound)
+	wantErr(t, err, nkms.ErrAccessKeyNotFound)
 	err = s.RevokeAccessKey(ctx, tenant, tenant.AccessKey)
 	wantCode(t, err, nkms.Invalid)
 	if err := s.RevokeAccessKey(ctx, tenant, viewer.AccessKey); err != nil {
@@ -541,7 +549,7 @@ func TestConcurrentRotationsAllLand(t *testing.T) {
 	errs := make(chan error, n)
 	for range n {
 		wg.Go(func() {
-			_, err := s.Rotate(context.Background(), alice, nkms.Tag(k.KeyTag()))
+			_, err := s.Rotate(context.Background(), alice, k.KeyTag())
 			errs <- err
 		})
 	}
@@ -552,7 +560,7 @@ func TestConcurrentRotationsAllLand(t *testing.T) {
 			t.Fatalf("concurrent rotation: %v", err)
 		}
 	}
-	got, err := s.GetKey(context.Background(), alice, nkms.Tag(k.KeyTag()))
+	got, err := s.GetKey(context.Background(), alice, k.KeyTag())
 	if err != nil || got.Current() != n+1 {
 		t.Fatalf("after %d rotations the key has %d versions (%v), want %d", n, got.Current(), err, n+1)
 	}

@@ -20,21 +20,21 @@ func TestTokens(t *testing.T) {
 	k := create(t, s, alice, "tokens", nkms.AES256, false)
 	other := create(t, s, alice, "other", nkms.AES256, false)
 
-	_, err := s.IssueTokenSet(ctx, alice, nkms.Tag(k.KeyTag()), nkms.Lifetime{}, nkms.Lifetime{})
-	wantCode(t, err, nkms.InvalidState) // no generator yet
-	if _, err := s.CreateTokenGenerator(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+	_, err := s.IssueTokenSet(ctx, alice, k.KeyTag(), nkms.Lifetime{}, nkms.Lifetime{})
+	wantErr(t, err, nkms.ErrInvalidStatus) // no generator yet
+	if _, err := s.CreateTokenGenerator(ctx, alice, k.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.CreateTokenGenerator(ctx, alice, nkms.Tag(k.KeyTag()))
-	wantCode(t, err, nkms.InvalidState) // already active
-	if _, err := s.CreateTokenGenerator(ctx, alice, nkms.Tag(other.KeyTag())); err != nil {
+	_, err = s.CreateTokenGenerator(ctx, alice, k.KeyTag())
+	wantErr(t, err, nkms.ErrInvalidStatus) // already active
+	if _, err := s.CreateTokenGenerator(ctx, alice, other.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
-	set, err := s.IssueTokenSet(ctx, alice, nkms.Tag(k.KeyTag()), nkms.Lifetime{Hours: 1}, nkms.Lifetime{Unlimited: true})
+	set, err := s.IssueTokenSet(ctx, alice, k.KeyTag(), nkms.Lifetime{Hours: 1}, nkms.Lifetime{Unlimited: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherSet, err := s.IssueTokenSet(ctx, alice, nkms.Tag(other.KeyTag()), nkms.Lifetime{}, nkms.Lifetime{})
+	otherSet, err := s.IssueTokenSet(ctx, alice, other.KeyTag(), nkms.Lifetime{}, nkms.Lifetime{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestTokens(t *testing.T) {
 	if c.AccessKey != alice.AccessKey || c.Keystore != alice.Keystore || c.Role != nkms.RoleCrypto || !c.Token || c.IP != here.String() {
 		t.Fatalf("token caller %+v", c)
 	}
-	got, _ := s.GetKey(ctx, alice, nkms.Tag(k.KeyTag()))
+	got, _ := s.GetKey(ctx, alice, k.KeyTag())
 	if got.TokenGen.Issued != 2 {
 		t.Fatalf("issued count %d, want 2", got.TokenGen.Issued)
 	}
@@ -53,7 +53,7 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.IssueAccessToken(ctx, refreshed, nkms.Tag(k.KeyTag()), nkms.Lifetime{}); err != nil {
+	if _, err := s.IssueAccessToken(ctx, refreshed, k.KeyTag(), nkms.Lifetime{}); err != nil {
 		t.Fatalf("access token from a refresh token: %v", err)
 	}
 
@@ -78,33 +78,33 @@ func TestTokens(t *testing.T) {
 	if _, err := s.AuthenticateToken(ctx, k.KeyTag(), set.Refresh, nkms.RefreshToken, here); err != nil {
 		t.Fatalf("unlimited refresh token: %v", err)
 	}
-	if _, err := s.ReplaceTokenGenerator(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+	if _, err := s.ReplaceTokenGenerator(ctx, alice, k.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AuthenticateToken(ctx, k.KeyTag(), set.Refresh, nkms.RefreshToken, here); nkms.ErrorCode(err) != nkms.Unauthenticated {
 		t.Fatalf("token of a replaced generator: %v", err)
 	}
-	got, _ = s.GetKey(ctx, alice, nkms.Tag(k.KeyTag()))
+	got, _ = s.GetKey(ctx, alice, k.KeyTag())
 	if got.TokenGen.Issued != 0 {
 		t.Fatalf("issued count after replace %d, want 0", got.TokenGen.Issued)
 	}
-	fresh, _ := s.IssueTokenSet(ctx, alice, nkms.Tag(k.KeyTag()), nkms.Lifetime{}, nkms.Lifetime{})
-	if _, err := s.DeleteTokenGenerator(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+	fresh, _ := s.IssueTokenSet(ctx, alice, k.KeyTag(), nkms.Lifetime{}, nkms.Lifetime{})
+	if _, err := s.DeleteTokenGenerator(ctx, alice, k.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AuthenticateToken(ctx, k.KeyTag(), fresh.Access, nkms.AccessToken, here); nkms.ErrorCode(err) != nkms.Unauthenticated {
 		t.Fatalf("token of a deleted generator: %v", err)
 	}
-	_, err = s.DeleteTokenGenerator(ctx, alice, nkms.Tag(k.KeyTag()))
-	wantCode(t, err, nkms.InvalidState)
-	_, err = s.ReplaceTokenGenerator(ctx, alice, nkms.Tag(k.KeyTag()))
-	wantCode(t, err, nkms.InvalidState)
+	_, err = s.DeleteTokenGenerator(ctx, alice, k.KeyTag())
+	wantErr(t, err, nkms.ErrInvalidStatus)
+	_, err = s.ReplaceTokenGenerator(ctx, alice, k.KeyTag())
+	wantErr(t, err, nkms.ErrInvalidStatus)
 
 	for _, h := range []nkms.Lifetime{{Hours: -1}, {Hours: 17521}} {
-		_, err := s.IssueTokenSet(ctx, alice, nkms.Tag(other.KeyTag()), h, nkms.Lifetime{})
+		_, err := s.IssueTokenSet(ctx, alice, other.KeyTag(), h, nkms.Lifetime{})
 		wantCode(t, err, nkms.Invalid)
 	}
-	_, err = s.CreateTokenGenerator(ctx, bob, nkms.Tag(other.KeyTag()))
+	_, err = s.CreateTokenGenerator(ctx, bob, other.KeyTag())
 	if !errors.Is(err, nkms.ErrKeyNotFound) {
 		t.Fatalf("another keystore's generator: %v", err)
 	}
@@ -115,27 +115,27 @@ func TestIPACL(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newService(t)
 	k := create(t, s, alice, "acl", nkms.AES256, false)
-	if _, err := s.CreateTokenGenerator(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+	if _, err := s.CreateTokenGenerator(ctx, alice, k.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
-	set, _ := s.IssueTokenSet(ctx, alice, nkms.Tag(k.KeyTag()), nkms.Lifetime{}, nkms.Lifetime{})
+	set, _ := s.IssueTokenSet(ctx, alice, k.KeyTag(), nkms.Lifetime{}, nkms.Lifetime{})
 	// The IP ACL is checked when a token call uses the key.
 	auth := func(ip string) error {
 		c, err := s.AuthenticateToken(ctx, k.KeyTag(), set.Access, nkms.AccessToken, netip.MustParseAddr(ip))
 		if err != nil {
 			return err
 		}
-		_, err = s.Encrypt(ctx, c, nkms.Tag(k.KeyTag()), [][]byte{[]byte("x")}, "")
+		_, err = s.Encrypt(ctx, c, k.KeyTag(), [][]byte{[]byte("x")}, "")
 		return err
 	}
 	if err := auth("203.0.113.9"); err != nil {
 		t.Fatalf("ACL off: %v", err)
 	}
-	if _, err := s.SetACL(ctx, alice, nkms.Tag(k.KeyTag()), true); err != nil {
+	if _, err := s.SetACL(ctx, alice, k.KeyTag(), true); err != nil {
 		t.Fatal(err)
 	}
 	wantCode(t, auth("203.0.113.9"), nkms.Forbidden) // enabled with an empty list denies all
-	added, err := s.AddACL(ctx, alice, nkms.Tag(k.KeyTag()), []string{"203.0.113.9", "10.1.2.3/16", "203.0.113.9"})
+	added, err := s.AddACL(ctx, alice, k.KeyTag(), []string{"203.0.113.9", "10.1.2.3/16", "203.0.113.9"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,25 +147,25 @@ func TestIPACL(t *testing.T) {
 			t.Errorf("%s: got %v, want allowed=%v", ip, err, allowed)
 		}
 	}
-	if _, err := s.DeleteACL(ctx, alice, nkms.Tag(k.KeyTag()), []string{"203.0.113.9", "192.0.2.1"}); err != nil {
+	if _, err := s.DeleteACL(ctx, alice, k.KeyTag(), []string{"203.0.113.9", "192.0.2.1"}); err != nil {
 		t.Fatal(err)
 	}
 	wantCode(t, auth("203.0.113.9"), nkms.Forbidden)
 	for _, bad := range [][]string{nil, {"2001:db8::1"}, {"1.2.3"}, {"1.2.3.4/33"}, {"01.2.3.4"}, {"host.example"}} {
-		_, err := s.AddACL(ctx, alice, nkms.Tag(k.KeyTag()), bad)
+		_, err := s.AddACL(ctx, alice, k.KeyTag(), bad)
 		wantCode(t, err, nkms.Invalid)
 	}
-	if _, err := s.SetACL(ctx, alice, nkms.Tag(k.KeyTag()), false); err != nil {
+	if _, err := s.SetACL(ctx, alice, k.KeyTag(), false); err != nil {
 		t.Fatal(err)
 	}
 	if err := auth("192.0.2.200"); err != nil {
 		t.Fatalf("ACL off again: %v", err)
 	}
-	if _, err := s.RequestDeletion(ctx, alice, nkms.Tag(k.KeyTag())); err != nil {
+	if _, err := s.RequestDeletion(ctx, alice, k.KeyTag()); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.SetACL(ctx, alice, nkms.Tag(k.KeyTag()), true)
-	wantCode(t, err, nkms.InvalidState)
+	_, err = s.SetACL(ctx, alice, k.KeyTag(), true)
+	wantErr(t, err, nkms.ErrInvalidStatus)
 }
 
 // parseTag parses a keyTag a test spells out.
