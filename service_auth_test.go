@@ -65,9 +65,9 @@ func TestAuthorizationTable(t *testing.T) {
 			return err
 		}},
 		"ListKeys":     {read, "", func(c nkms.Caller) error { _, _, err := s.ListKeys(ctx, c, 1, 10); return err }},
-		"GetKey":       {read, "", func(c nkms.Caller) error { _, err := s.GetKey(ctx, c, nkms.Tag(tag)); return err }},
-		"ListVersions": {read, "", func(c nkms.Caller) error { _, err := s.ListVersions(ctx, c, nkms.Tag(tag)); return err }},
-		"EnableKey":    {manage, "", func(c nkms.Caller) error { _, err := s.EnableKey(ctx, c, nkms.Tag(tag)); return err }},
+		"GetKey":       {read, "", func(c nkms.Caller) error { _, err := s.GetKey(ctx, c, tag); return err }},
+		"ListVersions": {read, "", func(c nkms.Caller) error { _, err := s.ListVersions(ctx, c, tag); return err }},
+		"EnableKey":    {manage, "", func(c nkms.Caller) error { _, err := s.EnableKey(ctx, c, tag); return err }},
 		"DisableKey": {manage, "", func(c nkms.Caller) error {
 			_, err := s.DisableKey(ctx, c, rsa.KeyTag())
 			if err == nil {
@@ -75,11 +75,11 @@ func TestAuthorizationTable(t *testing.T) {
 			}
 			return err
 		}},
-		"UpdateName": {manage, "", func(c nkms.Caller) error { _, err := s.UpdateName(ctx, c, nkms.Tag(tag), "aes"); return err }},
-		"UpdateMemo": {manage, "", func(c nkms.Caller) error { _, err := s.UpdateMemo(ctx, c, nkms.Tag(tag), "m"); return err }},
+		"UpdateName": {manage, "", func(c nkms.Caller) error { _, err := s.UpdateName(ctx, c, tag, "aes"); return err }},
+		"UpdateMemo": {manage, "", func(c nkms.Caller) error { _, err := s.UpdateMemo(ctx, c, tag, "m"); return err }},
 		"Rotate":     {manage, "", func(c nkms.Caller) error { _, err := s.Rotate(ctx, c, rsa.KeyTag()); return err }},
 		"EnableAutoRotation": {manage, "", func(c nkms.Caller) error {
-			_, err := s.EnableAutoRotation(ctx, c, nkms.Tag(tag))
+			_, err := s.EnableAutoRotation(ctx, c, tag)
 			return err
 		}},
 		"DisableAutoRotation": {manage, "", func(c nkms.Caller) error {
@@ -87,12 +87,12 @@ func TestAuthorizationTable(t *testing.T) {
 			return err
 		}},
 		"UpdateRotationPeriod": {manage, "", func(c nkms.Caller) error {
-			_, err := s.UpdateRotationPeriod(ctx, c, nkms.Tag(tag), 30)
+			_, err := s.UpdateRotationPeriod(ctx, c, tag, 30)
 			return ignore(err, nkms.InvalidState) // before EnableAutoRotation has run
 
 		}},
 		"SetVersionState": {manage, "", func(c nkms.Caller) error {
-			_, err := s.SetVersionState(ctx, c, nkms.Tag(tag), 1, nkms.StateEnable)
+			_, err := s.SetVersionState(ctx, c, tag, 1, nkms.StateEnable)
 			return err
 		}},
 		"RequestDeletion": {manage, "", func(c nkms.Caller) error {
@@ -106,47 +106,47 @@ func TestAuthorizationTable(t *testing.T) {
 			return err
 		}},
 		"CancelDeletion": {manage, "", func(c nkms.Caller) error {
-			_, err := s.CancelDeletion(ctx, c, nkms.Tag(tag))
+			_, err := s.CancelDeletion(ctx, c, tag)
 			return ignore(err, nkms.InvalidState)
 		}},
-		"DeleteKey": {manage, "", func(c nkms.Caller) error { return ignore(s.DeleteKey(ctx, c, nkms.Tag(tag)), nkms.InvalidState) }},
+		"DeleteKey": {manage, "", func(c nkms.Caller) error { return ignore(s.DeleteKey(ctx, c, tag), nkms.InvalidState) }},
 
 		"Encrypt": {cryptoOp, access, func(c nkms.Caller) error {
-			_, err := s.Encrypt(ctx, c, nkms.Tag(tag), [][]byte{[]byte("x")}, "")
+			_, err := s.Encrypt(ctx, c, tag, [][]byte{[]byte("x")}, "")
 			return err
 		}},
-		"Decrypt":   {cryptoOp, access, func(c nkms.Caller) error { _, err := s.Decrypt(ctx, c, nkms.Tag(tag), ct.Values, ""); return err }},
-		"ReEncrypt": {cryptoOp, access, func(c nkms.Caller) error { _, err := s.ReEncrypt(ctx, c, nkms.Tag(tag), ct.Values, ""); return err }},
+		"Decrypt":   {cryptoOp, access, func(c nkms.Caller) error { _, err := s.Decrypt(ctx, c, tag, ct.Values, ""); return err }},
+		"ReEncrypt": {cryptoOp, access, func(c nkms.Caller) error { _, err := s.ReEncrypt(ctx, c, tag, ct.Values, ""); return err }},
 		"CreateCustomKey": {cryptoOp, access, func(c nkms.Caller) error {
-			_, err := s.CreateCustomKey(ctx, c, nkms.Tag(tag), 0, false, "")
+			_, err := s.CreateCustomKey(ctx, c, tag, 0, false, "")
 			return err
 		}},
 		// Sign, Verify and PublicKey on the AES key: a permitted caller gets
 		// Invalid (wrong key type), a refused one PermissionDenied.
 		"Sign": {cryptoOp, access, func(c nkms.Caller) error {
-			_, err := s.Sign(ctx, c, nkms.Tag(tag), []byte("m"))
+			_, err := s.Sign(ctx, c, tag, []byte("m"))
 			return ignore(err, nkms.Invalid)
 		}},
 		"Verify": {cryptoOp, access, func(c nkms.Caller) error {
-			_, err := s.Verify(ctx, c, nkms.Tag(tag), []byte("m"), sig.Value)
+			_, err := s.Verify(ctx, c, tag, []byte("m"), sig.Value)
 			return ignore(err, nkms.Invalid)
 		}},
 		"PublicKey": {cryptoOp, access, func(c nkms.Caller) error {
-			_, err := s.PublicKey(ctx, c, nkms.Tag(tag), 0)
+			_, err := s.PublicKey(ctx, c, tag, 0)
 			return ignore(err, nkms.Invalid)
 		}},
 
-		"SetACL": {manage, "", func(c nkms.Caller) error { _, err := s.SetACL(ctx, c, nkms.Tag(tag), false); return err }},
+		"SetACL": {manage, "", func(c nkms.Caller) error { _, err := s.SetACL(ctx, c, tag, false); return err }},
 		"AddACL": {manage, "", func(c nkms.Caller) error {
-			_, err := s.AddACL(ctx, c, nkms.Tag(tag), []string{"192.0.2.1"})
+			_, err := s.AddACL(ctx, c, tag, []string{"192.0.2.1"})
 			return err
 		}},
 		"DeleteACL": {manage, "", func(c nkms.Caller) error {
-			_, err := s.DeleteACL(ctx, c, nkms.Tag(tag), []string{"192.0.2.200"})
+			_, err := s.DeleteACL(ctx, c, tag, []string{"192.0.2.200"})
 			return err
 		}},
 		"CreateTokenGenerator": {manage, "", func(c nkms.Caller) error {
-			_, err := s.CreateTokenGenerator(ctx, c, nkms.Tag(tag))
+			_, err := s.CreateTokenGenerator(ctx, c, tag)
 			return ignore(err, nkms.InvalidState) // it exists
 		}},
 		"ReplaceTokenGenerator": {manage, "", func(c nkms.Caller) error {
@@ -158,11 +158,11 @@ func TestAuthorizationTable(t *testing.T) {
 			return ignore(err, nkms.InvalidState) // none on this key
 		}},
 		"IssueTokenSet": {cryptoOp, refresh, func(c nkms.Caller) error {
-			_, err := s.IssueTokenSet(ctx, c, nkms.Tag(tag), nkms.Lifetime{}, nkms.Lifetime{})
+			_, err := s.IssueTokenSet(ctx, c, tag, nkms.Lifetime{}, nkms.Lifetime{})
 			return err
 		}},
 		"IssueAccessToken": {cryptoOp, refresh, func(c nkms.Caller) error {
-			_, err := s.IssueAccessToken(ctx, c, nkms.Tag(tag), nkms.Lifetime{})
+			_, err := s.IssueAccessToken(ctx, c, tag, nkms.Lifetime{})
 			return err
 		}},
 
@@ -170,7 +170,7 @@ func TestAuthorizationTable(t *testing.T) {
 			_, _, _, err := s.Activities(ctx, c, tag, nkms.ActivityQuery{PageNo: 1, PageSize: 10})
 			return err
 		}},
-		"LastUse": {read, "", func(c nkms.Caller) error { _, _, err := s.LastUse(ctx, c, nkms.Tag(tag)); return err }},
+		"LastUse": {read, "", func(c nkms.Caller) error { _, _, err := s.LastUse(ctx, c, tag); return err }},
 
 		"CreateAccessKey": {admin, "", func(c nkms.Caller) error {
 			_, err := s.CreateAccessKey(ctx, c, 1, nkms.RoleViewer)
