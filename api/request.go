@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/nkms/nkms"
 )
@@ -93,12 +95,7 @@ func (s *Server) serve(rt route) http.Handler {
 			return
 		}
 		out.tag, out.version = rq.tag, rq.version
-		if s.cfg.RequestTimeout > 0 && rt.kind != streamed {
-			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-			defer cancel()
-			r = r.WithContext(ctx)
-			rq.Request = r
-		}
+		start := time.Now()
 		r.Body = http.MaxBytesReader(w, r.Body, rt.limit)
 		c, err := s.authenticateLimited(w, r, rt.auth, rq.tag)
 		out.caller = c // the zero Caller when authentication failed: never a claimed, unverified access key
@@ -112,9 +109,12 @@ func (s *Server) serve(rt route) http.Handler {
 		ctx := r.Context()
 		res, err := rt.handle(ctx, c, rq)
 		if err == nil && ctx.Err() != nil {
-			// Done, but past the request's time limit: the answer would not
-			// reach the client in time, so it is not reported as served.
-			err = ctx.Err()
+			err = ctx.Err() // the client went away: the answer reaches no one
+		}
+		if err == nil && s.cfg.RequestTimeout > 0 && rt.kind != streamed && time.Since(start) > s.cfg.RequestTimeout {
+			// Done, but past the request's time limit: the write timeout
+			// would cut the answer off, so it is not reported as served.
+			err = errPastTimeLimit
 		}
 		if !res.tag.IsZero() {
 			out.tag = res.tag
@@ -139,8 +139,11 @@ func (s *Server) serve(rt route) http.Handler {
 	})
 }
 
-// isTimeout reports whether err is the end of the request's context: its
-// time limit passed or the client went away.
+// errPastTimeLimit fails a request that finished after Config.RequestTimeout.
+var errPastTimeLimit = fmt.Errorf("request took longer than its time limit: %w", context.DeadlineExceeded)
+
+// isTimeout reports whether err is the end of the request's context (the
+// client went away) or its time limit.
 func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }

@@ -61,12 +61,13 @@ type Config struct {
 	// latency, the rate limiters' refusals and the audit log's failures.
 	// One Metrics serves one Server.
 	Metrics *Metrics
-	// RequestTimeout bounds the work of one request (0: no bound): its
-	// context ends then, the crypto loops stop, and the request answers 500
-	// and is audited as failed. Keep it below the http.Server's
-	// WriteTimeout, so that a request cut off by the write timeout has
-	// already been recorded as failed. A streamed answer (backup) moves its
-	// own write deadline and is not bound by it.
+	// RequestTimeout is the time limit of one request (0: none): a request
+	// whose handler finishes later answers 500 and is audited as failed,
+	// not served. Set it a little below the http.Server's WriteTimeout, so
+	// that a request the write timeout cuts off is recorded as failed. (Work
+	// per request is bounded by its size: see nkms.MaxItems; the crypto
+	// loops also stop when the client goes away.) A streamed answer (backup)
+	// moves its own write deadline and is not bound by it.
 	RequestTimeout time.Duration
 }
 

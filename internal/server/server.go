@@ -31,8 +31,8 @@ import (
 )
 
 // writeTimeout bounds a request from its headers to the end of its answer;
-// requestTimeout, a little shorter, bounds its work, so that a request that
-// would be cut off by the write timeout stops first and is audited as failed.
+// requestTimeout, a little shorter, is its time limit (api.Config), so that a
+// request the write timeout would cut off is answered and audited as failed.
 const (
 	writeTimeout   = 30 * time.Second
 	requestTimeout = writeTimeout - 5*time.Second
