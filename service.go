@@ -62,7 +62,7 @@ func (s *Service) log() *slog.Logger {
 }
 
 // authorize checks caller c against the role × operation table (role.go)
-// for operation act on key tag ("" for none): the role must allow act, and a
+// for operation act on key tag (the zero Tag for none): the role must allow act, and a
 // key token may act only on its own key. A refusal of a logged operation on
 // a key of the caller's keystore enters the key's usage log, marked as a
 // refusal.

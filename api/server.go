@@ -63,7 +63,8 @@ type Config struct {
 	Metrics *Metrics
 	// RequestTimeout is the time limit of one request (0: none): a request
 	// whose handler finishes later answers 500 and is audited as failed,
-	// not served. Set it a little below the http.Server's WriteTimeout, so
+	// not served (what it did stands, as it would if the write timeout cut
+	// its answer off; its usage-log entry says what the Service did). Set it a little below the http.Server's WriteTimeout, so
 	// that a request the write timeout cuts off is recorded as failed. (Work
 	// per request is bounded by its size: see nkms.MaxItems; the crypto
 	// loops also stop when the client goes away.) A streamed answer (backup)
