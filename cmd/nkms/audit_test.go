@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,7 +31,7 @@ func TestAuditFailClosedFullDisk(t *testing.T) {
 	logPath := filepath.Join(fs, "audit.log")
 	ctx := context.Background()
 	p := start(t, t.TempDir(), credEnv, "--audit-log", logPath, "--audit-fail-closed")
-	c := p.client(t)
+	c := adminClient(t, p)
 	if _, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "before", KeyType: "AES256"}); err != nil {
 		t.Fatal(err)
 	}
@@ -68,16 +67,13 @@ func TestAuditFailClosedFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-p.done; err != nil {
-		t.Fatalf("SIGTERM: %v\n%s", err, p.stderr)
-	}
+	p.Stop(t)
 	out, err := exec.Command(binary, "audit", "verify", logPath).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "lines, chain intact") {
 		t.Fatalf("nkms audit verify: %v\n%s", err, out)
 	}
-	if !strings.Contains(p.stderr.String(), "audit log closed") {
-		t.Errorf("the server did not log the head of the chain at shutdown:\n%s", p.stderr)
+	if !strings.Contains(p.Stderr.String(), "audit log closed") {
+		t.Errorf("the server did not log the head of the chain at shutdown:\n%s", p.Stderr)
 	}
 	b, err := os.ReadFile(logPath)
 	if err != nil {

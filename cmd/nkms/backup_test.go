@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"go.etcd.io/bbolt"
@@ -33,15 +32,6 @@ func nkmsRun(t *testing.T, env []string, args ...string) (stdout, stderr string,
 	return out.String(), errb.String(), err
 }
 
-// stop ends the server gracefully.
-func (p *proc) stop(t *testing.T) {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-p.done; err != nil {
-		t.Fatalf("SIGTERM: exit %v, want 0\n%s", err, p.stderr)
-	}
-}
-
 // TestBackupWhileServingAndRestore takes a backup while a client keeps
 // writing, changes more after it, restores it into a fresh data dir and
 // checks that the restored server is the server as it was at the backup.
@@ -51,7 +41,7 @@ func TestBackupWhileServingAndRestore(t *testing.T) {
 	dir := t.TempDir()
 	rootKey := filepath.Join(dir, "root.key")
 	p := start(t, dir, credEnv)
-	c := p.client(t)
+	c := adminClient(t, p)
 
 	aes, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "orders", KeyType: "AES256"})
 	if err != nil {
@@ -100,7 +90,7 @@ func TestBackupWhileServingAndRestore(t *testing.T) {
 	})
 	<-running
 	backup := filepath.Join(t.TempDir(), "nkms-backup.db")
-	out, errOut, err := nkmsRun(t, nil, "backup", "--out", backup, "--url", p.url)
+	out, errOut, err := nkmsRun(t, nil, "backup", "--out", backup, "--url", p.URL)
 	close(stopLoad)
 	wg.Wait()
 	if err != nil {
@@ -127,7 +117,7 @@ func TestBackupWhileServingAndRestore(t *testing.T) {
 	if _, err := c.RequestDeletion(ctx, ec.KeyTag); err != nil {
 		t.Fatal(err)
 	}
-	p.stop(t)
+	p.Stop(t)
 
 	fresh := filepath.Join(t.TempDir(), "restored")
 	out, errOut, err = nkmsRun(t, nil, "restore", "--in", backup, "--data-dir", fresh, "--root-key-file", rootKey)
@@ -142,7 +132,7 @@ func TestBackupWhileServingAndRestore(t *testing.T) {
 	}
 
 	p2 := start(t, fresh, credEnv, "--root-key-file", rootKey)
-	c2 := p2.client(t)
+	c2 := adminClient(t, p2)
 	if got, err := c2.Decrypt(ctx, aes.KeyTag, ct, nil); err != nil || string(got) != "before the backup" {
 		t.Errorf("decrypt a ciphertext from before the backup: %q, %v", got, err)
 	}
@@ -158,7 +148,7 @@ func TestBackupWhileServingAndRestore(t *testing.T) {
 	if k, err := c2.GetKey(ctx, ec.KeyTag); err != nil || k.Status != "ENABLE" {
 		t.Errorf("key whose deletion was requested after the backup: %+v, %v; want ENABLE", k, err)
 	}
-	viewer, err := client.New(p2.url, viewerCred.AccessKey, viewerCred.SecretKey)
+	viewer, err := client.New(p2.URL, viewerCred.AccessKey, viewerCred.SecretKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,12 +172,12 @@ func TestRestoreRefuses(t *testing.T) {
 	dir := t.TempDir()
 	rootKey := filepath.Join(dir, "root.key")
 	p := start(t, dir, credEnv)
-	c := p.client(t)
+	c := adminClient(t, p)
 	if _, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "kept", KeyType: "AES256"}); err != nil {
 		t.Fatal(err)
 	}
 	backup := filepath.Join(t.TempDir(), "backup.db")
-	if _, errOut, err := nkmsRun(t, nil, "backup", "--out", backup, "--url", p.url); err != nil {
+	if _, errOut, err := nkmsRun(t, nil, "backup", "--out", backup, "--url", p.URL); err != nil {
 		t.Fatalf("nkms backup: %v\n%s", err, errOut)
 	}
 
@@ -202,7 +192,7 @@ func TestRestoreRefuses(t *testing.T) {
 			}
 			out := filepath.Join(t.TempDir(), "refused.db")
 			_, errOut, err := nkmsRun(t, []string{"NKMS_ACCESS_KEY=" + cred.AccessKey, "NKMS_SECRET_KEY=" + cred.SecretKey},
-				"backup", "--out", out, "--url", p.url)
+				"backup", "--out", out, "--url", p.URL)
 			if err == nil || !strings.Contains(errOut, "HTTP 401") {
 				t.Errorf("backup by %s of keystore %d: %v\n%s; want refused with 401", tc.role, tc.keystore, err, errOut)
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nkms/nkms/client"
 	"github.com/nkms/nkms/internal/testkit"
@@ -75,8 +73,8 @@ func TestBench(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	p := start(t, t.TempDir(), credEnv)
-	url := []string{"--url", p.url}
-	c := p.client(t)
+	url := []string{"--url", p.URL}
+	c := adminClient(t, p)
 
 	t.Run("encrypt", func(t *testing.T) {
 		r := benchJSON(t, credEnv, append(url, "--op", "encrypt", "--requests", "50", "--concurrency", "4", "--warmup", "200ms")...)
@@ -92,9 +90,9 @@ func TestBench(t *testing.T) {
 	})
 	t.Run("spread over --nodes", func(t *testing.T) {
 		// Two names of the one server: the load goes to both, and every request lands.
-		other := strings.Replace(p.url, "127.0.0.1", "localhost", 1)
+		other := strings.Replace(p.URL, "127.0.0.1", "localhost", 1)
 		r := benchJSON(t, credEnv, append(url, "--op", "encrypt", "--requests", "40", "--concurrency", "4", "--warmup", "0",
-			"--nodes", p.url+","+other)...)
+			"--nodes", p.URL+","+other)...)
 		checkReport(t, r, "encrypt", "AES256", 40)
 	})
 	t.Run("create-key", func(t *testing.T) {
@@ -187,34 +185,7 @@ func TestBenchRefusesBadCombinations(t *testing.T) {
 // TestBenchCeiling loads `nkms bench-ceiling` with --op ceiling, without credentials.
 func TestBenchCeiling(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command(binary, "bench-ceiling", "--listen", "127.0.0.1:0")
-	stderr := &testkit.Buffer{}
-	pr, pw := io.Pipe()
-	cmd.Stderr = io.MultiWriter(stderr, pw)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait(); pw.Close() }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-done })
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	var url string
-	select {
-	case url = <-urls:
-	case err := <-done:
-		t.Fatalf("bench-ceiling exited: %v\n%s", err, stderr)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("bench-ceiling did not start:\n%s", stderr)
-	}
+	url := testkit.Start(t, exec.Command(binary, "bench-ceiling", "--listen", "127.0.0.1:0")).URL
 	noCreds := []string{"NKMS_ACCESS_KEY=", "NKMS_SECRET_KEY="}
 	r := benchJSON(t, noCreds, "--op", "ceiling", "--url", url, "--requests", "30", "--concurrency", "3", "--warmup", "0")
 	checkReport(t, r, "ceiling", "", 30)
@@ -232,7 +203,7 @@ func TestBenchCeiling(t *testing.T) {
 func TestBenchWrkScript(t *testing.T) {
 	t.Parallel()
 	p := start(t, t.TempDir(), credEnv)
-	out, errOut, err := runBench(t, credEnv, "--url", p.url, "--op", "encrypt", "--format", "wrk")
+	out, errOut, err := runBench(t, credEnv, "--url", p.URL, "--op", "encrypt", "--format", "wrk")
 	if err != nil {
 		t.Fatalf("nkms bench --format wrk: %v\n%s", err, errOut)
 	}
@@ -253,7 +224,7 @@ func TestBenchWrkScript(t *testing.T) {
 		headers[h] = field(`wrk.headers\["` + h + `"\] = (".*")`)
 	}
 	for range 3 {
-		req, _ := http.NewRequest(method, p.url+path, strings.NewReader(body))
+		req, _ := http.NewRequest(method, p.URL+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		for k, v := range headers {
 			req.Header.Set(k, v)

@@ -29,7 +29,7 @@ func TestConsoleHeaders(t *testing.T) {
 		{"/console/api.js", "text/javascript", "no-cache"},
 		{"/console/app.css", "text/css", "no-cache"},
 	} {
-		resp, err := http.Get(p.url + tc.path)
+		resp, err := http.Get(p.URL + tc.path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,13 +69,13 @@ func TestConsoleBrowser(t *testing.T) {
 	began := time.Now()
 	ctx := context.Background()
 	p := start(t, t.TempDir(), credEnv)
-	c := p.client(t)
+	c := adminClient(t, p)
 	b := newBrowser(t, chrome, screenshotDir(t))
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 
 	// Sign-in page.
 	b.do("open the console",
-		chromedp.Navigate(p.url+"/console/"),
+		chromedp.Navigate(p.URL+"/console/"),
 		chromedp.WaitVisible(css("#signin-form")))
 	b.shot("signin.png", false)
 
@@ -254,8 +254,8 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Error("no requests recorded")
 	}
 	for _, u := range reqs {
-		if !strings.HasPrefix(u, p.url+"/") && !strings.HasPrefix(u, "data:") {
-			t.Errorf("the page requested %s, not on %s", u, p.url)
+		if !strings.HasPrefix(u, p.URL+"/") && !strings.HasPrefix(u, "data:") {
+			t.Errorf("the page requested %s, not on %s", u, p.URL)
 		}
 	}
 	for _, problem := range b.pageProblems() {
@@ -275,7 +275,7 @@ func TestConsoleBrowserManage(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	p := start(t, t.TempDir(), credEnv)
-	c := p.client(t)
+	c := adminClient(t, p)
 	b := newBrowser(t, chrome, screenshotDir(t))
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 
@@ -288,7 +288,7 @@ func TestConsoleBrowserManage(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A link to a key page opens it after sign-in.
-	b.signIn(p.url, "#/keys/"+tag, "#key-detail")
+	b.signIn(p.URL, "#/keys/"+tag, "#key-detail")
 
 	// Rename and memo.
 	b.do("rename",
@@ -353,7 +353,7 @@ func TestConsoleBrowserManage(t *testing.T) {
 		t.Error("no copy button next to the tokens")
 	}
 	b.shot("key-detail-tokens.png", true)
-	tc, err := client.NewWithToken(p.url, access)
+	tc, err := client.NewWithToken(p.URL, access)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +453,7 @@ func TestConsoleBrowserManage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.signIn(p.url, "#/keys/"+conv.KeyTag+"/playground", "#pg-encrypt-context")
+	b.signIn(p.URL, "#/keys/"+conv.KeyTag+"/playground", "#pg-encrypt-context")
 	b.do("convergent encrypt and decrypt",
 		chromedp.SetValue(css("#pg-plaintext"), "same in, same out"),
 		chromedp.SendKeys(css("#pg-encrypt-context"), "ctx-1"),
@@ -469,8 +469,8 @@ func TestConsoleBrowserManage(t *testing.T) {
 		t.Errorf("Go client decrypts the convergent ciphertext with the context to %q, %v", got, err)
 	}
 	for _, u := range b.pageRequests() {
-		if !strings.HasPrefix(u, p.url+"/") && !strings.HasPrefix(u, "data:") {
-			t.Errorf("the page requested %s, not on %s", u, p.url)
+		if !strings.HasPrefix(u, p.URL+"/") && !strings.HasPrefix(u, "data:") {
+			t.Errorf("the page requested %s, not on %s", u, p.URL)
 		}
 	}
 	for _, problem := range b.pageProblems() {

@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -48,68 +45,20 @@ const (
 	testSecretKey = "e2e-secret-key-0123456789"
 )
 
-// proc is one running nkms server.
-type proc struct {
-	cmd    *exec.Cmd
-	url    string
-	stderr *testkit.Buffer
-	done   chan error
-}
-
-var servingRE = regexp.MustCompile(`nkms: serving on (https?://\S+)`)
-
 // start runs `nkms server` on a free loopback port and waits until it serves.
-func start(t *testing.T, dataDir string, env []string, args ...string) *proc {
+func start(t *testing.T, dataDir string, env []string, args ...string) *testkit.Proc {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
-	pr, pw := io.Pipe()
-	p := &proc{cmd: cmd, stderr: &testkit.Buffer{}, done: make(chan error, 1)}
-	cmd.Stderr = io.MultiWriter(p.stderr, pw)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- cmd.Wait(); pw.Close() }()
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	select {
-	case p.url = <-urls:
-	case err := <-p.done:
-		t.Fatalf("nkms exited before serving: %v\n%s", err, p.stderr)
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("nkms did not start within 30s:\n%s", p.stderr)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
+	return testkit.StartServer(t, binary, dataDir, env, args...)
 }
 
-func (p *proc) client(t *testing.T) *client.Client {
+// adminClient returns a client of p with the test's credentials.
+func adminClient(t *testing.T, p *testkit.Proc, opts ...client.Option) *client.Client {
 	t.Helper()
-	c, err := client.New(p.url, testAccessKey, testSecretKey)
+	c, err := client.New(p.URL, testAccessKey, testSecretKey, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
-}
-
-func (p *proc) kill(t *testing.T) {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
 }
 
 var credEnv = []string{"NKMS_ACCESS_KEY=" + testAccessKey, "NKMS_SECRET_KEY=" + testSecretKey}
@@ -139,11 +88,11 @@ func TestFirstStartPrintsCredentialsOnce(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"NKMS_ACCESS_KEY=", "NKMS_SECRET_KEY="}
 	p := start(t, dir, env)
-	m := regexp.MustCompile(`NKMS_ACCESS_KEY=(\S+)\nNKMS_SECRET_KEY=(\S+)`).FindStringSubmatch(p.stderr.String())
+	m := regexp.MustCompile(`NKMS_ACCESS_KEY=(\S+)\nNKMS_SECRET_KEY=(\S+)`).FindStringSubmatch(p.Stderr.String())
 	if m == nil {
-		t.Fatalf("no credentials printed:\n%s", p.stderr)
+		t.Fatalf("no credentials printed:\n%s", p.Stderr)
 	}
-	c, err := client.New(p.url, m[1], m[2])
+	c, err := client.New(p.URL, m[1], m[2])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,13 +103,10 @@ func TestFirstStartPrintsCredentialsOnce(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("root key file: %v mode %v", err, fi.Mode())
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-p.done; err != nil {
-		t.Fatalf("SIGTERM: exit %v, want 0\n%s", err, p.stderr)
-	}
+	p.Stop(t)
 	p2 := start(t, dir, env)
-	if strings.Contains(p2.stderr.String(), "NKMS_SECRET_KEY=") {
-		t.Fatalf("credentials printed again on the second start:\n%s", p2.stderr)
+	if strings.Contains(p2.Stderr.String(), "NKMS_SECRET_KEY=") {
+		t.Fatalf("credentials printed again on the second start:\n%s", p2.Stderr)
 	}
 }
 
@@ -175,7 +121,7 @@ func TestLifecycleAcrossCrashes(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"--pending-deletion-window", "2s", "--scheduler-interval", "200ms"}
 	p := start(t, dir, credEnv, args...)
-	c := p.client(t)
+	c := adminClient(t, p)
 
 	// Lifecycle with a short window: request, cancel, request, scheduler destroys.
 	doomed, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "doomed", KeyType: "AES256", ProtectionType: "BASIC"})
@@ -236,7 +182,7 @@ func TestLifecycleAcrossCrashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "some writes acknowledged", 20*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(acks) >= 20 })
-	p.kill(t)
+	p.Kill()
 	close(stop)
 	wg.Wait()
 
@@ -262,7 +208,7 @@ func TestLifecycleAcrossCrashes(t *testing.T) {
 	time.Sleep(2 * time.Second) // let the deletion window pass while the server is down
 
 	p2 := start(t, dir, credEnv, args...)
-	c2 := p2.client(t)
+	c2 := adminClient(t, p2)
 	for _, a := range acks {
 		k, err := c2.GetKey(ctx, a.tag)
 		if err != nil {
@@ -293,10 +239,7 @@ func TestLifecycleAcrossCrashes(t *testing.T) {
 		_, err := c2.GetKey(ctx, pending.KeyTag)
 		return isNotFound(err)
 	})
-	p2.cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-p2.done; err != nil {
-		t.Fatalf("SIGTERM: %v\n%s", err, p2.stderr)
-	}
+	p2.Stop(t)
 	raw, err := os.ReadFile(dbPath)
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +247,7 @@ func TestLifecycleAcrossCrashes(t *testing.T) {
 	if holds(raw) {
 		t.Fatal("sealed material of the destroyed key is still in the data file")
 	}
-	for _, out := range []string{p.stderr.String(), p2.stderr.String()} {
+	for _, out := range []string{p.Stderr.String(), p2.Stderr.String()} {
 		if strings.Contains(out, testSecretKey) || strings.Contains(out, "ncpkms:") {
 			t.Fatalf("the server log shows a secret key or a ciphertext:\n%s", out)
 		}
@@ -319,7 +262,7 @@ func TestAccessKeyCommands(t *testing.T) {
 	ctx := context.Background()
 	p := start(t, t.TempDir(), credEnv)
 	nkmsCmd := func(args ...string) (string, error) {
-		cmd := exec.Command(binary, append(args, "--url", p.url)...)
+		cmd := exec.Command(binary, append(args, "--url", p.URL)...)
 		cmd.Env = append(os.Environ(), credEnv...)
 		out, err := cmd.Output()
 		return string(out), err
@@ -332,7 +275,7 @@ func TestAccessKeyCommands(t *testing.T) {
 	if m == nil {
 		t.Fatalf("create printed %q", out)
 	}
-	viewer, err := client.New(p.url, m[1], m[2])
+	viewer, err := client.New(p.URL, m[1], m[2])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +305,7 @@ func TestTokensACLAndUsageLogs(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	p := start(t, dir, credEnv)
-	c := p.client(t)
+	c := adminClient(t, p)
 	k, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "tokened", KeyType: "AES256"})
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +320,7 @@ func TestTokensACLAndUsageLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := client.NewWithToken(p.url, set.AccessToken)
+	tc, err := client.NewWithToken(p.URL, set.AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,12 +328,12 @@ func TestTokensACLAndUsageLogs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("encrypt with an access token: %v", err)
 	}
-	rc, _ := client.NewWithToken(p.url, set.RefreshToken)
+	rc, _ := client.NewWithToken(p.URL, set.RefreshToken)
 	access, err := rc.CreateAccessToken(ctx, k.KeyTag, 2)
 	if err != nil {
 		t.Fatalf("access token from a refresh token: %v", err)
 	}
-	tc2, _ := client.NewWithToken(p.url, access)
+	tc2, _ := client.NewWithToken(p.URL, access)
 	if pt, err := tc2.Decrypt(ctx, k.KeyTag, ct, nil); err != nil || string(pt) != "by token" {
 		t.Fatalf("decrypt with a renewed access token: %q %v", pt, err)
 	}
@@ -414,12 +357,9 @@ func TestTokensACLAndUsageLogs(t *testing.T) {
 		t.Fatalf("token of a replaced generator: %v", err)
 	}
 	// The usage log is written in the background; a graceful stop flushes it.
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-p.done; err != nil {
-		t.Fatalf("SIGTERM: %v", err)
-	}
+	p.Stop(t)
 	p2 := start(t, dir, credEnv)
-	c2 := p2.client(t)
+	c2 := adminClient(t, p2)
 	list, err := c2.Activities(ctx, k.KeyTag, client.ActivityQuery{PageSize: 200})
 	if err != nil {
 		t.Fatal(err)
@@ -434,7 +374,7 @@ func TestTokensACLAndUsageLogs(t *testing.T) {
 			t.Errorf("usage log lacks %s; it has %v", want, seen)
 		}
 	}
-	if strings.Contains(p.stderr.String(), set.AccessToken) || strings.Contains(p.stderr.String(), set.RefreshToken) {
+	if strings.Contains(p.Stderr.String(), set.AccessToken) || strings.Contains(p.Stderr.String(), set.RefreshToken) {
 		t.Fatal("a token reached the server log")
 	}
 }

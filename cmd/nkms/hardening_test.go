@@ -37,7 +37,7 @@ func TestRefusesPlainHTTPOffLoopback(t *testing.T) {
 	}
 	// --insecure-http lets it serve (on every interface; the test talks to it on loopback).
 	p := start(t, t.TempDir(), credEnv, "--listen", "0.0.0.0:0", "--insecure-http")
-	url := strings.Replace(p.url, "0.0.0.0", "127.0.0.1", 1)
+	url := strings.Replace(p.URL, "0.0.0.0", "127.0.0.1", 1)
 	url = strings.Replace(url, "[::]", "127.0.0.1", 1)
 	c, err := client.New(url, testAccessKey, testSecretKey)
 	if err != nil {
@@ -57,12 +57,12 @@ func TestDevTLS(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	p := start(t, dir, credEnv, "--dev")
-	if !strings.HasPrefix(p.url, "https://") {
-		t.Fatalf("--dev serves on %s, want https", p.url)
+	if !strings.HasPrefix(p.URL, "https://") {
+		t.Fatalf("--dev serves on %s, want https", p.URL)
 	}
-	m := fingerprintRE.FindStringSubmatch(p.stderr.String())
+	m := fingerprintRE.FindStringSubmatch(p.Stderr.String())
 	if m == nil {
-		t.Fatalf("no certificate fingerprint printed:\n%s", p.stderr)
+		t.Fatalf("no certificate fingerprint printed:\n%s", p.Stderr)
 	}
 	certPath, fp := m[1], m[2]
 	if certPath != filepath.Join(dir, server.DevCertFile) {
@@ -81,20 +81,17 @@ func TestDevTLS(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 
-	c, err := client.New(p.url, testAccessKey, testSecretKey, client.WithRootCAs(pool))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := adminClient(t, p, client.WithRootCAs(pool))
 	if _, err := c.CreateKey(context.Background(), client.CreateKeyRequest{KeyName: "tls-key", KeyType: "AES256"}); err != nil {
 		t.Fatalf("request over TLS: %v", err)
 	}
 	// Without trusting the certificate, the handshake fails.
-	untrusted, _ := client.New(p.url, testAccessKey, testSecretKey)
+	untrusted, _ := client.New(p.URL, testAccessKey, testSecretKey)
 	if _, err := untrusted.ListKeys(context.Background(), 1, 10); err == nil {
 		t.Fatal("a client that does not trust the dev certificate connected")
 	}
 	// TLS 1.1 is refused; 1.3 is what a modern client gets.
-	addr := strings.TrimPrefix(p.url, "https://")
+	addr := strings.TrimPrefix(p.URL, "https://")
 	if conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11, MinVersion: tls.VersionTLS10}); err == nil {
 		conn.Close()
 		t.Fatal("a TLS 1.1 handshake succeeded")
@@ -116,17 +113,17 @@ func TestDevTLS(t *testing.T) {
 	}
 
 	// The client commands trust it with --ca-cert (or NKMS_CA_CERT).
-	cmd := exec.Command(binary, "access-key", "list", "--url", p.url, "--ca-cert", certPath)
+	cmd := exec.Command(binary, "access-key", "list", "--url", p.URL, "--ca-cert", certPath)
 	cmd.Env = append(os.Environ(), credEnv...)
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), testAccessKey) {
 		t.Fatalf("access-key list --ca-cert: %v\n%s", err, out)
 	}
 
 	// A restart keeps the certificate (same fingerprint).
-	p.kill(t)
+	p.Kill()
 	p2 := start(t, dir, credEnv, "--dev")
-	if m2 := fingerprintRE.FindStringSubmatch(p2.stderr.String()); m2 == nil || m2[2] != fp {
-		t.Fatalf("the certificate changed across a restart:\n%s", p2.stderr)
+	if m2 := fingerprintRE.FindStringSubmatch(p2.Stderr.String()); m2 == nil || m2[2] != fp {
+		t.Fatalf("the certificate changed across a restart:\n%s", p2.Stderr)
 	}
 }
 
@@ -143,8 +140,8 @@ func TestDevTLSAfterACrash(t *testing.T) {
 		}
 	}
 	p := start(t, dir, credEnv, "--dev")
-	if !strings.HasPrefix(p.url, "https://") {
-		t.Fatalf("--dev serves on %s, want https", p.url)
+	if !strings.HasPrefix(p.URL, "https://") {
+		t.Fatalf("--dev serves on %s, want https", p.URL)
 	}
 	if _, err := tls.LoadX509KeyPair(filepath.Join(dir, server.DevCertFile), filepath.Join(dir, server.DevKeyFile)); err != nil {
 		t.Fatalf("the --dev certificate and key: %v", err)
@@ -162,12 +159,12 @@ func TestTLSFlags(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	p := start(t, dir, credEnv, "--dev") // to get a certificate pair
-	p.kill(t)
+	p.Kill()
 	cert, key := filepath.Join(dir, server.DevCertFile), filepath.Join(dir, server.DevKeyFile)
 
 	p2 := start(t, t.TempDir(), credEnv, "--tls-cert", cert, "--tls-key", key)
-	if !strings.HasPrefix(p2.url, "https://") || strings.Contains(p2.stderr.String(), "self-signed") {
-		t.Fatalf("--tls-cert: serving on %s\n%s", p2.url, p2.stderr)
+	if !strings.HasPrefix(p2.URL, "https://") || strings.Contains(p2.Stderr.String(), "self-signed") {
+		t.Fatalf("--tls-cert: serving on %s\n%s", p2.URL, p2.Stderr)
 	}
 	for _, args := range [][]string{
 		{"--tls-cert", cert},
@@ -194,7 +191,7 @@ func TestMaxConnectionsFlag(t *testing.T) {
 		t.Fatalf("--max-connections -1: %v\n%s", err, out)
 	}
 	p := start(t, t.TempDir(), credEnv, "--max-connections", "1")
-	c := p.client(t)
+	c := adminClient(t, p)
 	for i := range 3 {
 		if _, err := c.ListKeys(context.Background(), 1, 10); err != nil {
 			t.Fatalf("request %d with --max-connections 1: %v", i+1, err)
@@ -208,7 +205,7 @@ func TestRefusesRootKeyReadableByOthers(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	p := start(t, dir, credEnv) // creates root.key 0600
-	p.kill(t)
+	p.Kill()
 	rootKey := filepath.Join(dir, "root.key")
 	if fi, err := os.Stat(rootKey); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("root key file: %v, mode %v; want 0600", err, fi.Mode().Perm())
@@ -239,7 +236,7 @@ func TestNoCoreDumps(t *testing.T) {
 		t.Skip("no /proc here")
 	}
 	p := start(t, t.TempDir(), credEnv)
-	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", p.cmd.Process.Pid))
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", p.Cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,8 +251,8 @@ func TestNoCoreDumps(t *testing.T) {
 func TestRefusesAnotherRootKey(t *testing.T) {
 	t.Parallel()
 	dir, otherDir := t.TempDir(), t.TempDir()
-	start(t, dir, credEnv).kill(t)
-	start(t, otherDir, credEnv).kill(t) // another data dir, another root key
+	start(t, dir, credEnv).Kill()
+	start(t, otherDir, credEnv).Kill() // another data dir, another root key
 	cmd := exec.Command(binary, "server", "--listen", "127.0.0.1:0", "--data-dir", dir,
 		"--root-key-file", filepath.Join(otherDir, "root.key"))
 	cmd.Env = append(os.Environ(), credEnv...)
@@ -272,7 +269,7 @@ func TestRefusesAnotherRootKey(t *testing.T) {
 func TestAuthFailureRateFlag(t *testing.T) {
 	t.Parallel()
 	p := start(t, t.TempDir(), credEnv, "--auth-failure-rate", "0.001", "--auth-failure-burst", "2")
-	bad, err := client.New(p.url, testAccessKey, "not-the-secret-key-0", client.WithRetries(1))
+	bad, err := client.New(p.URL, testAccessKey, "not-the-secret-key-0", client.WithRetries(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,10 +279,7 @@ func TestAuthFailureRateFlag(t *testing.T) {
 			t.Fatalf("bad signature %d: %v, want 401", i+1, err)
 		}
 	}
-	good, err := client.New(p.url, testAccessKey, testSecretKey, client.WithRetries(1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := adminClient(t, p, client.WithRetries(1))
 	var ce *client.Error
 	if _, err := good.ListKeys(context.Background(), 1, 10); !errors.As(err, &ce) || ce.Status != http.StatusTooManyRequests {
 		t.Fatalf("signed request after the burst of failures: %v, want 429", err)

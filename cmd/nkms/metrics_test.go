@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -51,16 +50,13 @@ func TestMetricsEndToEnd(t *testing.T) {
 	t.Parallel()
 	p := start(t, t.TempDir(), credEnv, "--metrics-listen", "127.0.0.1:0", "--rate-limit-per-key", "0.001",
 		"--metrics-keys-interval", "100ms")
-	m := metricsRE.FindStringSubmatch(p.stderr.String())
+	m := metricsRE.FindStringSubmatch(p.Stderr.String())
 	if m == nil {
-		t.Fatalf("no metrics address in the server's output:\n%s", p.stderr)
+		t.Fatalf("no metrics address in the server's output:\n%s", p.Stderr)
 	}
 	url := m[1]
 	ctx := context.Background()
-	c, err := client.New(p.url, testAccessKey, testSecretKey, client.WithRetries(1)) // a 429 is not retried
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := adminClient(t, p, client.WithRetries(1)) // a 429 is not retried
 	a, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "metered", KeyType: "AES256"})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +71,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	if _, err := c.GetKey(ctx, strings.Repeat("0f", 32)); !isNotFound(err) {
 		t.Fatalf("get a missing key: got %v, want NOT_FOUND", err)
 	}
-	resp, err := http.Get(p.url + "/no/such/route")
+	resp, err := http.Get(p.URL + "/no/such/route")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +128,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		}
 	}
 	// The API port does not serve the metrics.
-	resp, err = http.Get(p.url + "/metrics")
+	resp, err = http.Get(p.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,16 +159,6 @@ func signedGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, resp.Header.Get("x-ncp-request-id")
 }
 
-// terminate ends the server with SIGTERM, which flushes its log, and returns its output.
-func (p *proc) terminate(t *testing.T) string {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-p.done; err != nil {
-		t.Fatalf("SIGTERM: %v\n%s", err, p.stderr)
-	}
-	return p.stderr.String()
-}
-
 // TestRequestLogsJSON: with --log-format json every log line is a JSON
 // object, and each request's lines carry the id its x-ncp-request-id header
 // names; no secret appears.
@@ -180,7 +166,7 @@ func TestRequestLogsJSON(t *testing.T) {
 	t.Parallel()
 	p := start(t, t.TempDir(), credEnv, "--log-format", "json")
 	ctx := context.Background()
-	c := p.client(t)
+	c := adminClient(t, p)
 	k, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "logged", KeyType: "AES256"})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +177,7 @@ func TestRequestLogsJSON(t *testing.T) {
 	}
 	want := map[string]int{} // request id → status
 	for _, path := range []string{"/kms/v1/keys?pageNo=1", "/kms/v1/keys/" + k.KeyTag, "/no/such/route", "/kms/v1/keys/" + strings.Repeat("0f", 32)} {
-		status, id := signedGet(t, p.url+path)
+		status, id := signedGet(t, p.URL+path)
 		if len(id) != 24 {
 			t.Fatalf("GET %s: x-ncp-request-id %q, want 24 hex digits", path, id)
 		}
@@ -200,7 +186,8 @@ func TestRequestLogsJSON(t *testing.T) {
 	if _, err := c.CreateAccessKey(ctx, 2, "viewer"); err != nil { // logged by the service, not the HTTP layer
 		t.Fatal(err)
 	}
-	out := p.terminate(t)
+	p.Stop(t) // a graceful stop flushes the log
+	out := p.Stderr.String()
 
 	got := map[string]int{} // request id → status of its request line
 	var serviceIDs []string // request ids of the service's "access key created" lines
@@ -256,8 +243,9 @@ func TestRequestLogsJSON(t *testing.T) {
 func TestRequestLogsText(t *testing.T) {
 	t.Parallel()
 	p := start(t, t.TempDir(), credEnv)
-	_, id := signedGet(t, p.url+"/kms/v1/keys?pageNo=1")
-	out := p.terminate(t)
+	_, id := signedGet(t, p.URL+"/kms/v1/keys?pageNo=1")
+	p.Stop(t) // a graceful stop flushes the log
+	out := p.Stderr.String()
 	if !regexp.MustCompile(`(?m)^time=\S+ level=INFO msg=request .*requestId=` + id + `\b`).MatchString(out) {
 		t.Errorf("no text request line with requestId=%s:\n%s", id, out)
 	}

@@ -22,7 +22,7 @@ import (
 func TestSealUnseal(t *testing.T) {
 	t.Parallel()
 	p := start(t, t.TempDir(), credEnv)
-	k, err := p.client(t).CreateKey(context.Background(), client.CreateKeyRequest{KeyName: "sealer", KeyType: "AES256"})
+	k, err := adminClient(t, p).CreateKey(context.Background(), client.CreateKeyRequest{KeyName: "sealer", KeyType: "AES256"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestSealUnseal(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(stdin []byte, args ...string) ([]byte, string, error) {
-		cmd := exec.Command(binary, append(args, "--url", p.url)...)
+		cmd := exec.Command(binary, append(args, "--url", p.URL)...)
 		cmd.Env = append(os.Environ(), credEnv...)
 		cmd.Stdin = bytes.NewReader(stdin)
 		var out, errb bytes.Buffer
@@ -105,7 +105,7 @@ func TestSealLargeSparseFileFlatMemory(t *testing.T) {
 	}
 	t.Parallel()
 	p := start(t, t.TempDir(), credEnv)
-	k, err := p.client(t).CreateKey(context.Background(), client.CreateKeyRequest{KeyName: "big", KeyType: "AES256"})
+	k, err := adminClient(t, p).CreateKey(context.Background(), client.CreateKeyRequest{KeyName: "big", KeyType: "AES256"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +120,8 @@ func TestSealLargeSparseFileFlatMemory(t *testing.T) {
 	}
 	f.Close()
 
-	seal := exec.Command(binary, "seal", "--key", k.KeyTag, "--in", sparse, "--url", p.url)
-	unseal := exec.Command(binary, "unseal", "--url", p.url)
+	seal := exec.Command(binary, "seal", "--key", k.KeyTag, "--in", sparse, "--url", p.URL)
+	unseal := exec.Command(binary, "unseal", "--url", p.URL)
 	seal.Env, unseal.Env = append(os.Environ(), credEnv...), append(os.Environ(), credEnv...)
 	pipe, err := seal.StdoutPipe()
 	if err != nil {

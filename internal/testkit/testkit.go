@@ -1,5 +1,6 @@
 // Package testkit holds the small helpers that tests of several packages
-// share: a settable clock, a buffer safe for concurrent writers, a root key.
+// share: a settable clock, a buffer safe for concurrent writers, a root key,
+// and the harness that runs the nkms binary as a child process (process.go).
 package testkit
 
 import (
