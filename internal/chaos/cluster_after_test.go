@@ -440,7 +440,7 @@ func (r *clRun) checkLogs(t *testing.T) {
 	errorsOutside, warns := 0, map[string]int{}
 	var errorSamples []string
 	for _, cp := range r.allProcs() {
-		out := cp.p.stderr.String()
+		out := cp.p.Stderr.String()
 		if strings.Contains(out, "panic:") || strings.Contains(out, "fatal error:") {
 			t.Errorf("node %d (pid %d) panicked:\n%s", cp.node, cp.pid, out)
 		}

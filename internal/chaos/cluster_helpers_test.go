@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,7 +42,7 @@ func newClRun(t *testing.T, ec *etcdtest.Cluster, seed uint64) *clRun {
 		args: []string{"--store", "etcd", "--etcd-endpoints", strings.Join(ec.Endpoints(), ","),
 			"--pending-deletion-window", clWindow.String(), "--scheduler-interval", clInterval.String()},
 		keys: map[string]*clKey{}, extra: map[string]*clExtra{}, maybe: map[string]string{},
-		acked: map[string]int{}, refused: map[string]int{}, unsure: map[string]int{}, checks: map[string]int{},
+		tally: newTally(), checks: map[string]int{},
 		purgedDue: map[string][2]time.Time{}, deletedNow: map[string]bool{}, extraArts: map[string][]artifact{},
 	}
 }
@@ -92,14 +91,11 @@ func (r *clRun) startNode(i int) {
 	p := start(r.t, n.dir, credEnv, r.args...)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 16
-	c, err := client.New(p.url, testAccessKey, testSecretKey, client.WithHTTPClient(&http.Client{
+	c := adminClient(r.t, p, client.WithHTTPClient(&http.Client{
 		Timeout: 20 * time.Second, Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	cp := &clProc{node: i, p: p, pid: p.cmd.Process.Pid}
+	cp := &clProc{node: i, p: p, pid: p.Cmd.Process.Pid}
 	r.nmu.Lock()
 	n.cur, n.c, n.tr, n.up = cp, c, tr, true
 	r.procs = append(r.procs, cp)
@@ -115,8 +111,7 @@ func (r *clRun) killNode(i int) time.Time {
 	cp.killed = time.Now()
 	at := cp.killed
 	r.nmu.Unlock()
-	cp.p.cmd.Process.Signal(syscall.SIGKILL)
-	<-cp.p.done
+	cp.p.Kill()
 	n.tr.CloseIdleConnections()
 	return at
 }
@@ -137,7 +132,7 @@ func (r *clRun) pickNode(not ...int) (int, *client.Client) {
 func (r *clRun) nodeURL(i int) string {
 	r.nmu.Lock()
 	defer r.nmu.Unlock()
-	return r.nodes[i].cur.p.url
+	return r.nodes[i].cur.p.URL
 }
 
 // makeRotationDue moves the rotation base of an auto-rotating key in etcd so
@@ -301,14 +296,7 @@ func (r *clRun) classify(op string, node int, sent time.Time, err error) (outcom
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	switch out {
-	case acked:
-		r.acked[op]++
-	case refused:
-		r.refused[op]++
-	default:
-		r.unsure[op]++
-	}
+	r.count(op, out)
 	return out, ce
 }
 
@@ -531,18 +519,7 @@ func (r *clRun) report(took time.Duration) {
 	var b strings.Builder
 	ops := []string{opCreate, opRotate, opDelete, opCancel, opEnable, opDisable, opEncrypt, opDecrypt}
 	fmt.Fprintf(&b, "cluster: 3 etcd members, 3 nkms nodes, %d workers, seed %d; %v in all\n", clWorkers, r.seed, took.Round(100*time.Millisecond))
-	line := func(title string, m map[string]int) {
-		fmt.Fprintf(&b, "  %-13s", title)
-		n := 0
-		for _, op := range ops {
-			fmt.Fprintf(&b, " %s %d,", op, m[op])
-			n += m[op]
-		}
-		fmt.Fprintf(&b, " total %d\n", n)
-	}
-	line("acknowledged", r.acked)
-	line("refused", r.refused)
-	line("uncertain", r.unsure)
+	r.tally.write(&b, ops)
 	r.nmu.Lock()
 	for _, f := range r.faults {
 		fmt.Fprintf(&b, "  fault %q, window %v: %d requests of the load sent, %d failed (%d without an answer, %d HTTP 5xx)",
@@ -561,13 +538,7 @@ func (r *clRun) report(took time.Duration) {
 	for _, f := range r.figures {
 		fmt.Fprintf(&b, "  %s\n", f)
 	}
-	n := 0
-	b.WriteString("  checks:")
-	for _, kind := range slices.Sorted(maps.Keys(r.checks)) {
-		fmt.Fprintf(&b, " %s %d,", kind, r.checks[kind])
-		n += r.checks[kind]
-	}
-	fmt.Fprintf(&b, " total %d", n)
+	writeChecks(&b, r.checks)
 	r.t.Log(b.String())
 }
 

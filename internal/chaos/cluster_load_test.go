@@ -52,23 +52,9 @@ func (r *clRun) step(ctx context.Context, rng *rand.Rand) {
 // exclusive skips keys with a state operation in flight or uncertain. The
 // caller holds r.mu.
 func (r *clRun) pick(rng *rand.Rand, prefer float64, ok, good func(*clKey) bool, exclusive bool) *clKey {
-	var all, pref []*clKey
-	for _, k := range r.order {
-		if k.gone || k.reserved || !ok(k) || (exclusive && (k.busy || k.pending != nil)) {
-			continue
-		}
-		all = append(all, k)
-		if good(k) {
-			pref = append(pref, k)
-		}
-	}
-	if len(pref) > 0 && rng.Float64() < prefer {
-		return pref[rng.IntN(len(pref))]
-	}
-	if len(all) == 0 {
-		return nil
-	}
-	return all[rng.IntN(len(all))]
+	return pickPreferring(rng, r.order, prefer, func(k *clKey) bool {
+		return !k.gone && !k.reserved && ok(k) && !(exclusive && (k.busy || k.pending != nil))
+	}, good)
 }
 
 func clAny(*clKey) bool       { return true }
@@ -235,16 +221,13 @@ func (r *clRun) decrypt(ctx context.Context, c *client.Client, node int, rng *ra
 	}
 }
 
-// stateOpPrefers is the state in which each state operation mostly picks its key.
-var clStateOpPrefers = map[string]string{opCancel: stRevoke, opEnable: stDisable, opDisable: stEnable}
-
 // stateOp requests deletion, cancels it, enables or disables a key. State
 // operations on one key never overlap, so the model knows the key's state
 // and checks every answer against decisions.md D6, whichever node answers.
 func (r *clRun) stateOp(ctx context.Context, c *client.Client, node int, rng *rand.Rand, op string) {
 	r.mu.Lock()
 	k := r.pick(rng, 0.85, clAny, func(k *clKey) bool {
-		return k.state == clStateOpPrefers[op] || (op == opDelete && k.state != stRevoke)
+		return k.state == stateOpPrefers[op] || (op == opDelete && k.state != stRevoke)
 	}, true)
 	if k == nil {
 		r.mu.Unlock()
@@ -255,18 +238,7 @@ func (r *clRun) stateOp(ctx context.Context, c *client.Client, node int, rng *ra
 	state, destroyAt := k.state, k.destroyAt
 	r.mu.Unlock()
 	sent := time.Now()
-	var sc *client.StatusChange
-	var err error
-	switch op {
-	case opDelete:
-		sc, err = c.RequestDeletion(ctx, k.tag)
-	case opCancel:
-		sc, err = c.CancelDeletion(ctx, k.tag)
-	case opEnable:
-		sc, err = c.EnableKey(ctx, k.tag)
-	case opDisable:
-		sc, err = c.DisableKey(ctx, k.tag)
-	}
+	sc, err := sendStateOp(ctx, c, op, k.tag)
 	out, ce := r.classify(op, node, sent, err)
 	now := time.Now()
 	r.mu.Lock()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nkms/nkms/client"
 	"github.com/nkms/nkms/internal/etcdtest"
+	"github.com/nkms/nkms/internal/testkit"
 	etcdstore "github.com/nkms/nkms/store/etcd"
 )
 
@@ -68,7 +69,7 @@ type clNode struct {
 // clProc is one process of a node and what its log says.
 type clProc struct {
 	node   int
-	p      *proc
+	p      *testkit.Proc
 	pid    int
 	killed time.Time // zero while it runs (guarded by clRun.nmu)
 
@@ -99,7 +100,7 @@ var (
 func (cp *clProc) scan() []clLine {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	s := cp.p.stderr.String()
+	s := cp.p.Stderr.String()
 	end := strings.LastIndexByte(s, '\n') + 1
 	if end > cp.off {
 		for _, l := range strings.Split(s[cp.off:end-1], "\n") {
@@ -240,14 +241,12 @@ type clRun struct {
 	rr     atomic.Uint64
 
 	mu         sync.Mutex // the model and the figures
+	tally                 // requests by op and outcome
 	keys       map[string]*clKey
 	order      []*clKey
 	extra      map[string]*clExtra
 	maybe      map[string]string // name → key type of creates whose answer was lost
 	names      int
-	acked      map[string]int
-	refused    map[string]int
-	unsure     map[string]int
 	checks     map[string]int
 	revokes    int
 	adopted    int

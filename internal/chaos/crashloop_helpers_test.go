@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nkms/nkms/client"
+	"github.com/nkms/nkms/internal/testkit"
 )
 
 // The model of TestCrashLoop. It holds only what the server acknowledged
@@ -152,14 +153,12 @@ type crashRun struct {
 	rng *rand.Rand // main goroutine only
 
 	mu      sync.Mutex
+	tally   // requests by op and outcome
 	keys    map[string]*mkey
 	order   []*mkey           // keys of the model, in the order they became known
 	gone    map[string]bool   // tags of keys seen destroyed
 	maybe   map[string]string // name → key type of creates whose answer was lost
 	names   int               // key names handed out
-	acked   map[string]int
-	refused map[string]int
-	unsure  map[string]int
 	checks  map[string]int
 	adopted int // uncertain creates found after a restart
 
@@ -169,14 +168,14 @@ type crashRun struct {
 	maxStart   time.Duration // longest start-up (exec to serving)
 	dbSize     int64         // size of the data file at the end
 	earlyKills int           // servers killed while they started
-	procs      []*proc
+	procs      []*testkit.Proc
 }
 
 func newCrashRun(t *testing.T, seed uint64) *crashRun {
 	return &crashRun{
 		t: t, rng: rand.New(rand.NewPCG(seed, 0)),
 		keys: map[string]*mkey{}, gone: map[string]bool{}, maybe: map[string]string{},
-		acked: map[string]int{}, refused: map[string]int{}, unsure: map[string]int{}, checks: map[string]int{},
+		tally: newTally(), checks: map[string]int{},
 	}
 }
 
@@ -223,14 +222,7 @@ func (r *crashRun) classify(op string, err error) (out outcome, ce *client.Error
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	switch out {
-	case acked:
-		r.acked[op]++
-	case refused:
-		r.refused[op]++
-	default:
-		r.unsure[op]++
-	}
+	r.count(op, out)
 	return out, ce, transport
 }
 
@@ -559,28 +551,11 @@ func (r *crashRun) report(cycles int, took time.Duration) {
 	}
 	fmt.Fprintf(&b, "crash loop: %d cycles in %v, %d SIGKILLs under load and %d during a start; %d operations acknowledged\n",
 		cycles, took.Round(time.Millisecond), cycles, r.earlyKills, total)
-	line := func(title string, m map[string]int) {
-		fmt.Fprintf(&b, "  %-12s", title)
-		n := 0
-		for _, op := range crashOps {
-			fmt.Fprintf(&b, " %s %d,", op, m[op])
-			n += m[op]
-		}
-		fmt.Fprintf(&b, " total %d\n", n)
-	}
-	line("acknowledged", r.acked)
-	line("refused", r.refused)
-	line("uncertain", r.unsure)
+	r.tally.write(&b, crashOps)
 	fmt.Fprintf(&b, "  longest start-up %v; data file %.1f MiB at the end\n", r.maxStart.Round(time.Millisecond), float64(r.dbSize)/(1<<20))
 	fmt.Fprintf(&b, "  uncertain creates found after a restart %d, never found %d; keys destroyed %d; keys left %d\n",
 		r.adopted, len(r.maybe), len(r.gone), len(r.keys))
-	n := 0
-	fmt.Fprintf(&b, "  checks:")
-	for _, kind := range slices.Sorted(maps.Keys(r.checks)) {
-		fmt.Fprintf(&b, " %s %d,", kind, r.checks[kind])
-		n += r.checks[kind]
-	}
-	fmt.Fprintf(&b, " total %d", n)
+	writeChecks(&b, r.checks)
 	r.t.Log(b.String())
 }
 

@@ -5,12 +5,10 @@ import (
 	"flag"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -69,7 +67,7 @@ func TestCrashLoop(t *testing.T) {
 	p := r.start(dir, args)
 	cycles := 0
 	for {
-		r.check(ctx, p.client(t)) // the first time on an empty data dir; then after each SIGKILL
+		r.check(ctx, adminClient(t, p)) // the first time on an empty data dir; then after each SIGKILL
 		if t.Failed() || time.Since(began) >= budget {
 			break
 		}
@@ -96,12 +94,11 @@ func TestCrashLoop(t *testing.T) {
 				last = d
 			}
 		}
-		time.Sleep(time.Until(last)) // a deadline across the process boundary: nothing to wait on
-		r.check(ctx, p.client(t))    // every key still REVOKE is overdue now
+		time.Sleep(time.Until(last))    // a deadline across the process boundary: nothing to wait on
+		r.check(ctx, adminClient(t, p)) // every key still REVOKE is overdue now
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-p.done; err != nil {
-		t.Errorf("SIGTERM after the crash loop: exit %v\n%s", err, p.stderr)
+	if err := p.Terminate(); err != nil {
+		t.Errorf("SIGTERM after the crash loop: exit %v\n%s", err, p.Stderr)
 	}
 	r.checkLogs()
 	if fi, err := os.Stat(filepath.Join(dir, "nkms.db")); err == nil {
@@ -128,7 +125,7 @@ func (r *crashRun) setCycle(n int) {
 }
 
 // start starts the server on dir and notes when it began serving.
-func (r *crashRun) start(dir string, args []string) *proc {
+func (r *crashRun) start(dir string, args []string) *testkit.Proc {
 	t0 := time.Now()
 	p := start(r.t, dir, credEnv, args...)
 	r.started = time.Now()
@@ -142,8 +139,7 @@ func (r *crashRun) start(dir string, args []string) *proc {
 // first scheduler pass, a crash during recovery.
 func (r *crashRun) killEarly(dir string, args []string) {
 	after := time.Duration(r.rng.Int64N(int64(10 * time.Millisecond)))
-	cmd := exec.Command(binary, append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dir}, args...)...)
-	cmd.Env = append(os.Environ(), credEnv...)
+	cmd := testkit.ServerCommand(binary, dir, credEnv, args...)
 	out := &testkit.Buffer{}
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
@@ -163,7 +159,7 @@ func (r *crashRun) killEarly(dir string, args []string) {
 // checkLogs checks that no server logged an error or panicked.
 func (r *crashRun) checkLogs() {
 	for i, p := range r.procs {
-		out := p.stderr.String()
+		out := p.Stderr.String()
 		if strings.Contains(out, "level=ERROR") || strings.Contains(out, "panic:") {
 			r.t.Errorf("server %d of the crash loop logged an error:\n%s", i+1, out)
 		}
@@ -172,8 +168,8 @@ func (r *crashRun) checkLogs() {
 }
 
 // load runs the workers against p and SIGKILLs p after a random delay.
-func (r *crashRun) load(ctx context.Context, p *proc, seed uint64) {
-	c := p.client(r.t)
+func (r *crashRun) load(ctx context.Context, p *testkit.Proc, seed uint64) {
+	c := adminClient(r.t, p)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	cycle := r.cycleNo()
@@ -195,7 +191,7 @@ func (r *crashRun) load(ctx context.Context, p *proc, seed uint64) {
 	delay := crashMinLoad + time.Duration(r.rng.Int64N(int64(crashMaxLoad-crashMinLoad)))
 	acked0, unsure0 := r.totals()
 	time.Sleep(delay) // the load runs for this long; the kill lands wherever the workers are
-	p.kill(r.t)
+	p.Kill()
 	r.killed = time.Now()
 	close(stop)
 	wg.Wait()
@@ -235,23 +231,9 @@ func (r *crashRun) step(ctx context.Context, c *client.Client, rng *rand.Rand) b
 // exclusive, keys with a state operation in flight or uncertain are skipped.
 // The caller holds r.mu.
 func (r *crashRun) pick(rng *rand.Rand, prefer float64, ok, good func(*mkey) bool, exclusive bool) *mkey {
-	var all, pref []*mkey
-	for _, k := range r.order {
-		if k.saw404 || !ok(k) || (exclusive && (k.busy || k.pending != nil)) {
-			continue
-		}
-		all = append(all, k)
-		if good(k) {
-			pref = append(pref, k)
-		}
-	}
-	if len(pref) > 0 && rng.Float64() < prefer {
-		return pref[rng.IntN(len(pref))]
-	}
-	if len(all) == 0 {
-		return nil
-	}
-	return all[rng.IntN(len(all))]
+	return pickPreferring(rng, r.order, prefer, func(k *mkey) bool {
+		return !k.saw404 && ok(k) && !(exclusive && (k.busy || k.pending != nil))
+	}, good)
 }
 
 func anyKey(*mkey) bool      { return true }
@@ -429,18 +411,7 @@ func (r *crashRun) stateOp(ctx context.Context, c *client.Client, rng *rand.Rand
 	state, destroyAt := k.state, k.destroyAt
 	r.mu.Unlock()
 	sent := time.Now()
-	var sc *client.StatusChange
-	var err error
-	switch op {
-	case opDelete:
-		sc, err = c.RequestDeletion(ctx, k.tag)
-	case opCancel:
-		sc, err = c.CancelDeletion(ctx, k.tag)
-	case opEnable:
-		sc, err = c.EnableKey(ctx, k.tag)
-	case opDisable:
-		sc, err = c.DisableKey(ctx, k.tag)
-	}
+	sc, err := sendStateOp(ctx, c, op, k.tag)
 	out, ce, transport := r.classify(op, err)
 	now := time.Now()
 	r.mu.Lock()
