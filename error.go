@@ -27,6 +27,9 @@ type Error struct {
 	Code    Code
 	Message string
 	Err     error
+	// Field names the input field at fault ("plaintext",
+	// "requests[3].ciphertext"), when one is; API 3.0 shows it in fieldErrors.
+	Field string
 }
 
 func (e *Error) Error() string {
@@ -50,6 +53,20 @@ func (e *Error) Is(target error) bool {
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code Code, format string, args ...any) error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldErrorf returns an Invalid error about one input field.
+func FieldErrorf(field, format string, args ...any) error {
+	return &Error{Code: Invalid, Message: fmt.Sprintf(format, args...), Field: field}
+}
+
+// ErrorField returns the input field err is about, or "".
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }
 
 // ErrorCode returns the Code of err, or Internal when err is not an *Error.

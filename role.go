@@ -90,6 +90,17 @@ const (
 	ActRenewTokenSet        Action = "RenewTokenSet"     // with a refresh token
 	ActCreateAccessToken    Action = "CreateAccessToken" // with a refresh token
 
+	// API 3.0 operations that no 2.0 operation does the same way (D9: the
+	// 3.0 operationId with a capital first letter).
+	ActUpdateKey           Action = "UpdateKey"
+	ActUpdateKeyRotation   Action = "UpdateKeyRotation"
+	ActIssueKeyTokens      Action = "IssueKeyTokens"
+	ActReissueKeyTokens    Action = "ReissueKeyTokens"    // with a refresh token
+	ActIssueKeyAccessToken Action = "IssueKeyAccessToken" // with a refresh token
+	ActBatchEncrypt        Action = "BatchEncrypt"
+	ActBatchDecrypt        Action = "BatchDecrypt"
+	ActBatchReEncrypt      Action = "BatchReEncrypt"
+
 	ActListActivities Action = "ListActivities"
 	ActGetLastUse     Action = "GetLastUseInfo"
 
@@ -149,6 +160,15 @@ var operations = map[Action]operation{
 	ActCreateTokenSet:       {PermCrypto, true, ""},
 	ActRenewTokenSet:        {PermCrypto, true, RefreshToken},
 	ActCreateAccessToken:    {PermCrypto, true, RefreshToken},
+
+	ActUpdateKey:           {PermManage, true, ""},
+	ActUpdateKeyRotation:   {PermManage, true, ""},
+	ActIssueKeyTokens:      {PermCrypto, true, ""},
+	ActReissueKeyTokens:    {PermCrypto, true, RefreshToken},
+	ActIssueKeyAccessToken: {PermCrypto, true, RefreshToken},
+	ActBatchEncrypt:        {PermCrypto, true, AccessToken},
+	ActBatchDecrypt:        {PermCrypto, true, AccessToken},
+	ActBatchReEncrypt:      {PermCrypto, true, AccessToken},
 
 	ActListActivities: {PermRead, false, ""},
 	ActGetLastUse:     {PermRead, false, ""},

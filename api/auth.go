@@ -36,15 +36,22 @@ func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag) (nkm
 		switch {
 		case tok != "" && kind == authOrToken:
 			return s.svc.AuthenticateToken(r.Context(), tag, tok, nkms.AccessToken, s.clientIP(r))
+		case tok != "" && kind == authToken:
+			return s.svc.AuthenticateToken(r.Context(), tag, tok, nkms.AccessToken, s.clientIP(r))
 		case tok != "" && kind == authRefresh:
 			return s.svc.AuthenticateToken(r.Context(), tag, tok, nkms.RefreshToken, s.clientIP(r))
 		case kind == authRefresh:
 			return nkms.Caller{}, errAuth("this route takes a refresh token in x-ncp-ocapi-token")
+		case kind == authToken:
+			return nkms.Caller{}, errAuth("this route takes an access token in x-ncp-ocapi-token")
 		}
 		return nkms.Caller{}, errAuth("missing x-ncp-apigw-timestamp, x-ncp-iam-access-key or signature header")
 	}
 	if kind == authRefresh {
 		return nkms.Caller{}, errAuth("this route takes a refresh token in x-ncp-ocapi-token, not a signature")
+	}
+	if kind == authToken {
+		return nkms.Caller{}, errAuth("this route takes an access token in x-ncp-ocapi-token, not a signature")
 	}
 	if err := sigv2.CheckTimestamp(cred.Timestamp, s.svc.Now()); err != nil {
 		if errors.Is(err, sigv2.ErrStale) {

@@ -26,7 +26,12 @@ type request struct {
 func parseRequest(rt route, r *http.Request) (*request, error) {
 	rq := &request{Request: r}
 	if strings.Contains(rt.path, "{keyTag}") {
-		tag, err := nkms.ParseTag(r.PathValue("keyTag"))
+		raw := r.PathValue("keyTag")
+		tag, err := nkms.ParseTag(raw)
+		if rt.kind.v3() && (rt.auth == authToken || rt.auth == authRefresh) && (err != nil || raw != tag.String()) {
+			// 3.0 token routes take the tag exactly as issued (D9).
+			return nil, errAuth("the keyTag of a token route must be the key's tag as issued (lower case)")
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -89,9 +94,13 @@ func requestID(ctx context.Context) string { return info(ctx).id }
 func (s *Server) serve(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		out := info(r.Context()).out
+		fail := s.writeError
+		if rt.kind.v3() {
+			fail = s.writeErrorV3
+		}
 		rq, err := parseRequest(rt, r)
 		if err != nil {
-			out.code = s.writeError(w, r, err)
+			out.code = fail(w, r, err)
 			return
 		}
 		out.tag, out.version = rq.tag, rq.version
@@ -103,7 +112,7 @@ func (s *Server) serve(rt route) http.Handler {
 			err = s.rateLimit(w, c, rq.tag) // not executed, so not in the key's usage log
 		}
 		if err != nil {
-			out.code = s.writeError(w, r, err)
+			out.code = fail(w, r, err)
 			return
 		}
 		ctx := r.Context()
@@ -123,7 +132,11 @@ func (s *Server) serve(rt route) http.Handler {
 			out.version = res.version
 		}
 		if err != nil {
-			out.code = s.writeError(w, r, err)
+			out.code = fail(w, r, err)
+			return
+		}
+		if rt.kind.v3() {
+			answerV3(w, rt.kind, res.data)
 			return
 		}
 		if raw, ok := res.data.(rawAnswer); ok { // a stream, not the JSON envelope (backup.go)

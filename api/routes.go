@@ -8,6 +8,7 @@ const (
 	authAccount                 // signature v2 only
 	authOrToken                 // signature v2, or an access token in x-ncp-ocapi-token
 	authRefresh                 // a refresh token in x-ncp-ocapi-token only
+	authToken                   // an access token in x-ncp-ocapi-token only (API 3.0 token routes)
 )
 
 // Body limits.
@@ -34,7 +35,13 @@ const (
 	plain    routeKind = iota
 	v1Body             // API 1.0 route: the success body also carries "msg": ""
 	streamed           // a streamed answer (backup): Config.RequestTimeout does not apply
+	v3OK               // API 3.0 route: the bare resource with 200, errors as in v3.go
+	v3Created          // API 3.0 route answering 201
+	v3NoContent        // API 3.0 route answering 204 with no body
 )
+
+// v3 reports whether a route of kind k speaks API 3.0.
+func (k routeKind) v3() bool { return k >= v3OK }
 
 // routes is the whole API on one screen (ncp-kms-api.md §5, decisions.md D1).
 func (s *Server) routes() []route {
@@ -106,5 +113,5 @@ func (s *Server) routes() []route {
 			rs = append(rs, route{"POST", prefix + "{keyTag}/" + a.path, authAccount, a.limit, a.handle, v1Body})
 		}
 	}
-	return rs
+	return append(rs, s.routesV3()...)
 }
