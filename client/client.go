@@ -62,6 +62,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nkms/nkms/client/internal/retry"
 	"github.com/nkms/nkms/internal/sigv2"
 )
 
@@ -303,42 +304,20 @@ func (c *Client) Health(ctx context.Context) error {
 // connection broke; any request is sent again when its connection could
 // not be made.
 func (c *Client) exchange(ctx context.Context, method, path string, body []byte, auth bool, attempts int) (int, []byte, error) {
-	idem := idempotent(method, path)
 	var stamped time.Time // timestamp of the last signed attempt
-	for n := 1; ; n++ {
+	attempt := func() retry.Answer {
 		req, err := c.newRequest(ctx, method, path, body)
 		if err != nil {
-			return 0, nil, err
+			return retry.Answer{Err: err}
 		}
 		if auth {
 			stamped = c.authenticate(req, stamped)
 		}
 		status, data, ra, err := c.send(req)
-		var failure error // the error of this attempt, should the call stop now
-		switch {
-		case n >= attempts:
-			return status, data, err
-		case err != nil:
-			if !retryableTransport(ctx, err, idem) {
-				return 0, nil, err
-			}
-			failure = err
-		case idem && retryableStatus(status):
-			failure = parseError(status, data, c.token)
-		default:
-			return status, data, nil
-		}
-		d, ok := c.retry.retryDelay(n, status, ra, time.Now())
-		if !ok { // the server asks for a longer wait than we are prepared to make
-			return status, data, err
-		}
-		if deadline, has := ctx.Deadline(); has && time.Until(deadline) < d {
-			return status, data, err // the context would end before the next attempt
-		}
-		if werr := c.retry.sleep(ctx, d); werr != nil {
-			return 0, nil, &stopWaiting{last: failure, ctx: werr}
-		}
+		return retry.Answer{Status: status, Body: data, RetryAfter: ra, Err: err}
 	}
+	statusErr := func(status int, data []byte) error { return parseError(status, data, c.token) }
+	return c.retry.shared().Run(ctx, attempts, idempotent(method, path), attempt, statusErr)
 }
 
 // authenticate sets the authentication headers of req: the token header for

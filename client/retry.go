@@ -2,28 +2,15 @@ package client
 
 import (
 	"context"
-	"errors"
-	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/nkms/nkms/client/internal/retry"
 )
 
-// Retry defaults: at most 4 attempts, waits drawn with full jitter from
-// [0, min(retryCap, retryBase·2^n)), and a server's Retry-After honoured up
-// to maxRetryAfter.
-const (
-	defaultAttempts = 4
-	retryBase       = 100 * time.Millisecond
-	retryCap        = 2 * time.Second
-	maxRetryAfter   = 30 * time.Second
-)
-
-// retryPolicy is how a Client retries; see the package documentation.
+// retryPolicy is how a Client retries (see the package documentation); the
+// policy itself lives in internal/retry, shared with the API 3.0 client.
 type retryPolicy struct {
 	attempts  int           // 1 = no retry
 	base, cap time.Duration // full-jitter backoff
@@ -33,7 +20,13 @@ type retryPolicy struct {
 }
 
 func defaultRetryPolicy() retryPolicy {
-	return retryPolicy{attempts: defaultAttempts, base: retryBase, cap: retryCap, sleep: sleepCtx}
+	d := retry.Default()
+	return retryPolicy{attempts: d.Attempts, base: d.Base, cap: d.Cap, sleep: d.Sleep}
+}
+
+// shared is p as the policy of internal/retry.
+func (p retryPolicy) shared() retry.Policy {
+	return retry.Policy{Attempts: p.attempts, Base: p.base, Cap: p.cap, Sleep: p.sleep}
 }
 
 // WithRetries sets how many times in all the client sends a call that may be
@@ -50,28 +43,10 @@ func withSleep(sleep func(context.Context, time.Duration) error) Option {
 	return func(c *Client) { c.retry.sleep = sleep }
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func sleepCtx(ctx context.Context, d time.Duration) error { return retry.SleepCtx(ctx, d) }
 
 // backoff is the full-jitter wait before retry n (n = 1 for the first retry).
-func (p retryPolicy) backoff(n int) time.Duration {
-	ceil := p.cap
-	if shift := n - 1; shift < 31 && p.base<<shift > 0 && p.base<<shift < p.cap {
-		ceil = p.base << shift
-	}
-	if ceil <= 0 {
-		return 0
-	}
-	return rand.N(ceil)
-}
+func (p retryPolicy) backoff(n int) time.Duration { return p.shared().Backoff(n) }
 
 // idempotentOps are the POST routes that change no key: sending one twice
 // gives the same effect as sending it once (the crypto routes of API 2.0
@@ -108,79 +83,3 @@ func idempotent(method, path string) bool {
 	}
 	return false
 }
-
-// retryableStatus reports whether an HTTP answer is worth another attempt of
-// an idempotent request.
-func retryableStatus(status int) bool {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}
-
-// retryableTransport reports whether err, from sending a request that got no
-// answer, is worth another attempt. Any request may be sent again when the
-// connection could not be made (the server never saw it); an idempotent
-// request also when the connection was refused, reset or closed under it.
-// Timeouts and the end of the context are not retried.
-func retryableTransport(ctx context.Context, err error, idem bool) bool {
-	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return false
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true // no connection, so nothing was sent
-	}
-	if !idem {
-		return false // it may have reached the server: sending it again could apply it twice
-	}
-	return op != nil || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
-}
-
-// retryAfter reads a Retry-After header given in seconds, or as an HTTP
-// date measured against now.
-func retryAfter(h string, now time.Time) (time.Duration, bool) {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return time.Duration(min(s, 1<<20)) * time.Second, true
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-// retryDelay is the wait before attempt n+1 (n ≥ 1 attempts made) after an
-// answer with status and Retry-After header ra, or after a transport error
-// (status 0). ok is false when the server asks for a wait longer than
-// maxRetryAfter.
-func (p retryPolicy) retryDelay(n, status int, ra string, now time.Time) (d time.Duration, ok bool) {
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		if d, found := retryAfter(ra, now); found {
-			return d, d <= maxRetryAfter
-		}
-	}
-	return p.backoff(n), true
-}
-
-// stopWaiting is the error of a call whose retry wait ended with ctx: it
-// wraps both the last failure (an *Error for errors.As) and ctx's error.
-type stopWaiting struct{ last, ctx error }
-
-func (e *stopWaiting) Error() string {
-	return e.last.Error() + " (retry stopped: " + e.ctx.Error() + ")"
-}
-func (e *stopWaiting) Unwrap() []error { return []error{e.last, e.ctx} }
