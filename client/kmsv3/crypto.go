@@ -66,11 +66,11 @@ type plaintextAnswer struct {
 
 // Encrypt encrypts plaintext with the key's current version and returns the
 // ciphertext "ncpkms:v<N>:…" (encrypt / encryptWithToken, POST …/encrypt).
-// context (nil: not sent) is required for a convergent key.
-func (c *Client) Encrypt(ctx context.Context, tag string, plaintext, context []byte) (string, error) {
+// encContext (the wire's context; nil: not sent) is required for a convergent key.
+func (c *Client) Encrypt(ctx context.Context, tag string, plaintext, encContext []byte) (string, error) {
 	var a ciphertextAnswer
 	if err := c.crypto(ctx, tag, "/encrypt", call{method: http.MethodPost,
-		body: encryptBody{Plaintext: b64(plaintext), Context: optB64(context)}}, &a); err != nil {
+		body: encryptBody{Plaintext: b64(plaintext), Context: optB64(encContext)}}, &a); err != nil {
 		return "", err
 	}
 	if a.Ciphertext == nil {
@@ -81,10 +81,10 @@ func (c *Client) Encrypt(ctx context.Context, tag string, plaintext, context []b
 
 // Decrypt decrypts a ciphertext with the version it names (decrypt /
 // decryptWithToken, POST …/decrypt).
-func (c *Client) Decrypt(ctx context.Context, tag, ciphertext string, context []byte) ([]byte, error) {
+func (c *Client) Decrypt(ctx context.Context, tag, ciphertext string, encContext []byte) ([]byte, error) {
 	var a plaintextAnswer
 	if err := c.crypto(ctx, tag, "/decrypt", call{method: http.MethodPost,
-		body: decryptBody{Ciphertext: ciphertext, Context: optB64(context)}}, &a); err != nil {
+		body: decryptBody{Ciphertext: ciphertext, Context: optB64(encContext)}}, &a); err != nil {
 		return nil, err
 	}
 	if a.Plaintext == nil {
@@ -95,10 +95,10 @@ func (c *Client) Decrypt(ctx context.Context, tag, ciphertext string, context []
 
 // ReEncrypt encrypts a ciphertext again with the key's current version,
 // without exposing the plaintext (reEncrypt / reEncryptWithToken, POST …/re-encrypt).
-func (c *Client) ReEncrypt(ctx context.Context, tag, ciphertext string, context []byte) (string, error) {
+func (c *Client) ReEncrypt(ctx context.Context, tag, ciphertext string, encContext []byte) (string, error) {
 	var a ciphertextAnswer
 	if err := c.crypto(ctx, tag, "/re-encrypt", call{method: http.MethodPost,
-		body: decryptBody{Ciphertext: ciphertext, Context: optB64(context)}}, &a); err != nil {
+		body: decryptBody{Ciphertext: ciphertext, Context: optB64(encContext)}}, &a); err != nil {
 		return "", err
 	}
 	if a.Ciphertext == nil {
