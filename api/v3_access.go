@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -147,6 +148,34 @@ type issueTokensV3 struct {
 	AccessTokenUnlimited  bool      `json:"accessTokenUnlimited"`
 	RefreshTokenHours     strictInt `json:"refreshTokenHours"`
 	RefreshTokenUnlimited bool      `json:"refreshTokenUnlimited"`
+}
+
+// UnmarshalJSON decodes the body, naming the field of a number that is not
+// a JSON integer.
+func (b *issueTokensV3) UnmarshalJSON(data []byte) error {
+	var raw struct {
+		AccessTokenMinutes    json.RawMessage `json:"accessTokenMinutes"`
+		AccessTokenUnlimited  bool            `json:"accessTokenUnlimited"`
+		RefreshTokenHours     json.RawMessage `json:"refreshTokenHours"`
+		RefreshTokenUnlimited bool            `json:"refreshTokenUnlimited"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	b.AccessTokenUnlimited, b.RefreshTokenUnlimited = raw.AccessTokenUnlimited, raw.RefreshTokenUnlimited
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		n    *strictInt
+	}{{"accessTokenMinutes", raw.AccessTokenMinutes, &b.AccessTokenMinutes}, {"refreshTokenHours", raw.RefreshTokenHours, &b.RefreshTokenHours}} {
+		if f.raw == nil {
+			continue
+		}
+		if err := f.n.UnmarshalJSON(f.raw); err != nil {
+			return &fieldError{f.name, f.name + " must be a decimal integer (int32), written as a JSON integer"}
+		}
+	}
+	return nil
 }
 
 func (b issueTokensV3) lifetimes() nkms.TokenLifetimes {
