@@ -52,7 +52,7 @@ func (e *env) v3Token(name string, want int, tok, method, path, body string) []b
 }
 
 // newV3Key creates a key through 2.0 and returns its tag.
-func newV3Key(t *testing.T, e *env, name, keyType string) string {
+func newV3Key(t testing.TB, e *env, name, keyType string) string {
 	t.Helper()
 	status, b := e.raw("POST", "/kms/v1/keys", `{"keyName":"`+name+`","keyType":"`+keyType+`"}`)
 	if status != 200 {
