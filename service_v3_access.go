@@ -36,7 +36,10 @@ func (s *Service) UpdateKeyACL(ctx context.Context, c Caller, tag Tag, enabled *
 		if err != nil {
 			return nil, err
 		}
-		return k, requireEnabled(k)
+		if err := requireEnabled(k); err != nil {
+			return nil, err
+		}
+		return k, nil
 	}
 	on := *enabled
 	act := ActEnableACL

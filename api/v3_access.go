@@ -287,7 +287,9 @@ var activityFilters = []struct {
 }
 
 // parseActivityQueryV3 parses the query of listKeyActivities: 0-based
-// paging, the filters (repeatable, exact) and the period (RFC 3339).
+// paging, the filters (repeatable, exact) and the period (RFC 3339; 24
+// hours when one end is missing, the last 24 hours when both are). It
+// returns the query and the 0-based page number.
 func parseActivityQueryV3(rq *request) (nkms.ActivityQuery, int, error) {
 	var aq nkms.ActivityQuery
 	pageNo, pageSize, err := pageV3(rq)
@@ -317,6 +319,9 @@ func parseActivityQueryV3(rq *request) (nkms.ActivityQuery, int, error) {
 	}
 	if !aq.From.IsZero() && !aq.To.IsZero() && aq.From.After(aq.To) {
 		return aq, 0, nkms.FieldErrorf("fromDateTime", "fromDateTime must not be after toDateTime")
+	}
+	if aq.From.IsZero() && !aq.To.IsZero() {
+		aq.From = aq.To.Add(-24 * time.Hour) // the 24 hours up to toDateTime (the Service defaults the rest to now)
 	}
 	return aq, pageNo - 1, nil
 }

@@ -112,6 +112,13 @@ func TestV3AccessRoutes(t *testing.T) {
 	e.v3("activities_filtered", 200, "GET", k+"/activities?actionCode=IssueKeyTokens&actionCode=ReissueKeyTokens&resultCode=SUCCESS&requestType=API", "")
 	e.v3("activities_failures", 200, "GET", k+"/activities?resultCode=FAIL", "")
 	e.v3("activities_period", 200, "GET", k+"/activities?fromDateTime=2026-11-27T08:00:00Z&toDateTime=2026-11-27T08:59:59.999Z", "")
+	// Only toDateTime: the 24 hours before it (an hour after the calls, they are in; a day after, not).
+	if b := e.v3("activities_to_only", 200, "GET", k+"/activities?pageSize=1&toDateTime=2026-11-27T10:00:00%2B01:00", ""); field(t, b, "totalCount") == "0" {
+		t.Fatalf("toDateTime only: %s", b)
+	}
+	if b := e.v3("activities_to_only_later", 200, "GET", k+"/activities?toDateTime=2026-11-28T09:00:00.001Z", ""); field(t, b, "totalCount") != "0" {
+		t.Fatalf("toDateTime a day later: %s", b)
+	}
 }
 
 // TestV3AccessRefusals pins the refusals of the 3.0 ACL, token-generator,
