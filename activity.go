@@ -120,13 +120,21 @@ func RefusalsPerKey(maxPerKey int) int {
 
 // ActivityQuery selects one page of a key's usage log: entries with
 // From <= Time <= To whose Keyword (if any) occurs, case-insensitively, in
-// Action, Requestor, IP, Result, AuthType, RequestType or Message; newest first.
+// Action, Requestor, IP, Result, AuthType, RequestType or Message, and that
+// pass every field filter given (API 3.0); newest first.
 type ActivityQuery struct {
 	Tag      string
 	From, To time.Time
 	Keyword  string
-	PageNo   int // from 1
-	PageSize int // 1-200
+	// Field filters: an entry passes a filter that is not empty when its
+	// field equals (case-sensitively) one of the filter's values.
+	Actions      []string // Action
+	Results      []string // Result
+	RequestTypes []string // RequestType
+	Requestors   []string // Requestor
+	IPs          []string // IP
+	PageNo       int      // from 1
+	PageSize     int      // 1-200
 }
 
 // ActivityLog is the part of a Store that keeps usage logs. Entries of a key

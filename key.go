@@ -102,7 +102,7 @@ type Key struct {
 	Versions []Version
 
 	ACLEnabled bool     // when on, token calls must come from AllowedIPs
-	AllowedIPs []string // canonical IPv4 addresses or CIDR prefixes (acl.go)
+	AllowedIPs []string // IPv4 addresses, CIDR prefixes or "*" addresses: canonical from 2.0, as sent from 3.0 (acl.go)
 
 	TokenGen TokenGenerator // the key's token generator (token.go)
 }

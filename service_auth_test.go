@@ -166,6 +166,45 @@ func TestAuthorizationTable(t *testing.T) {
 			return err
 		}},
 
+		// API 3.0: ACL, token generator and tokens (service_v3_access.go).
+		"UpdateKeyACL": {manage, "", func(c nkms.Caller) error {
+			off := false
+			_, err := s.UpdateKeyACL(ctx, c, tag, &off)
+			return err
+		}},
+		"AddKeyACLAllowedIPs": {manage, "", func(c nkms.Caller) error {
+			_, err := s.AddKeyACLAllowedIPs(ctx, c, tag, []string{"192.0.*.1"})
+			return err
+		}},
+		"RemoveKeyACLAllowedIPs": {manage, "", func(c nkms.Caller) error {
+			_, err := s.RemoveKeyACLAllowedIPs(ctx, c, tag, []string{"192.0.2.200"})
+			return ignore(err, nkms.Invalid) // not in the list
+		}},
+		"ActivateTokenGenerator": {manage, "", func(c nkms.Caller) error {
+			_, err := s.ActivateTokenGenerator(ctx, c, tag) // active: stays as it is
+			return err
+		}},
+		"RotateTokenGenerator": {manage, "", func(c nkms.Caller) error {
+			_, err := s.RotateTokenGenerator(ctx, c, rsa.KeyTag())
+			return ignore(err, nkms.InvalidState) // none on this key
+		}},
+		"DeactivateTokenGenerator": {manage, "", func(c nkms.Caller) error {
+			_, err := s.DeactivateTokenGenerator(ctx, c, rsa.KeyTag()) // inactive: stays so
+			return err
+		}},
+		"IssueKeyTokens": {cryptoOp, "", func(c nkms.Caller) error {
+			_, err := s.IssueKeyTokens(ctx, c, tag, nkms.TokenLifetimes{})
+			return err
+		}},
+		"ReissueKeyTokens": {cryptoOp, refresh, func(c nkms.Caller) error {
+			_, err := s.ReissueKeyTokens(ctx, c, tag, nkms.TokenLifetimes{})
+			return err
+		}},
+		"IssueKeyAccessToken": {cryptoOp, refresh, func(c nkms.Caller) error {
+			_, err := s.IssueKeyAccessToken(ctx, c, tag, nkms.TokenLifetimes{})
+			return err
+		}},
+
 		"Activities": {read, "", func(c nkms.Caller) error {
 			_, _, _, err := s.Activities(ctx, c, tag, nkms.ActivityQuery{PageNo: 1, PageSize: 10})
 			return err

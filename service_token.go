@@ -107,42 +107,60 @@ type issueSpec struct {
 }
 
 func (s *Service) issue(ctx context.Context, c Caller, tag Tag, specs []issueSpec) ([]string, error) {
+	typs := make([]string, len(specs))
+	for i, sp := range specs {
+		typs[i] = sp.typ
+	}
+	toks, _, err := s.issueTokens(ctx, c, tag, typs, func(now time.Time) ([]time.Time, error) {
+		exp := make([]time.Time, len(specs))
+		for i, sp := range specs {
+			var err error
+			if exp[i], err = sp.lifetime.expiry(now, sp.def); err != nil {
+				return nil, err
+			}
+		}
+		return exp, nil
+	}, func(k *Key) error { return Allowed(k.State, OpSettings) })
+	return toks, err
+}
+
+// issueTokens signs tokens of types typs for the key, expiring when
+// expiries says (a zero time: never), if check accepts the key and its
+// generator is active. It returns the tokens and their expiries.
+func (s *Service) issueTokens(ctx context.Context, c Caller, tag Tag, typs []string, expiries func(now time.Time) ([]time.Time, error), check func(*Key) error) ([]string, []time.Time, error) {
 	k, err := s.get(ctx, c, tag)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := s.now()
-	exp := make([]time.Time, len(specs))
-	for i, sp := range specs {
-		var err error
-		if exp[i], err = sp.lifetime.expiry(now, sp.def); err != nil {
-			return nil, err
-		}
+	exp, err := expiries(now)
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := Allowed(k.State, OpSettings); err != nil {
-		return nil, err
+	if err := check(k); err != nil {
+		return nil, nil, err
 	}
 	g := k.TokenGen
 	if !g.Active {
-		return nil, ErrInvalidStatus
+		return nil, nil, ErrInvalidStatus
 	}
 	secret, err := s.Root.Open(g.SealedSecret, crypto.SealTokenGeneratorAD(k.Tag, g.ID))
 	if err != nil {
-		return nil, fmt.Errorf("unseal token generator of %s: %w", k.Tag, err)
+		return nil, nil, fmt.Errorf("unseal token generator of %s: %w", k.Tag, err)
 	}
 	defer clear(secret)
-	out := make([]string, len(specs))
-	for i, sp := range specs {
-		cl := token.Claims{KeyTag: k.Tag, GeneratorID: g.ID, Type: sp.typ, Subject: c.AccessKey, IssuedAt: now, Expires: exp[i]}
+	out := make([]string, len(typs))
+	for i, typ := range typs {
+		cl := token.Claims{KeyTag: k.Tag, GeneratorID: g.ID, Type: typ, Subject: c.AccessKey, Role: string(c.Role), IssuedAt: now, Expires: exp[i]}
 		if out[i], err = token.Sign(secret, cl); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	// Count them; a generator replaced meanwhile makes these tokens useless, so refuse.
-	if _, err := s.update(ctx, c, tag, func(k *Key) error { return k.countIssued(g.ID, len(specs)) }); err != nil {
-		return nil, err
+	if _, err := s.update(ctx, c, tag, func(k *Key) error { return k.countIssued(g.ID, len(typs)) }); err != nil {
+		return nil, nil, err
 	}
-	return out, nil
+	return out, exp, nil
 }
 
 // AuthenticateToken checks a key token of type typ sent to a route of key
@@ -177,7 +195,19 @@ func (s *Service) AuthenticateToken(ctx context.Context, tag Tag, raw, typ strin
 	if err != nil || cl.KeyTag != k.Tag || cl.Type != typ {
 		return Caller{}, errToken
 	}
-	return Caller{AccessKey: cl.Subject, Keystore: k.Keystore, Role: RoleCrypto, Token: true, IP: ip.String(),
+	// The token acts with the role its issuer had when it was issued (D9),
+	// narrowed to what tokens do: an issuer with the crypto permission
+	// (admin, crypto) makes a crypto token; a role without it, none that
+	// works. Tokens issued before tokens carried a role act as crypto.
+	role := RoleCrypto
+	if cl.Role != "" {
+		if r := Role(cl.Role); !r.Valid() {
+			return Caller{}, errToken
+		} else if !r.Can(PermCrypto) {
+			role = r
+		}
+	}
+	return Caller{AccessKey: cl.Subject, Keystore: k.Keystore, Role: role, Token: true, IP: ip.String(),
 		tokenKey: tag, tokenType: typ}, nil
 }
 

@@ -25,6 +25,9 @@ type request struct {
 // usage log, audit line or store sees it; a malformed version is 400.
 func parseRequest(rt route, r *http.Request) (*request, error) {
 	rq := &request{Request: r}
+	if err := checkRequestLine(rt, r); err != nil {
+		return nil, err
+	}
 	if strings.Contains(rt.path, "{keyTag}") {
 		raw := r.PathValue("keyTag")
 		tag, err := nkms.ParseTag(raw)

@@ -22,14 +22,18 @@ type Claims struct {
 	GeneratorID string
 	Type        string // Access or Refresh
 	Subject     string // the access key that issued it
-	IssuedAt    time.Time
-	Expires     time.Time
+	// Role is the role of the issuing access key at issue time (D9); the
+	// token keeps it. Tokens issued before tokens carried it have "".
+	Role     string
+	IssuedAt time.Time
+	Expires  time.Time
 }
 
 type jwtClaims struct {
 	KeyTag      string `json:"kt"`
 	GeneratorID string `json:"gid"`
 	Type        string `json:"typ"`
+	Role        string `json:"role,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -39,7 +43,7 @@ var ErrInvalid = errors.New("invalid token")
 
 // Sign returns the token for c, signed with secret.
 func Sign(secret []byte, c Claims) (string, error) {
-	jc := jwtClaims{KeyTag: c.KeyTag, GeneratorID: c.GeneratorID, Type: c.Type,
+	jc := jwtClaims{KeyTag: c.KeyTag, GeneratorID: c.GeneratorID, Type: c.Type, Role: c.Role,
 		RegisteredClaims: jwt.RegisteredClaims{Subject: c.Subject, IssuedAt: jwt.NewNumericDate(c.IssuedAt)}}
 	if !c.Expires.IsZero() {
 		jc.ExpiresAt = jwt.NewNumericDate(c.Expires)
@@ -61,7 +65,7 @@ func Parse(raw string, now time.Time, secretFor func(generatorID string) ([]byte
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	c := Claims{KeyTag: jc.KeyTag, GeneratorID: jc.GeneratorID, Type: jc.Type, Subject: jc.Subject}
+	c := Claims{KeyTag: jc.KeyTag, GeneratorID: jc.GeneratorID, Type: jc.Type, Subject: jc.Subject, Role: jc.Role}
 	if jc.IssuedAt != nil {
 		c.IssuedAt = jc.IssuedAt.UTC()
 	}

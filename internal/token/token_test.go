@@ -75,3 +75,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestRoleClaim: the issuer's role travels in the token (D9); a token
+// without it (issued before tokens carried it) parses with Role "".
+func TestRoleClaim(t *testing.T) {
+	t.Parallel()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	for _, role := range []string{"crypto", "admin", ""} {
+		c := Claims{KeyTag: "kt", GeneratorID: "g1", Type: Refresh, Subject: "AK", Role: role, IssuedAt: t0}
+		raw, err := Sign(secret, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[1])
+		if has := strings.Contains(string(payload), `"role"`); has != (role != "") {
+			t.Errorf("role %q: payload %s", role, payload)
+		}
+		got, err := Parse(raw, t0, secrets(map[string][]byte{"g1": secret}))
+		if err != nil || got != c {
+			t.Errorf("role %q: got %+v %v, want %+v", role, got, err, c)
+		}
+	}
+}

@@ -21,7 +21,7 @@ import (
 type logWalk struct {
 	c       *bbolt.Cursor
 	lo      []byte
-	keyword activityfilter.Keyword
+	keyword activityfilter.Filter
 	k, v    []byte         // the current entry; k is nil past the end
 	a       *nkms.Activity // the current entry, if the keyword decoded it
 	passed  int            // entries walked past
@@ -31,7 +31,7 @@ type logWalk struct {
 
 // walkLog starts a walk of log (nil: an empty log) at its newest entry
 // in [lo, hi].
-func walkLog(log *bbolt.Bucket, lo, hi []byte, keyword activityfilter.Keyword) (*logWalk, error) {
+func walkLog(log *bbolt.Bucket, lo, hi []byte, keyword activityfilter.Filter) (*logWalk, error) {
 	w := &logWalk{lo: lo, keyword: keyword}
 	if log == nil {
 		w.whole = true // and empty: its counter is 0
@@ -118,7 +118,7 @@ func (s *Store) Activities(ctx context.Context, q nkms.ActivityQuery) ([]nkms.Ac
 	if q.PageNo < 1 || q.PageSize < 1 {
 		return nil, 0, nkms.Errorf(nkms.Invalid, "pageNo and pageSize must be at least 1")
 	}
-	keyword := activityfilter.NewKeyword(q.Keyword)
+	keyword := activityfilter.New(q)
 	lo, hi := entryKey(q.From, 0), entryKey(q.To, math.MaxUint64)
 	skip := (q.PageNo - 1) * q.PageSize
 	var page []nkms.Activity

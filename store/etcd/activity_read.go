@@ -70,7 +70,7 @@ func (s *Store) Activities(ctx context.Context, q nkms.ActivityQuery) ([]nkms.Ac
 	if int64(q.PageNo-1) <= skip/int64(q.PageSize) {
 		skip = int64(q.PageNo-1) * int64(q.PageSize)
 	}
-	keyword := activityfilter.NewKeyword(q.Keyword)
+	keyword := activityfilter.New(q)
 	var err error
 	for range 3 {
 		var page []logEntry
@@ -194,7 +194,7 @@ func entriesOf(kvs []*mvccpb.KeyValue, log int, prefix string, values bool) ([]l
 // two logs' ranges, merged newest first, and the number of matches. It
 // reads the ranges oldest first, at the revision of its first read, keeping
 // the newest skip+size matches of each.
-func (s *Store) activitySearch(ctx context.Context, logs [2]logRange, keyword activityfilter.Keyword, skip, size int64) ([]logEntry, int, error) {
+func (s *Store) activitySearch(ctx context.Context, logs [2]logRange, keyword activityfilter.Filter, skip, size int64) ([]logEntry, int, error) {
 	keep := skip + size
 	var rev int64
 	var lists [2][]logEntry

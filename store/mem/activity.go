@@ -130,7 +130,7 @@ func (s *Store) Activities(ctx context.Context, q nkms.ActivityQuery) ([]nkms.Ac
 		return nil, 0, err
 	}
 	defer s.mu.Unlock()
-	keyword := activityfilter.NewKeyword(q.Keyword)
+	keyword := activityfilter.New(q)
 	skip := (q.PageNo - 1) * q.PageSize
 	page := []nkms.Activity{}
 	total := 0

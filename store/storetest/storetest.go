@@ -65,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) nkms.Store) {
 		{"ActivityNewestFirst", testActivityNewestFirst},
 		{"ActivityTimeRange", testActivityTimeRange},
 		{"ActivityKeyword", testActivityKeyword},
+		{"ActivityFilters", testActivityFilters},
 		{"ActivityPaging", testActivityPaging},
 		{"ActivityUnknownKey", testActivityUnknownKey},
 		{"ActivityMaxPerKey", testActivityMaxPerKey},
