@@ -32,12 +32,12 @@ type route struct {
 type routeKind int
 
 const (
-	plain    routeKind = iota
-	v1Body             // API 1.0 route: the success body also carries "msg": ""
-	streamed           // a streamed answer (backup): Config.RequestTimeout does not apply
-	v3OK               // API 3.0 route: the bare resource with 200, errors as in v3.go
-	v3Created          // API 3.0 route answering 201
-	v3NoContent        // API 3.0 route answering 204 with no body
+	plain       routeKind = iota
+	v1Body                // API 1.0 route: the success body also carries "msg": ""
+	streamed              // a streamed answer (backup): Config.RequestTimeout does not apply
+	v3OK                  // API 3.0 route: the bare resource with 200, errors as in v3.go
+	v3Created             // API 3.0 route answering 201
+	v3NoContent           // API 3.0 route answering 204 with no body
 )
 
 // v3 reports whether a route of kind k speaks API 3.0.
