@@ -104,6 +104,8 @@ func TestV3KeyOperations(t *testing.T) {
 		{name: "listKeys default page", call: v3Call{"GET", "/kms/v3/keys", ""}, status: 200},
 		{name: "listKeys pageNo -1", call: v3Call{"GET", "/kms/v3/keys?pageNo=-1", ""}, status: 400, errorCode: "InvalidParameter"},
 		{name: "listKeys pageSize 0x10", call: v3Call{"GET", "/kms/v3/keys?pageSize=0x10", ""}, status: 400, errorCode: "InvalidParameter"},
+		{name: "listKeys last page", call: v3Call{"GET", "/kms/v3/keys?pageNo=2147483646&pageSize=1", ""}, status: 200},
+		{name: "listKeys pageNo × pageSize too large", call: v3Call{"GET", "/kms/v3/keys?pageNo=2147483646&pageSize=2", ""}, status: 400, errorCode: "InvalidParameter"},
 		{name: "listKeys pageSize 201", call: v3Call{"GET", "/kms/v3/keys?pageSize=201", ""}, status: 400, errorCode: "InvalidParameter"},
 
 		// 3 getKey
@@ -117,7 +119,7 @@ func TestV3KeyOperations(t *testing.T) {
 		{name: "updateKey {}", call: v3Call{"PATCH", "/kms/v3/keys/{tag}", `{}`}, contentType: mergeT, status: 200, golden: "v3_get_key"},
 		{name: "updateKey all fields", call: v3Call{"PATCH", "/kms/v3/keys/{tag}", `{"keyName":"renamed","memo":"new <br/>memo","status":"DISABLED"}`},
 			contentType: mergeT, status: 200, golden: "v3_update_key"},
-		{name: "updateKey memo null", call: v3Call{"PATCH", "/kms/v3/keys/{tag}", `{"memo":null}`}, status: 200},
+		{name: "updateKey memo null", call: v3Call{"PATCH", "/kms/v3/keys/{tag}", `{"memo":null}`}, status: 200, golden: "v3_update_key_memo_null"},
 		{name: "updateKey own name", call: v3Call{"PATCH", "/kms/v3/keys/{tag}", `{"keyName":"K-Aes"}`}, contentType: mergeT,
 			status: 409, errorCode: "AlreadyExists", golden: "v3_error_409"},
 		{name: "updateKey other key's name", setup: []v3Call{{"POST", "/kms/v3/keys", offV3}}, call: v3Call{"PATCH", "/kms/v3/keys/{tag}", `{"keyName":"k-off"}`},
