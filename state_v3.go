@@ -144,12 +144,14 @@ func ValidateMemoV3(memo string) (string, error) {
 // or '?', up to the next '>'; a '<' that opens no tag ("a < b") stays.
 func SanitizeMemo(memo string) string {
 	var b strings.Builder
+	closes := true // a '>' may follow; once none does, no later '<' is a tag (linear time)
 	for i := 0; i < len(memo); {
-		if memo[i] == '<' && i+1 < len(memo) && opensTag(memo[i+1]) {
+		if closes && memo[i] == '<' && i+1 < len(memo) && opensTag(memo[i+1]) {
 			if end := strings.IndexByte(memo[i:], '>'); end >= 0 {
 				i += end + 1
 				continue
 			}
+			closes = false
 		}
 		r, size := utf8.DecodeRuneInString(memo[i:])
 		if !isEmoji(r) {

@@ -238,3 +238,24 @@ func TestV3DeletionScheduledWithV2(t *testing.T) {
 }
 
 const nkmsWindow = 72 * time.Hour
+
+// TestV3AutoRotationByScheduler: a key created through 3.0 with rotation on
+// is rotated by the scheduler when due; both APIs see the new version and
+// the next date.
+func TestV3AutoRotationByScheduler(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tag := e.createV3(aesV3) // 30 days
+	e.clk.Add(30 * 24 * time.Hour)
+	res, err := e.svc.RunDue(context.Background())
+	if err != nil || res.Rotated != 1 {
+		t.Fatalf("pass: %+v, %v; want one rotation", res, err)
+	}
+	s, b := e.v3("GET", "/kms/v3/keys/"+tag, "", "")
+	expect(t, "3.0 getKey", s, b, 200, map[string]string{"currentVersion": "2"})
+	s, b = e.v3("GET", "/kms/v3/keys/"+tag+"/rotation", "", "")
+	expect(t, "3.0 getKeyRotation", s, b, 200, map[string]string{"periodDays": "30", "nextRotationDateTime": "2027-01-26T09:00:00.000Z"})
+	s, b = e.raw("GET", "/kms/v1/keys/"+tag, "")
+	expect(t, "2.0 key info", s, b, 200, map[string]string{"data.currentVersion": "2",
+		"data.nextRotationDate": fmt.Sprint(float64(t0.Add(60 * 24 * time.Hour).UnixMilli()))})
+}

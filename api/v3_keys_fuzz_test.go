@@ -47,7 +47,9 @@ func FuzzUpdateKeyBody(f *testing.F) {
 		switch status {
 		case 200:
 		case 400, 409:
-			var eb struct{ Error struct{ ErrorCode, Message string } }
+			var eb struct {
+				Error struct{ ErrorCode, Message string }
+			}
 			if err := json.Unmarshal(b, &eb); err != nil || eb.Error.ErrorCode == "" || eb.Error.Message == "" {
 				t.Fatalf("HTTP %d with body %s", status, b)
 			}

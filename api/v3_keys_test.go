@@ -132,6 +132,8 @@ func TestV3KeyOperations(t *testing.T) {
 		{name: "updateKey revoked key", setup: []v3Call{{"POST", "/kms/v3/keys/{tag}/request-deletion", ""}},
 			call: v3Call{"PATCH", "/kms/v3/keys/{tag}", `{"status":"ENABLED"}`}, status: 400, errorCode: "InvalidState", golden: "v3_error_400_invalid_state"},
 		{name: "updateKey not JSON", call: v3Call{"PATCH", "/kms/v3/keys/{tag}", `memo=x`}, contentType: "text/plain", status: 415, errorCode: "UnsupportedMediaType"},
+		{name: "updateKey too large", call: v3Call{"PATCH", "/kms/v3/keys/{tag}", `{"memo":"` + strings.Repeat("a", 17<<10) + `"}`},
+			status: 413, errorCode: "PayloadTooLarge"},
 		{name: "updateKey null body", call: v3Call{"PATCH", "/kms/v3/keys/{tag}", `null`}, status: 400, errorCode: "InvalidParameter"},
 
 		// 5 deleteKey
