@@ -8,7 +8,7 @@ import (
 	"github.com/nkms/nkms"
 )
 
-func createV3(t *testing.T, s *nkms.Service, c nkms.Caller, name string) *nkms.Key {
+func kv3Create(t *testing.T, s *nkms.Service, c nkms.Caller, name string) *nkms.Key {
 	t.Helper()
 	k, err := s.CreateKeyV3(context.Background(), c, nkms.CreateKeyV3Input{Name: name, Type: nkms.AES256,
 		Protection: nkms.ProtectionBasic, Rotation: true, PeriodDays: 30, PeriodDaysSent: true})
@@ -27,7 +27,7 @@ func TestCreateKeyV3Refusals(t *testing.T) {
 		"keyName":             {Name: "x", Type: ok.Type, Protection: ok.Protection},
 		"keyType":             {Name: ok.Name, Type: "HMAC", Protection: ok.Protection},
 		"protectionType":      {Name: ok.Name, Type: ok.Type, Protection: nkms.ProtectionCommonHSM},
-		"memo":                {Name: ok.Name, Type: ok.Type, Protection: ok.Protection, Memo: ptr("<b></b>")},
+		"memo":                {Name: ok.Name, Type: ok.Type, Protection: ok.Protection, Memo: kv3Ptr("<b></b>")},
 		"convergent":          {Name: ok.Name, Type: nkms.ECDSA, Protection: ok.Protection, Convergent: true},
 		"rotation.periodDays": {Name: ok.Name, Type: ok.Type, Protection: ok.Protection, PeriodDays: 0, PeriodDaysSent: true},
 	} {
@@ -48,21 +48,21 @@ func TestServiceV3UsageLog(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, _ := newService(t)
-	k := createV3(t, s, alice, "logged")
+	k := kv3Create(t, s, alice, "logged")
 	tag := k.KeyTag()
-	if _, err := s.UpdateKeyV3(ctx, alice, tag, nkms.KeyPatch{Memo: ptr("m")}); err != nil {
+	if _, err := s.UpdateKeyV3(ctx, alice, tag, nkms.KeyPatch{Memo: kv3Ptr("m")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UpdateKeyRotationV3(ctx, alice, tag, nkms.RotationPatch{Enabled: ptr(false)}); err != nil {
+	if _, err := s.UpdateKeyRotationV3(ctx, alice, tag, nkms.RotationPatch{Enabled: kv3Ptr(false)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.CreateKeyVersion(ctx, alice, tag); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UpdateKeyVersion(ctx, alice, tag, 1, ptr(nkms.StateDisable)); err != nil {
+	if _, err := s.UpdateKeyVersion(ctx, alice, tag, 1, kv3Ptr(nkms.StateDisable)); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.UpdateKeyVersion(ctx, alice, tag, 2, ptr(nkms.StateDisable))
+	_, err := s.UpdateKeyVersion(ctx, alice, tag, 2, kv3Ptr(nkms.StateDisable))
 	wantErr(t, err, nkms.ErrInvalidStatus) // the current version
 	_, list, _, err := s.Activities(ctx, alice, tag, nkms.ActivityQuery{PageNo: 1, PageSize: 20})
 	if err != nil {
@@ -86,7 +86,7 @@ func TestListKeyVersions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, _ := newService(t)
-	k := createV3(t, s, alice, "paged")
+	k := kv3Create(t, s, alice, "paged")
 	for range 4 {
 		if _, err := s.CreateKeyVersion(ctx, alice, k.KeyTag()); err != nil {
 			t.Fatal(err)
@@ -124,12 +124,12 @@ func TestUpdateKeyV3NameUnique(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, _ := newService(t)
-	a := createV3(t, s, alice, "first")
-	createV3(t, s, alice, "second")
-	createV3(t, s, bob, "third")
-	_, err := s.UpdateKeyV3(ctx, alice, a.KeyTag(), nkms.KeyPatch{Name: ptr("SECOND")})
+	a := kv3Create(t, s, alice, "first")
+	kv3Create(t, s, alice, "second")
+	kv3Create(t, s, bob, "third")
+	_, err := s.UpdateKeyV3(ctx, alice, a.KeyTag(), nkms.KeyPatch{Name: kv3Ptr("SECOND")})
 	wantErr(t, err, nkms.ErrNameConflict)
-	if _, err := s.UpdateKeyV3(ctx, alice, a.KeyTag(), nkms.KeyPatch{Name: ptr("third")}); err != nil {
+	if _, err := s.UpdateKeyV3(ctx, alice, a.KeyTag(), nkms.KeyPatch{Name: kv3Ptr("third")}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/nkms/nkms"
 )
 
-func ptr[T any](v T) *T { return &v }
+func kv3Ptr[T any](v T) *T { return &v }
 
 // TestUpdateRotationV3 is §3.1.9 as a table: enabled first, then periodDays
 // only if rotation is on afterwards; periodDays as §3.1.8 reads it; an
@@ -32,22 +32,22 @@ func TestUpdateRotationV3(t *testing.T) {
 		wantPeriod int // PeriodDaysV3 afterwards
 		wantBase   time.Time
 	}{
-		{"off through 3.0 keeps the period", on(30), nkms.RotationPatch{Enabled: ptr(false)}, "", false, 30, time.Time{}},
-		{"on again uses the kept period", off(30, true), nkms.RotationPatch{Enabled: ptr(true)}, "", true, 30, now},
-		{"on after 2.0 off: default", off(30, false), nkms.RotationPatch{Enabled: ptr(true)}, "", true, 90, now},
-		{"on with a period", off(30, false), nkms.RotationPatch{Enabled: ptr(true), PeriodDays: ptr(7)}, "", true, 7, now},
-		{"on while on: the base stays", on(30), nkms.RotationPatch{Enabled: ptr(true)}, "", true, 30, base},
-		{"period while on: the base stays", on(30), nkms.RotationPatch{PeriodDays: ptr(12)}, "", true, 12, base},
-		{"off while off: nothing kept", off(90, false), nkms.RotationPatch{Enabled: ptr(false)}, "", false, 0, time.Time{}},
-		{"off with a period", on(30), nkms.RotationPatch{Enabled: ptr(false), PeriodDays: ptr(7)}, nkms.Invalid, true, 30, base},
-		{"period on an off key", off(30, true), nkms.RotationPatch{PeriodDays: ptr(7)}, nkms.Invalid, false, 30, time.Time{}},
-		{"period 0", on(30), nkms.RotationPatch{PeriodDays: ptr(0)}, nkms.Invalid, true, 30, base},
-		{"period 731", on(30), nkms.RotationPatch{PeriodDays: ptr(731)}, nkms.Invalid, true, 30, base},
-		{"period 730", on(30), nkms.RotationPatch{PeriodDays: ptr(730)}, "", true, 730, base},
+		{"off through 3.0 keeps the period", on(30), nkms.RotationPatch{Enabled: kv3Ptr(false)}, "", false, 30, time.Time{}},
+		{"on again uses the kept period", off(30, true), nkms.RotationPatch{Enabled: kv3Ptr(true)}, "", true, 30, now},
+		{"on after 2.0 off: default", off(30, false), nkms.RotationPatch{Enabled: kv3Ptr(true)}, "", true, 90, now},
+		{"on with a period", off(30, false), nkms.RotationPatch{Enabled: kv3Ptr(true), PeriodDays: kv3Ptr(7)}, "", true, 7, now},
+		{"on while on: the base stays", on(30), nkms.RotationPatch{Enabled: kv3Ptr(true)}, "", true, 30, base},
+		{"period while on: the base stays", on(30), nkms.RotationPatch{PeriodDays: kv3Ptr(12)}, "", true, 12, base},
+		{"off while off: nothing kept", off(90, false), nkms.RotationPatch{Enabled: kv3Ptr(false)}, "", false, 0, time.Time{}},
+		{"off with a period", on(30), nkms.RotationPatch{Enabled: kv3Ptr(false), PeriodDays: kv3Ptr(7)}, nkms.Invalid, true, 30, base},
+		{"period on an off key", off(30, true), nkms.RotationPatch{PeriodDays: kv3Ptr(7)}, nkms.Invalid, false, 30, time.Time{}},
+		{"period 0", on(30), nkms.RotationPatch{PeriodDays: kv3Ptr(0)}, nkms.Invalid, true, 30, base},
+		{"period 731", on(30), nkms.RotationPatch{PeriodDays: kv3Ptr(731)}, nkms.Invalid, true, 30, base},
+		{"period 730", on(30), nkms.RotationPatch{PeriodDays: kv3Ptr(730)}, "", true, 730, base},
 		{"disabled key", nkms.Key{State: nkms.StateDisable, AutoRotation: true, RotationPeriod: 30, RotationBase: base},
-			nkms.RotationPatch{Enabled: ptr(false)}, nkms.InvalidState, true, 30, base},
+			nkms.RotationPatch{Enabled: kv3Ptr(false)}, nkms.InvalidState, true, 30, base},
 		{"revoked key", nkms.Key{State: nkms.StateRevoke, RotationPeriod: 30},
-			nkms.RotationPatch{Enabled: ptr(true)}, nkms.InvalidState, false, 0, time.Time{}},
+			nkms.RotationPatch{Enabled: kv3Ptr(true)}, nkms.InvalidState, false, 0, time.Time{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := tc.key
@@ -68,7 +68,7 @@ func TestUpdateRotationV3(t *testing.T) {
 func TestRotationPeriodKeptCleared(t *testing.T) {
 	t.Parallel()
 	k := nkms.Key{State: nkms.StateEnable, AutoRotation: true, RotationPeriod: 30}
-	if err := k.UpdateRotationV3(nkms.RotationPatch{Enabled: ptr(false)}, t0); err != nil || k.PeriodDaysV3() != 30 {
+	if err := k.UpdateRotationV3(nkms.RotationPatch{Enabled: kv3Ptr(false)}, t0); err != nil || k.PeriodDaysV3() != 30 {
 		t.Fatalf("3.0 off: %v, periodDays %d", err, k.PeriodDaysV3())
 	}
 	if err := k.DisableAutoRotation(); err != nil || k.PeriodDaysV3() != 0 || k.RotationPeriod != 30 {
@@ -89,20 +89,20 @@ func TestUpdateV3(t *testing.T) {
 		want  error // a sentinel or a code-only *Error
 		check func(k nkms.Key) bool
 	}{
-		{"rename", nkms.StateEnable, nkms.KeyPatch{Name: ptr("other")}, nil, func(k nkms.Key) bool { return k.Name == "other" }},
-		{"own name", nkms.StateEnable, nkms.KeyPatch{Name: ptr("Orders")}, nkms.ErrNameConflict, nil},
-		{"bad name", nkms.StateEnable, nkms.KeyPatch{Name: ptr("9x")}, &nkms.Error{Code: nkms.Invalid}, nil},
-		{"memo sanitised", nkms.StateEnable, nkms.KeyPatch{Memo: ptr("<p>hi</p> 👋🏽")}, nil, func(k nkms.Key) bool { return k.Memo == "hi " }},
+		{"rename", nkms.StateEnable, nkms.KeyPatch{Name: kv3Ptr("other")}, nil, func(k nkms.Key) bool { return k.Name == "other" }},
+		{"own name", nkms.StateEnable, nkms.KeyPatch{Name: kv3Ptr("Orders")}, nkms.ErrNameConflict, nil},
+		{"bad name", nkms.StateEnable, nkms.KeyPatch{Name: kv3Ptr("9x")}, &nkms.Error{Code: nkms.Invalid}, nil},
+		{"memo sanitised", nkms.StateEnable, nkms.KeyPatch{Memo: kv3Ptr("<p>hi</p> 👋🏽")}, nil, func(k nkms.Key) bool { return k.Memo == "hi " }},
 		{"memo cleared", nkms.StateEnable, nkms.KeyPatch{ClearMemo: true}, nil, func(k nkms.Key) bool { return k.Memo == "" }},
-		{"memo empty", nkms.StateEnable, nkms.KeyPatch{Memo: ptr("")}, &nkms.Error{Code: nkms.Invalid}, nil},
-		{"disable", nkms.StateEnable, nkms.KeyPatch{Status: ptr(nkms.StateDisable)}, nil,
+		{"memo empty", nkms.StateEnable, nkms.KeyPatch{Memo: kv3Ptr("")}, &nkms.Error{Code: nkms.Invalid}, nil},
+		{"disable", nkms.StateEnable, nkms.KeyPatch{Status: kv3Ptr(nkms.StateDisable)}, nil,
 			func(k nkms.Key) bool { return k.State == nkms.StateDisable && k.StatusDate.Equal(now) }},
-		{"enable a disabled key and rename it", nkms.StateDisable, nkms.KeyPatch{Status: ptr(nkms.StateEnable), Name: ptr("again")}, nil,
+		{"enable a disabled key and rename it", nkms.StateDisable, nkms.KeyPatch{Status: kv3Ptr(nkms.StateEnable), Name: kv3Ptr("again")}, nil,
 			func(k nkms.Key) bool { return k.State == nkms.StateEnable && k.Name == "again" }},
-		{"rename a disabled key", nkms.StateDisable, nkms.KeyPatch{Name: ptr("again")}, nil, func(k nkms.Key) bool { return k.Name == "again" }},
-		{"status REVOKE", nkms.StateEnable, nkms.KeyPatch{Status: ptr(nkms.StateRevoke)}, &nkms.Error{Code: nkms.Invalid}, nil},
-		{"revoked key", nkms.StateRevoke, nkms.KeyPatch{Memo: ptr("x")}, nkms.ErrInvalidStatus, nil},
-		{"revoked key status", nkms.StateRevoke, nkms.KeyPatch{Status: ptr(nkms.StateEnable)}, nkms.ErrInvalidStatus, nil},
+		{"rename a disabled key", nkms.StateDisable, nkms.KeyPatch{Name: kv3Ptr("again")}, nil, func(k nkms.Key) bool { return k.Name == "again" }},
+		{"status REVOKE", nkms.StateEnable, nkms.KeyPatch{Status: kv3Ptr(nkms.StateRevoke)}, &nkms.Error{Code: nkms.Invalid}, nil},
+		{"revoked key", nkms.StateRevoke, nkms.KeyPatch{Memo: kv3Ptr("x")}, nkms.ErrInvalidStatus, nil},
+		{"revoked key status", nkms.StateRevoke, nkms.KeyPatch{Status: kv3Ptr(nkms.StateEnable)}, nkms.ErrInvalidStatus, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := nkms.Key{Name: "orders", Memo: "m", State: tc.state, StatusDate: t0}

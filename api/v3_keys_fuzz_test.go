@@ -27,8 +27,8 @@ func FuzzUpdateKeyBody(f *testing.F) {
 		}
 	}
 	e := newEnv(f)
-	tag := e.createV3(aesV3)
-	if s, b := e.v3("POST", "/kms/v3/keys/"+tag+"/versions", "", ""); s != 201 {
+	tag := e.kv3Create(kv3AES)
+	if s, b := e.kv3("POST", "/kms/v3/keys/"+tag+"/versions", "", ""); s != 201 {
 		f.Fatalf("createKeyVersion: HTTP %d %s", s, b)
 	}
 	routes := []struct {
@@ -42,8 +42,8 @@ func FuzzUpdateKeyBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, body string) {
 		e.t = t
 		rt := routes[int(which)%len(routes)]
-		_, before := e.v3("GET", rt.read, "", "")
-		status, b := e.v3("PATCH", rt.patch, body, mergeT)
+		_, before := e.kv3("GET", rt.read, "", "")
+		status, b := e.kv3("PATCH", rt.patch, body, kv3Merge)
 		switch status {
 		case 200:
 		case 400, 409:
@@ -53,7 +53,7 @@ func FuzzUpdateKeyBody(f *testing.F) {
 			if err := json.Unmarshal(b, &eb); err != nil || eb.Error.ErrorCode == "" || eb.Error.Message == "" {
 				t.Fatalf("HTTP %d with body %s", status, b)
 			}
-			if _, after := e.v3("GET", rt.read, "", ""); !bytes.Equal(after, before) {
+			if _, after := e.kv3("GET", rt.read, "", ""); !bytes.Equal(after, before) {
 				t.Fatalf("refused %q (%s) changed %s to %s", body, b, before, after)
 			}
 			return
@@ -74,7 +74,7 @@ func FuzzUpdateKeyBody(f *testing.F) {
 		if !bytes.Equal(b, before) {
 			t.Fatalf("no-op %q answered %s, a read %s", body, b, before)
 		}
-		if _, after := e.v3("GET", rt.read, "", ""); !bytes.Equal(after, before) {
+		if _, after := e.kv3("GET", rt.read, "", ""); !bytes.Equal(after, before) {
 			t.Fatalf("no-op %q changed %s to %s", body, before, after)
 		}
 	})
