@@ -95,6 +95,10 @@ type Key struct {
 	AutoRotation   bool
 	RotationPeriod int       // days; kept when auto rotation is off
 	RotationBase   time.Time // when auto rotation was enabled or the key last auto-rotated
+	// RotationPeriodKept: auto rotation was last turned off through API 3.0,
+	// which keeps the period visible (periodDays, D9); turned off through
+	// 2.0, never enabled or created off, API 3.0 shows periodDays 0.
+	RotationPeriodKept bool
 
 	// Versions[i].Number == i+1; the last one is current. Rotation stops at
 	// MaxVersions (a key rotated further before the bound existed keeps all

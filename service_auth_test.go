@@ -111,6 +111,38 @@ func TestAuthorizationTable(t *testing.T) {
 		}},
 		"DeleteKey": {manage, "", func(c nkms.Caller) error { return ignore(s.DeleteKey(ctx, c, tag), nkms.InvalidState) }},
 
+		// API 3.0 (service_v3.go).
+		"CreateKeyV3": {manage, "", func(c nkms.Caller) error {
+			_, err := s.CreateKeyV3(ctx, c, nkms.CreateKeyV3Input{Name: "v" + strings.ReplaceAll(c.AccessKey, "-", ""),
+				Type: nkms.AES256, Protection: nkms.ProtectionBasic})
+			return err
+		}},
+		"UpdateKeyV3": {manage, "", func(c nkms.Caller) error {
+			_, err := s.UpdateKeyV3(ctx, c, tag, nkms.KeyPatch{})
+			return err
+		}},
+		"UpdateKeyRotationV3": {manage, "", func(c nkms.Caller) error {
+			_, err := s.UpdateKeyRotationV3(ctx, c, tag, nkms.RotationPatch{})
+			return err
+		}},
+		"CreateKeyVersion": {manage, "", func(c nkms.Caller) error {
+			_, err := s.CreateKeyVersion(ctx, c, rsa.KeyTag())
+			return err
+		}},
+		"ListKeyVersions": {read, "", func(c nkms.Caller) error {
+			_, _, err := s.ListKeyVersions(ctx, c, tag, 1, 10)
+			return err
+		}},
+		"GetKeyVersion": {read, "", func(c nkms.Caller) error { _, err := s.GetKeyVersion(ctx, c, tag, 1); return err }},
+		"UpdateKeyVersion": {manage, "", func(c nkms.Caller) error {
+			st := nkms.StateEnable
+			if _, err := s.UpdateKeyVersion(ctx, c, tag, 1, nil); err != nil {
+				return err
+			}
+			_, err := s.UpdateKeyVersion(ctx, c, tag, 1, &st)
+			return err
+		}},
+
 		"Encrypt": {cryptoOp, access, func(c nkms.Caller) error {
 			_, err := s.Encrypt(ctx, c, tag, [][]byte{[]byte("x")}, "")
 			return err

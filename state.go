@@ -21,6 +21,7 @@ const (
 	OpCancelDelete   Op = "cancel-deletion"
 	OpDelete         Op = "delete"
 	OpAutoRotateTick Op = "auto-rotate" // the scheduler's rotation
+	OpSettingsV3     Op = "settings-v3" // settings changes through API 3.0 (D9)
 )
 
 // allowed is decisions.md D6 as a table: op → the states in which it is permitted.
@@ -36,6 +37,7 @@ var allowed = map[Op][]State{
 	OpCancelDelete:   {StateRevoke},
 	OpDelete:         {StateRevoke},
 	OpAutoRotateTick: {StateEnable, StateDisable},
+	OpSettingsV3:     {StateEnable},
 }
 
 // Allowed returns nil when op is permitted in state s, and ErrInvalidStatus otherwise.
@@ -200,7 +202,7 @@ func (k *Key) EnableAutoRotation(now time.Time) error {
 		return err
 	}
 	if !k.AutoRotation {
-		k.AutoRotation, k.RotationBase = true, now
+		k.AutoRotation, k.RotationBase, k.RotationPeriodKept = true, now, false
 	}
 	return nil
 }
@@ -210,7 +212,7 @@ func (k *Key) DisableAutoRotation() error {
 	if err := Allowed(k.State, OpSettings); err != nil {
 		return err
 	}
-	k.AutoRotation, k.RotationBase = false, time.Time{}
+	k.AutoRotation, k.RotationBase, k.RotationPeriodKept = false, time.Time{}, false
 	return nil
 }
 

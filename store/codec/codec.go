@@ -69,6 +69,7 @@ type keyFields struct {
 	ACLEnabled     bool            `json:"aclEnabled,omitempty"`
 	AllowedIPs     []string        `json:"allowedIps,omitempty"`
 	TokenGen       *tokenGenRecord `json:"tokenGenerator,omitempty"`
+	PeriodKept     bool            `json:"rotationPeriodKept,omitempty"` // Key.RotationPeriodKept; absent (older records): false
 }
 
 // tokenGenRecord is the stored form of nkms.TokenGenerator, format 1.
@@ -132,7 +133,7 @@ func (f *keyFields) set(k *nkms.Key) error {
 		ID: k.ID, Tag: k.Tag, Keystore: k.Keystore, Name: k.Name,
 		Type: string(k.Type), Protection: string(k.Protection), Memo: k.Memo, Convergent: k.Convergent,
 		State: string(k.State), AutoRotation: k.AutoRotation, RotationPeriod: k.RotationPeriod,
-		ACLEnabled: k.ACLEnabled, AllowedIPs: k.AllowedIPs,
+		PeriodKept: k.RotationPeriodKept, ACLEnabled: k.ACLEnabled, AllowedIPs: k.AllowedIPs,
 	}
 	var err error
 	times := []struct {
@@ -171,7 +172,7 @@ func (f *keyFields) key() *nkms.Key {
 		State:      nkms.State(f.State),
 		StatusDate: fromNanos(f.StatusDate), DestroyDate: fromNanos(f.DestroyDate), Registered: fromNanos(f.Registered),
 		AutoRotation: f.AutoRotation, RotationPeriod: f.RotationPeriod, RotationBase: fromNanos(f.RotationBase),
-		ACLEnabled: f.ACLEnabled, AllowedIPs: f.AllowedIPs,
+		RotationPeriodKept: f.PeriodKept, ACLEnabled: f.ACLEnabled, AllowedIPs: f.AllowedIPs,
 	}
 	if g := f.TokenGen; g != nil {
 		k.TokenGen = nkms.TokenGenerator{ID: g.ID, Active: g.Active, SealedSecret: g.SealedSecret,

@@ -48,6 +48,8 @@ func TestKeyRoundTrip(t *testing.T) {
 	}{
 		{"full", sampleKey()},
 		{"zero times and no versions", &nkms.Key{ID: 1, Tag: "t", Name: "abc", State: nkms.StateEnable}},
+		{"rotation turned off through 3.0", &nkms.Key{ID: 2, Tag: "u", Name: "def", State: nkms.StateEnable,
+			RotationPeriod: 45, RotationPeriodKept: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := MarshalKey(tc.key)

@@ -16,6 +16,7 @@ func testCreateGetRoundTrip(t *testing.T, s nkms.Store) {
 	in.AutoRotation = true
 	in.RotationPeriod = 30
 	in.RotationBase = t0.Add(-1)
+	in.RotationPeriodKept = true
 	want := in.Clone()
 
 	created := create(t, s, in)
