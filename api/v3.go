@@ -116,6 +116,9 @@ func v3ErrorOf(err error) (status int, e v3Error, ok bool) {
 // writeErrorV3 writes err as the 3.0 error body and returns its errorCode
 // (for the audit line and metrics). Internal errors are logged once.
 func (s *Server) writeErrorV3(w http.ResponseWriter, r *http.Request, err error) string {
+	if be := (*nkms.BatchError)(nil); errors.As(err, &be) {
+		return s.writeBatchFailures(w, r, be) // v3_batch.go
+	}
 	status, e, ok := v3ErrorOf(err)
 	if !ok {
 		return s.writeError(w, r, err) // the gateway's own body
