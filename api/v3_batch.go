@@ -31,6 +31,7 @@ type batchItems[T any] struct {
 }
 
 func (b *batchItems[T]) UnmarshalJSON(data []byte) error {
+	b.set, b.items = false, nil // a repeated "requests" member: the last one counts
 	if string(data) == "null" {
 		return nil
 	}

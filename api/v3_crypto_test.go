@@ -30,7 +30,7 @@ type v3Keys struct {
 	aes, conv, rsa, ecdsa v3Key
 }
 
-func newV3Keys(t *testing.T) *v3Keys {
+func newV3Keys(t testing.TB) *v3Keys {
 	t.Helper()
 	e := newEnv(t)
 	c := e.client(1)
