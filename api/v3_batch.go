@@ -35,18 +35,25 @@ func (b *batchItems[T]) UnmarshalJSON(data []byte) error {
 	if string(data) == "null" {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(data)) // data is valid JSON: Unmarshal checked it
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+	n, isArray := countItems(data) // data is valid JSON: Unmarshal checked it
+	if !isArray {
 		return &fieldError{"requests", "requests must be an array of 1 to 100 items"}
 	}
+	if n > nkms.MaxItems {
+		return &fieldError{"requests", fmt.Sprintf("requests may have at most %d items", nkms.MaxItems)}
+	}
 	b.set = true
+	if err := json.Unmarshal(data, &b.items); err == nil {
+		return nil
+	}
+	// Some item is of the wrong shape: find which, item by item.
+	b.items = nil
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.Token() // [
 	for i := 0; dec.More(); i++ {
-		if i == nkms.MaxItems {
-			return &fieldError{"requests", fmt.Sprintf("requests may have at most %d items", nkms.MaxItems)}
-		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return &fieldError{"requests", "requests must be an array of 1 to 100 items"}
+			break
 		}
 		var it T
 		if err := json.Unmarshal(raw, &it); err != nil {
@@ -58,9 +65,50 @@ func (b *batchItems[T]) UnmarshalJSON(data []byte) error {
 			f := fmt.Sprintf("requests[%d]", i)
 			return &fieldError{f, f + " must be an object"}
 		}
-		b.items = append(b.items, it)
 	}
-	return nil
+	return &fieldError{"requests", "requests must be an array of 1 to 100 items"}
+}
+
+// countItems counts the elements of the JSON array data (valid JSON) in one
+// pass over its bytes, without decoding them; isArray is false when data is
+// not an array.
+func countItems(data []byte) (n int, isArray bool) {
+	data = bytes.TrimSpace(data)
+	if len(data) < 2 || data[0] != '[' {
+		return 0, false
+	}
+	depth, inString, escaped, empty := 0, false, false, true
+	for _, c := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+			empty = false
+		case c == '[' || c == '{':
+			if depth > 0 {
+				empty = false
+			}
+			depth++
+		case c == ']' || c == '}':
+			depth--
+		case c == ',' && depth == 1:
+			n++
+		case c != ' ' && c != '\t' && c != '\n' && c != '\r':
+			empty = false
+		}
+	}
+	if empty {
+		return 0, true
+	}
+	return n + 1, true
 }
 
 // count refuses a missing or empty "requests".
@@ -74,30 +122,52 @@ func (b *batchItems[T]) count() (int, error) {
 	return len(b.items), nil
 }
 
-// indexed is a list written as a JSON object keyed by index ("0", "1", ...),
-// in index order.
-type indexed[T any] []T
-
-func (l indexed[T]) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, v := range l {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(`"` + strconv.Itoa(i) + `":`)
-		item, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(item)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+// indexed is the "results" of a batch: one value of one field per request
+// item, written as a JSON object keyed by index ("0", "1", ...) in index
+// order: {"0": {"<field>": "<value>"}, ...}.
+type indexed struct {
+	field  string
+	values []string
 }
 
-type v3Results[T any] struct {
-	Results indexed[T] `json:"results"`
+func (l indexed) MarshalJSON() ([]byte, error) {
+	n := 2
+	for _, v := range l.values {
+		n += len(v) + len(l.field) + 16
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	for i, v := range l.values {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, `":{"`...)
+		b = append(b, l.field...)
+		b = append(b, `":`...)
+		b = appendJSONString(b, v)
+		b = append(b, '}')
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONString appends v as a JSON string: Base64 and ciphertexts as
+// they are, anything else through encoding/json.
+func appendJSONString(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !isBase64Char(c) && c != '=' && c != ':' {
+			q, _ := json.Marshal(v)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, v...)
+	return append(b, '"')
+}
+
+type v3Results struct {
+	Results indexed `json:"results"`
 }
 
 func itemField(i int, name string) string { return fmt.Sprintf("requests[%d].%s", i, name) }
@@ -135,11 +205,7 @@ func (s *Server) batchEncryptV3(ctx context.Context, c nkms.Caller, rq *request)
 	if err != nil {
 		return result{}, err
 	}
-	out := make(indexed[v3Ciphertext], n)
-	for i, ct := range cts.Values {
-		out[i] = v3Ciphertext{Ciphertext: ct}
-	}
-	return result{version: cts.Version, data: v3Results[v3Ciphertext]{Results: out}}, nil
+	return result{version: cts.Version, data: v3Results{Results: indexed{"ciphertext", cts.Values}}}, nil
 }
 
 // ciphertextItems reads the body of batch-decrypt and batch-re-encrypt and
@@ -179,12 +245,12 @@ func (s *Server) batchDecryptV3(ctx context.Context, c nkms.Caller, rq *request)
 	if err != nil {
 		return result{version: plain.Version}, err
 	}
-	out := make(indexed[v3Plaintext], len(items))
+	out := make([]string, len(items))
 	for i, p := range plain.Values {
-		out[i] = v3Plaintext{Plaintext: base64.StdEncoding.EncodeToString(p)}
+		out[i] = base64.StdEncoding.EncodeToString(p)
 		clear(p)
 	}
-	return result{version: plain.Version, data: v3Results[v3Plaintext]{Results: out}}, nil
+	return result{version: plain.Version, data: v3Results{Results: indexed{"plaintext", out}}}, nil
 }
 
 func (s *Server) batchReEncryptV3(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
@@ -196,11 +262,7 @@ func (s *Server) batchReEncryptV3(ctx context.Context, c nkms.Caller, rq *reques
 	if err != nil {
 		return result{}, err
 	}
-	out := make(indexed[v3Ciphertext], len(items))
-	for i, ct := range cts.Values {
-		out[i] = v3Ciphertext{Ciphertext: ct}
-	}
-	return result{version: cts.Version, data: v3Results[v3Ciphertext]{Results: out}}, nil
+	return result{version: cts.Version, data: v3Results{Results: indexed{"ciphertext", cts.Values}}}, nil
 }
 
 // v3Failures is the failure body of a batch: the bare Error object of each

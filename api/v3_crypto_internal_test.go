@@ -1,0 +1,35 @@
+package api
+
+import (
+	"encoding/json"
+	"regexp"
+	"testing"
+)
+
+// cipherV3RE is the documented pattern that isCipherV3 implements by hand.
+var cipherV3RE = regexp.MustCompile(`^ncpkms:v[1-9][0-9]{0,8}:([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)$`)
+
+// FuzzV3Patterns: the hand-written checks of the batch path accept exactly
+// what the documented patterns accept, and countItems counts what
+// encoding/json decodes.
+func FuzzV3Patterns(f *testing.F) {
+	for _, s := range []string{"", "bQ==", "bQ=", "bQ", "b===", "AAAA", "AA=A", "SGVs\nbG8=", "ncpkms:v1:AAAA",
+		"ncpkms:v0:AAAA", "ncpkms:v1234567890:AAAA", "ncpkms:v123456789:AA==", "ncpkms:v1:", "ncpkms:v1AAAA", "ncpkms:v:AAAA",
+		`[]`, `[{}]`, `[1,[2,3],{"a":"b,c"}]`, `["\"],"]`, ` [ ] `} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := isBase64V3(s), base64RE.MatchString(s); got != want {
+			t.Errorf("isBase64V3(%q) = %v, the pattern says %v", s, got, want)
+		}
+		if got, want := isCipherV3(s), cipherV3RE.MatchString(s); got != want {
+			t.Errorf("isCipherV3(%q) = %v, the pattern says %v", s, got, want)
+		}
+		var items []any
+		if json.Unmarshal([]byte(s), &items) == nil && s != "null" {
+			if n, ok := countItems([]byte(s)); !ok || n != len(items) {
+				t.Errorf("countItems(%q) = %d, %v; json decodes %d items", s, n, ok, len(items))
+			}
+		}
+	})
+}
