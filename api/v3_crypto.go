@@ -135,9 +135,15 @@ func isBase64V3(s string) bool {
 	return true
 }
 
-func isBase64Char(c byte) bool {
-	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/'
-}
+func isBase64Char(c byte) bool { return base64Chars[c] }
+
+// base64Chars marks the bytes of the standard Base64 alphabet.
+var base64Chars = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") {
+		t[c] = true
+	}
+	return t
+}()
 
 // isCipherV3 reports whether s matches the pattern of a ciphertext or
 // signature field, ^ncpkms:v[1-9][0-9]{0,8}:<Base64 pattern>$
