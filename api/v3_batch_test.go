@@ -122,6 +122,14 @@ func TestV3BatchWholeRequestRefused(t *testing.T) {
 			}
 		})
 	}
+	// Bodies over the route's limit: 413 (1 MiB for a batch, 256 KiB for a single call).
+	big := `{"requests":[{"plaintext":"` + strings.Repeat("A", 1<<20) + `"}]}`
+	if status, b := ks.call(ks.aes, false, "POST", "batch-encrypt", big); status != http.StatusRequestEntityTooLarge {
+		t.Errorf("a batch over 1 MiB: %d %.200s, want 413", status, b)
+	}
+	if status, b := ks.call(ks.aes, true, "POST", "encrypt", big[14:len(big)-2]); status != http.StatusRequestEntityTooLarge {
+		t.Errorf("an encrypt over 256 KiB: %d %.200s, want 413", status, b)
+	}
 	if status, b := ks.call(ks.aes, false, "POST", "batch-encrypt", many(100)); status != 200 || strings.Count(string(b), "ncpkms:v1:") != 100 {
 		t.Errorf("100 items: %d %.200s", status, b)
 	}

@@ -280,6 +280,21 @@ func TestV3TokenRouteTagCase(t *testing.T) {
 			t.Errorf("%s with the tag as issued: %d %s, want 200", op.path, status, b)
 		}
 	}
+	// Every token route checks the tag first, whatever the body.
+	for _, op := range []string{"encrypt", "decrypt", "re-encrypt", "batch-encrypt", "batch-decrypt", "batch-re-encrypt",
+		"sign", "verify", "issue-custom-key"} {
+		tag := ks.aes.tag
+		mixed := strings.ToUpper(tag[:1]) + tag[1:]
+		if mixed == tag {
+			mixed = "A" + tag[1:]
+		}
+		status, b := ks.e.rawWith("POST", "/kms/v3/token/keys/"+mixed+"/"+op, "{}", func(r *http.Request) {
+			r.Header.Set("x-ncp-ocapi-token", ks.aes.token)
+		})
+		if status != http.StatusUnauthorized {
+			t.Errorf("%s with a tag not as issued: %d %s, want 401", op, status, b)
+		}
+	}
 	// A token of one key does not open another key's token route.
 	status, b := ks.e.rawWith("POST", "/kms/v3/token/keys/"+ks.rsa.tag+"/encrypt", `{"plaintext":"bQ=="}`, func(r *http.Request) {
 		r.Header.Set("x-ncp-ocapi-token", ks.aes.token)
