@@ -235,3 +235,36 @@ func FuzzBatchBody(f *testing.F) {
 		}
 	})
 }
+
+// TestV3BatchBounded: a batch body at the 1 MiB limit made of ~350,000
+// empty items is refused as a whole (more than 100 items) without decoding
+// them; a full batch of 100 items at the limit is served. Both stay within a
+// bounded allocation (issue 13's work bounds).
+func TestV3BatchBounded(t *testing.T) {
+	ks := newV3Keys(t)
+	n := (1<<20 - 20) / 3
+	body := `{"requests":[` + strings.Repeat(`{},`, n-1) + `{}]}`
+	var status int
+	var b []byte
+	used := allocated(func() { status, b = ks.call(ks.aes, false, "POST", "batch-encrypt", body) })
+	if code, fields := v3ErrorCode(t, b); status != 400 || code != "InvalidParameter" || len(fields) != 1 || fields[0] != "requests" {
+		t.Fatalf("%d empty items: %d %.200s, want 400 on requests", n, status, b)
+	}
+	const bound = 24 << 20
+	if used > bound {
+		t.Errorf("refusing %d empty items allocated %d MB, want under %d MB", n, used>>20, bound>>20)
+	}
+	t.Logf("%d empty items: 400, %.1f MB allocated", n, float64(used)/(1<<20))
+
+	// 100 items of 7,600 bytes each: the largest batch the limit admits.
+	item := `{"plaintext":"` + b64s(strings.Repeat("x", 7600)) + `"}`
+	body = `{"requests":[` + strings.Repeat(item+",", 99) + item + `]}`
+	used = allocated(func() { status, b = ks.call(ks.aes, false, "POST", "batch-encrypt", body) })
+	if status != 200 || strings.Count(string(b), "ncpkms:v1:") != 100 {
+		t.Fatalf("100 items of 7,600 bytes (%d byte body): %d %.200s", len(body), status, b)
+	}
+	if used > bound {
+		t.Errorf("a 1 MiB batch allocated %d MB, want under %d MB", used>>20, bound>>20)
+	}
+	t.Logf("100 items, %d byte body: 200, %.1f MB allocated", len(body), float64(used)/(1<<20))
+}
