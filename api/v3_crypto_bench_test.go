@@ -91,6 +91,35 @@ func BenchmarkV3EncryptAES32B(b *testing.B) {
 	}
 }
 
+// BenchmarkV3EncryptAES32BInterleaved sends a 2.0 and a 3.0 encrypt in turn
+// from each client and reports the mean latency of each API, so that a
+// change in the machine's load during the run weighs on both alike.
+func BenchmarkV3EncryptAES32BInterleaved(b *testing.B) {
+	rc, c := newRawCaller(b)
+	tag := benchKey(b, c)
+	body := []byte(`{"plaintext":"` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `"}`)
+	v2, v3 := "/kms/v1/keys/"+tag+"/encrypt", "/kms/v3/keys/"+tag+"/encrypt"
+	var ns2, ns3, n atomic.Int64
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for i := 0; pb.Next(); i++ {
+			first, second, a, z := v2, v3, &ns2, &ns3
+			if i%2 == 1 { // alternate which goes first
+				first, second, a, z = v3, v2, &ns3, &ns2
+			}
+			t := time.Now()
+			rc.post(b, first, body)
+			a.Add(int64(time.Since(t)))
+			t = time.Now()
+			rc.post(b, second, body)
+			z.Add(int64(time.Since(t)))
+			n.Add(1)
+		}
+	})
+	b.ReportMetric(float64(ns2.Load())/float64(n.Load()), "ns/v2.0-call")
+	b.ReportMetric(float64(ns3.Load())/float64(n.Load()), "ns/v3.0-call")
+}
+
 // BenchmarkV3BatchEncrypt100x32B: items per second of 100-item batch
 // encrypts of 32-byte items against single 3.0 encrypts, each at 16
 // concurrent clients. The issue wants the batch at ≥ 20× the singles.
