@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -122,72 +123,129 @@ func (b *batchItems[T]) count() (int, error) {
 	return len(b.items), nil
 }
 
-// indexed is the "results" of a batch: one value of one field per request
-// item, written as a JSON object keyed by index ("0", "1", ...) in index
-// order: {"0": {"<field>": "<value>"}, ...}.
-type indexed struct {
-	field  string
-	values []string
-}
-
-func (l indexed) MarshalJSON() ([]byte, error) {
-	n := 2
-	for _, v := range l.values {
-		n += len(v) + len(l.field) + 16
-	}
-	b := make([]byte, 0, n)
-	b = append(b, '{')
-	for i, v := range l.values {
-		if i > 0 {
-			b = append(b, ',')
+// decodeBatch reads a batch body and returns its 1-100 items. Most bodies
+// take one decoding pass: when the arrays of the body's members hold at
+// most nkms.MaxItems elements in all (counted without decoding), the items
+// are decoded directly. Otherwise, or when that decoding fails, batchItems
+// reads the body again item by item, refusing the 101st item before it is
+// decoded and naming the place of a value of the wrong type.
+func decodeBatch[T any](rq *request) ([]T, error) {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(rq.Body); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, errTooLarge
 		}
-		b = append(b, '"')
-		b = strconv.AppendInt(b, int64(i), 10)
-		b = append(b, `":{"`...)
-		b = append(b, l.field...)
-		b = append(b, `":`...)
-		b = appendJSONString(b, v)
-		b = append(b, '}')
+		return nil, nkms.Errorf(nkms.Invalid, "cannot read request body")
 	}
-	return append(b, '}'), nil
-}
-
-// appendJSONString appends v as a JSON string: Base64 and ciphertexts as
-// they are, anything else through encoding/json.
-func appendJSONString(b []byte, v string) []byte {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; !isBase64Char(c) && c != '=' && c != ':' {
-			q, _ := json.Marshal(v)
-			return append(b, q...)
+	body := buf.Bytes()
+	if memberArrayItems(body) <= nkms.MaxItems {
+		var fast struct {
+			Requests *[]T `json:"requests"`
+		}
+		rq.Body = io.NopCloser(bytes.NewReader(body))
+		if err := decodeV3(rq, &fast, false); err == nil {
+			if fast.Requests == nil {
+				return nil, nkms.FieldErrorf("requests", "requests is required")
+			}
+			if len(*fast.Requests) == 0 {
+				return nil, nkms.FieldErrorf("requests", "requests must have 1 to %d items", nkms.MaxItems)
+			}
+			return *fast.Requests, nil
 		}
 	}
-	b = append(b, '"')
-	b = append(b, v...)
-	return append(b, '"')
+	var careful struct {
+		Requests batchItems[T] `json:"requests"`
+	}
+	rq.Body = io.NopCloser(bytes.NewReader(body))
+	if err := decodeV3(rq, &careful, false); err != nil {
+		return nil, err
+	}
+	if _, err := careful.Requests.count(); err != nil {
+		return nil, err
+	}
+	return careful.Requests.items, nil
 }
 
-type v3Results struct {
-	Results indexed `json:"results"`
+// memberArrayItems returns an upper bound of the elements of the arrays that
+// are member values of the top-level object in data: the commas inside them
+// plus one per array. It only scans the bytes (strings and nesting), so it
+// costs far less than decoding; on input that is not JSON its answer means
+// nothing, and decoding then fails anyway.
+func memberArrayItems(data []byte) int {
+	n, depth := 0, 0
+	inString, escaped, inArray := false, false, false
+	for _, c := range data {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+			if depth == 2 {
+				inArray = c == '['
+				if inArray {
+					n++
+				}
+			}
+		case ']', '}':
+			depth--
+		case ',':
+			if depth == 2 && inArray {
+				n++
+			}
+		}
+	}
+	return n
 }
+
+// results is the "results" of a batch: one value of one field per request
+// item, keyed by index ("0", "1", ...). A map of structs is what
+// encoding/json writes fastest (a json.Marshaler's output is compacted
+// again, which cost as much as the rest of the answer); it writes the keys in
+// string order ("0", "1", "10", "100", "11", ...), which JSON does not mind.
+func results[T any](values []string, item func(string) T) v3Results[T] {
+	m := make(map[string]T, len(values))
+	for i, v := range values {
+		m[strconv.Itoa(i)] = item(v)
+	}
+	return v3Results[T]{Results: m}
+}
+
+type v3Results[T any] struct {
+	Results map[string]T `json:"results"`
+}
+
+func newCiphertext(v string) v3Ciphertext { return v3Ciphertext{Ciphertext: v} }
+func newPlaintext(v string) v3Plaintext   { return v3Plaintext{Plaintext: v} }
 
 func itemField(i int, name string) string { return fmt.Sprintf("requests[%d].%s", i, name) }
 
 func (s *Server) batchEncryptV3(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
-	var req struct {
-		Requests batchItems[v3EncryptRequest] `json:"requests"`
-	}
-	if err := decodeV3(rq, &req, false); err != nil {
-		return result{}, err
-	}
-	n, err := req.Requests.count()
+	reqs, err := decodeBatch[v3EncryptRequest](rq)
 	if err != nil {
 		return result{}, err
 	}
-	items := make([]nkms.EncryptItem, n)
-	fails := map[int]error{}
-	for i, r := range req.Requests.items {
-		p, err := plaintextV3(itemField(i, "plaintext"), r.Plaintext)
+	items := make([]nkms.EncryptItem, len(reqs))
+	var fails map[int]error
+	for i, r := range reqs {
+		p, err := plaintextItem(i, r.Plaintext)
 		if err != nil {
+			if fails == nil {
+				fails = map[int]error{}
+			}
 			fails[i] = err
 			continue
 		}
@@ -205,27 +263,24 @@ func (s *Server) batchEncryptV3(ctx context.Context, c nkms.Caller, rq *request)
 	if err != nil {
 		return result{}, err
 	}
-	return result{version: cts.Version, data: v3Results{Results: indexed{"ciphertext", cts.Values}}}, nil
+	return result{version: cts.Version, data: results(cts.Values, newCiphertext)}, nil
 }
 
 // ciphertextItems reads the body of batch-decrypt and batch-re-encrypt and
 // checks each ciphertext's format (stage one).
 func ciphertextItems(rq *request) ([]nkms.CiphertextItem, error) {
-	var req struct {
-		Requests batchItems[v3CiphertextRequest] `json:"requests"`
-	}
-	if err := decodeV3(rq, &req, false); err != nil {
-		return nil, err
-	}
-	n, err := req.Requests.count()
+	reqs, err := decodeBatch[v3CiphertextRequest](rq)
 	if err != nil {
 		return nil, err
 	}
-	items := make([]nkms.CiphertextItem, n)
-	fails := map[int]error{}
-	for i, r := range req.Requests.items {
-		if err := cipherTextV3(itemField(i, "ciphertext"), r.Ciphertext); err != nil {
-			fails[i] = err
+	items := make([]nkms.CiphertextItem, len(reqs))
+	var fails map[int]error
+	for i, r := range reqs {
+		if r.Ciphertext == "" || !isCipherV3(r.Ciphertext) {
+			if fails == nil {
+				fails = map[int]error{}
+			}
+			fails[i] = cipherTextV3(itemField(i, "ciphertext"), r.Ciphertext)
 			continue
 		}
 		items[i] = nkms.CiphertextItem{Ciphertext: r.Ciphertext, Context: r.Context}
@@ -234,6 +289,17 @@ func ciphertextItems(rq *request) ([]nkms.CiphertextItem, error) {
 		return nil, &nkms.BatchError{Failures: fails}
 	}
 	return items, nil
+}
+
+// plaintextItem decodes the plaintext of item i; the field's name is made
+// only for a failure.
+func plaintextItem(i int, v string) ([]byte, error) {
+	if v != "" && isBase64V3(v) {
+		if b, err := base64.StdEncoding.Strict().DecodeString(v); err == nil {
+			return b, nil
+		}
+	}
+	return plaintextV3(itemField(i, "plaintext"), v)
 }
 
 func (s *Server) batchDecryptV3(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
@@ -250,7 +316,7 @@ func (s *Server) batchDecryptV3(ctx context.Context, c nkms.Caller, rq *request)
 		out[i] = base64.StdEncoding.EncodeToString(p)
 		clear(p)
 	}
-	return result{version: plain.Version, data: v3Results{Results: indexed{"plaintext", out}}}, nil
+	return result{version: plain.Version, data: results(out, newPlaintext)}, nil
 }
 
 func (s *Server) batchReEncryptV3(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
@@ -262,7 +328,7 @@ func (s *Server) batchReEncryptV3(ctx context.Context, c nkms.Caller, rq *reques
 	if err != nil {
 		return result{}, err
 	}
-	return result{version: cts.Version, data: v3Results{Results: indexed{"ciphertext", cts.Values}}}, nil
+	return result{version: cts.Version, data: results(cts.Values, newCiphertext)}, nil
 }
 
 // v3Failures is the failure body of a batch: the bare Error object of each

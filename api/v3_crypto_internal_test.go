@@ -15,7 +15,7 @@ var cipherV3RE = regexp.MustCompile(`^ncpkms:v[1-9][0-9]{0,8}:([A-Za-z0-9+/]{4})
 func FuzzV3Patterns(f *testing.F) {
 	for _, s := range []string{"", "bQ==", "bQ=", "bQ", "b===", "AAAA", "AA=A", "SGVs\nbG8=", "ncpkms:v1:AAAA",
 		"ncpkms:v0:AAAA", "ncpkms:v1234567890:AAAA", "ncpkms:v123456789:AA==", "ncpkms:v1:", "ncpkms:v1AAAA", "ncpkms:v:AAAA",
-		`[]`, `[{}]`, `[1,[2,3],{"a":"b,c"}]`, `["\"],"]`, ` [ ] `} {
+		`[]`, `[{}]`, `{"requests":[1,2]}`, `{"a":[1,2],"Requests":[[3,4],{"x":[5,6]}]}`, `{"requests":["\\\",]"]}`, `[1,[2,3],{"a":"b,c"}]`, `["\"],"]`, ` [ ] `} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -29,6 +29,12 @@ func FuzzV3Patterns(f *testing.F) {
 		if json.Unmarshal([]byte(s), &items) == nil && s != "null" {
 			if n, ok := countItems([]byte(s)); !ok || n != len(items) {
 				t.Errorf("countItems(%q) = %d, %v; json decodes %d items", s, n, ok, len(items))
+			}
+		}
+		var body struct{ Requests []json.RawMessage }
+		if json.Unmarshal([]byte(s), &body) == nil {
+			if n := memberArrayItems([]byte(s)); n < len(body.Requests) {
+				t.Errorf("memberArrayItems(%q) = %d, below the %d items json decodes", s, n, len(body.Requests))
 			}
 		}
 	})
