@@ -13,8 +13,8 @@ import (
 // Batch crypto of API 3.0 (ncp-kms-api-v3.md §3.6.3-3.6.5, decisions.md D9):
 // 1 to MaxItems items, each of the single call's shape with a context of its
 // own; all or nothing. A batch is one Service call and one usage-log entry.
-// Its work is bounded as a 2.0 request's: at most MaxItems items, each
-// within the key type's limit.
+// Its work is bounded by at most MaxItems items, each within the key type's
+// plaintext or ciphertext limit; the HTTP route's body limit bounds their sum.
 
 // EncryptItem is one item of BatchEncrypt.
 type EncryptItem struct {

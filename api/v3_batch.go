@@ -24,10 +24,11 @@ import (
 // failures; then sizes, contexts, versions and the crypto (the Service's
 // Batch* methods).
 
-// batchItems is the "requests" array, read item by item so that no more
-// than nkms.MaxItems items are ever decoded, and so that a value of the
-// wrong type inside an item names its place ("requests[3].ciphertext").
-// Such a value rejects the whole request as "error", not "failures".
+// batchItems is decodeBatch's careful reading of the "requests" array: item
+// by item, so that no more than nkms.MaxItems items are ever decoded, and so
+// that a value of the wrong type inside an item names its place
+// ("requests[3].ciphertext"). Such a value rejects the whole request as
+// "error", not "failures".
 type batchItems[T any] struct {
 	set   bool
 	items []T
