@@ -149,6 +149,18 @@ func TestAuthorizationTable(t *testing.T) {
 		}},
 		"Decrypt":   {cryptoOp, access, func(c nkms.Caller) error { _, err := s.Decrypt(ctx, c, tag, ct.Values, ""); return err }},
 		"ReEncrypt": {cryptoOp, access, func(c nkms.Caller) error { _, err := s.ReEncrypt(ctx, c, tag, ct.Values, ""); return err }},
+		"BatchEncrypt": {cryptoOp, access, func(c nkms.Caller) error {
+			_, err := s.BatchEncrypt(ctx, c, tag, []nkms.EncryptItem{{Plaintext: []byte("x")}})
+			return err
+		}},
+		"BatchDecrypt": {cryptoOp, access, func(c nkms.Caller) error {
+			_, err := s.BatchDecrypt(ctx, c, tag, []nkms.CiphertextItem{{Ciphertext: ct.Values[0]}})
+			return err
+		}},
+		"BatchReEncrypt": {cryptoOp, access, func(c nkms.Caller) error {
+			_, err := s.BatchReEncrypt(ctx, c, tag, []nkms.CiphertextItem{{Ciphertext: ct.Values[0]}})
+			return err
+		}},
 		"CreateCustomKey": {cryptoOp, access, func(c nkms.Caller) error {
 			_, err := s.CreateCustomKey(ctx, c, tag, 0, false, "")
 			return err

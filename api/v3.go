@@ -120,6 +120,9 @@ func (s *Server) writeErrorV3(w http.ResponseWriter, r *http.Request, err error)
 		w.WriteHeader(http.StatusRequestURITooLong) // no body, as the gateway answers (D9)
 		return "RequestURITooLong"
 	}
+	if be := (*nkms.BatchError)(nil); errors.As(err, &be) {
+		return s.writeBatchFailures(w, r, be) // v3_batch.go
+	}
 	status, e, ok := v3ErrorOf(err)
 	if !ok {
 		return s.writeError(w, r, err) // the gateway's own body
