@@ -34,6 +34,10 @@ type Activity struct {
 	// Count is how many refused calls a refusal stands for; 0 and 1 both mean
 	// one (see Calls). Only refusals are aggregated.
 	Count int
+	// Version is the key version a crypto call used (encrypted, decrypted,
+	// signed or verified with, public key of); 0 for other calls, and when a
+	// call's items named several versions.
+	Version int
 }
 
 // Calls is how many calls a stands for: Count for an aggregated refusal, 1

@@ -76,7 +76,7 @@ func (s *Service) authorize(ctx context.Context, c Caller, act Action, tag Tag) 
 	}
 	if act.Logged() && !tag.IsZero() {
 		if k, gerr := s.Store.Get(ctx, tag.s); gerr == nil && k.Keystore == c.Keystore {
-			s.recordCall(ctx, c, act, tag, err)
+			s.recordCall(ctx, c, act, tag, 0, err)
 		}
 	}
 	return err
@@ -94,9 +94,20 @@ func call[T any](ctx context.Context, s *Service, c Caller, act Action, tag Tag,
 	}
 	v, err := fn()
 	if !errors.Is(err, ErrKeyNotFound) {
-		s.recordCall(ctx, c, act, tag, err)
+		s.recordCall(ctx, c, act, tag, usedVersion(v), err)
 	}
 	return v, err
+}
+
+// versioned is a result that names the key version its call used.
+type versioned interface{ keyVersion() int }
+
+// usedVersion is the key version a call's result names, or 0.
+func usedVersion(v any) int {
+	if r, ok := v.(versioned); ok && r != nil {
+		return r.keyVersion()
+	}
+	return 0
 }
 
 // CreateKeyInput is what Create Key takes. RotationPeriod 0 means the default.
@@ -160,7 +171,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	}
 	k, err = s.Store.Create(ctx, k)
 	if err == nil {
-		s.recordCall(ctx, c, ActCreateKey, tag, nil)
+		s.recordCall(ctx, c, ActCreateKey, tag, 1, nil)
 	}
 	return k, err
 }

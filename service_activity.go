@@ -19,13 +19,13 @@ const (
 	ResultFail    = "FAIL"
 )
 
-// recordCall logs one call of act by c on key tag in the key's usage log:
-// err nil is a success; otherwise the entry carries the error's code. A
+// recordCall logs one call of act by c on key tag, which used key version
+// version (0: none), in the key's usage log: err nil is a success; otherwise the entry carries the error's code. A
 // refusal by role or IP ACL is recorded as a refusal (RefusalActivity): kept
 // apart and aggregated, so that no number of them removes a real use or
 // shows as the key's last use. With a Recorder the entry is written in the
 // background; without one, at once.
-func (s *Service) recordCall(ctx context.Context, c Caller, act Action, tag Tag, err error) {
+func (s *Service) recordCall(ctx context.Context, c Caller, act Action, tag Tag, version int, err error) {
 	if !act.Logged() {
 		return
 	}
@@ -34,7 +34,7 @@ func (s *Service) recordCall(ctx context.Context, c Caller, act Action, tag Tag,
 		return
 	}
 	a := Activity{Tag: tag.s, Time: s.now(), RequestType: RequestAPI, Requestor: c.AccessKey, IP: c.IP,
-		Result: ResultSuccess, Action: string(act), AuthType: AuthAccount}
+		Result: ResultSuccess, Action: string(act), AuthType: AuthAccount, Version: version}
 	if c.Token {
 		a.AuthType = AuthToken
 	}

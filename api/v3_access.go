@@ -342,13 +342,17 @@ func (s *Server) listKeyActivitiesV3(ctx context.Context, c nkms.Caller, rq *req
 	return result{data: out}, nil
 }
 
-// activityOfV3 is the 3.0 wire form of a usage-log entry. The log does not
-// record which key version a call used, so keyVersion is null; message is
-// the 3.0 errorCode of a failure (with the count of an aggregated refusal),
-// null on success.
+// activityOfV3 is the 3.0 wire form of a usage-log entry: keyVersion is the
+// version a crypto call used (null for other calls); message is the 3.0
+// errorCode of a failure (with the count of an aggregated refusal), null on
+// success.
 func activityOfV3(a nkms.Activity) activityV3 {
 	it := activityV3{ActivityDateTime: dateTime(a.Time), ActionCode: a.Action, ResultCode: a.Result,
 		RequestType: a.RequestType, RequestorID: optString(a.Requestor), RequestorIP: optString(a.IP)}
+	if a.Version > 0 {
+		v := a.Version
+		it.KeyVersion = &v
+	}
 	if a.Message != "" {
 		m := activityMessageV3(a.Message)
 		it.Message = &m

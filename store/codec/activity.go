@@ -27,6 +27,7 @@ type activityRecord struct {
 	Message     string `json:"message,omitempty"`
 	Refused     bool   `json:"refused,omitempty"`
 	Count       int    `json:"count,omitempty"`
+	Version     int    `json:"version,omitempty"` // came after Count: absent is 0, "none"
 }
 
 // MarshalActivity encodes a as a record. It fails only for a time that Unix
@@ -40,7 +41,7 @@ func MarshalActivity(a *nkms.Activity) ([]byte, error) {
 		Format: Format, Tag: a.Tag, Keystore: a.Keystore, KeyName: a.KeyName, Time: at,
 		RequestType: a.RequestType, Requestor: a.Requestor, IP: a.IP,
 		Result: a.Result, Action: a.Action, AuthType: a.AuthType, Message: a.Message,
-		Refused: a.Refused, Count: a.Count,
+		Refused: a.Refused, Count: a.Count, Version: a.Version,
 	}
 	b, err := json.Marshal(&r)
 	if err != nil {
@@ -59,6 +60,6 @@ func UnmarshalActivity(b []byte) (*nkms.Activity, error) {
 		Tag: r.Tag, Keystore: r.Keystore, KeyName: r.KeyName, Time: fromNanos(r.Time),
 		RequestType: r.RequestType, Requestor: r.Requestor, IP: r.IP,
 		Result: r.Result, Action: r.Action, AuthType: r.AuthType, Message: r.Message,
-		Refused: r.Refused, Count: r.Count,
+		Refused: r.Refused, Count: r.Count, Version: r.Version,
 	}, nil
 }
