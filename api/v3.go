@@ -6,7 +6,6 @@ import (
 	"errors"
 	"mime"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -229,13 +228,10 @@ func (n *strictInt) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// base64RE is the Base64 pattern of the 3.0 pages: standard alphabet,
-// padded, not empty.
-var base64RE = regexp.MustCompile(`^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)$`)
-
-// base64V3 decodes a Base64 field of a 3.0 body.
+// base64V3 decodes a Base64 field of a 3.0 body: the pattern of the 3.0
+// pages (isBase64V3), then standard decoding.
 func base64V3(field, s string) ([]byte, error) {
-	if !base64RE.MatchString(s) {
+	if !isBase64V3(s) {
 		return nil, nkms.FieldErrorf(field, "%s must be standard Base64", field)
 	}
 	return nkms.DecodeBase64(field, s)

@@ -50,3 +50,7 @@ func FuzzV3Patterns(f *testing.F) {
 		}
 	})
 }
+
+// base64RE is the Base64 pattern as the 3.0 pages write it; isBase64V3 must
+// agree with it.
+var base64RE = regexp.MustCompile(`^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)$`)
