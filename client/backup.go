@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nkms/nkms/client/internal/httpx"
 )
 
 // Backup downloads a consistent copy of the server's data file (GET
@@ -36,7 +38,7 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxResponse))
 		return 0, parseError(resp.StatusCode, body, c.token)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/octet-stream") {

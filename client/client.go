@@ -51,26 +51,21 @@ package client
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
+	"github.com/nkms/nkms/client/internal/httpx"
 	"github.com/nkms/nkms/client/internal/retry"
-	"github.com/nkms/nkms/internal/sigv2"
 )
 
-// maxResponse bounds the size of a response body that the client reads.
-const maxResponse = 16 << 20
-
 // headerToken carries the key token of a token client (ncp-kms-api.md §2.2).
-const headerToken = "x-ncp-ocapi-token"
+const headerToken = httpx.HeaderToken
 
 // Client calls one nkms (or NAVER Cloud KMS) server with one access key, or
 // with one key token. It is safe for concurrent use.
@@ -130,13 +125,8 @@ func NewWithToken(baseURL, token string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if token == "" {
-		return nil, errors.New("client: token is required")
-	}
-	for i := 0; i < len(token); i++ {
-		if token[i] <= ' ' || token[i] >= 0x7f {
-			return nil, errors.New("client: token must be printable ASCII without spaces")
-		}
+	if err := httpx.CheckToken("client", token); err != nil {
+		return nil, err
 	}
 	c.token = token
 	return c, nil
@@ -144,24 +134,11 @@ func NewWithToken(baseURL, token string, opts ...Option) (*Client, error) {
 
 // newClient returns a client of baseURL without credentials, with opts applied.
 func newClient(baseURL string, opts []Option) (*Client, error) {
-	u, err := url.Parse(baseURL)
+	base, err := httpx.ParseBaseURL("client", baseURL)
 	if err != nil {
-		return nil, fmt.Errorf("client: invalid base URL: %w", err)
+		return nil, err
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return nil, fmt.Errorf("client: base URL %q must be http(s)://host[:port][/path], without user, query or fragment", u.Redacted())
-	}
-	c := &Client{
-		base:  u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
-		now:   time.Now,
-		retry: defaultRetryPolicy(),
-		hc: &http.Client{
-			Timeout: 30 * time.Second,
-			// A KMS API never redirects; do not replay signed headers or a token elsewhere.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}
+	c := &Client{base: base, now: time.Now, retry: defaultRetryPolicy(), hc: httpx.DefaultHTTPClient()}
 	defaultHC := c.hc
 	for _, o := range opts {
 		o(c)
@@ -172,24 +149,14 @@ func newClient(baseURL string, opts []Option) (*Client, error) {
 	if c.retry.attempts < 1 {
 		return nil, fmt.Errorf("client: WithRetries(%d): at least 1 attempt is needed", c.retry.attempts)
 	}
-	if c.rootCAs != nil {
-		if c.hc != defaultHC {
-			return nil, errors.New("client: WithRootCAs and WithHTTPClient cannot be combined; set RootCAs in your HTTP client")
-		}
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = &tls.Config{RootCAs: c.rootCAs, MinVersion: tls.VersionTLS12}
-		c.hc.Transport = t
+	if err := httpx.UseRootCAs("client", c.hc, defaultHC, c.rootCAs); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
 // String describes c without its secret key or token.
-func (c *Client) String() string {
-	if c.token != "" {
-		return fmt.Sprintf("nkms client %s (key token)", c.base)
-	}
-	return fmt.Sprintf("nkms client %s (access key %s)", c.base, c.accessKey)
-}
+func (c *Client) String() string { return httpx.Describe("nkms client", c.base, c.accessKey, c.token) }
 
 // GoString describes c without its secret key or token.
 func (c *Client) GoString() string { return c.String() }
@@ -260,7 +227,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("client: %s %s: malformed response: %w", method, path, err)
 	}
 	if env.Code != "SUCCESS" {
-		return &Error{Status: status, Code: clean(env.Code, c.token), Message: clean(env.Msg, c.token)}
+		return &Error{Status: status, Code: httpx.Clean(env.Code, c.token), Message: httpx.Clean(env.Msg, c.token)}
 	}
 	if out == nil {
 		return nil
@@ -325,16 +292,7 @@ func (c *Client) exchange(ctx context.Context, method, path string, body []byte,
 // now but always later than after (the previous attempt of the same call,
 // or zero) so that a retry never repeats a signature. It returns the stamp.
 func (c *Client) authenticate(req *http.Request, after time.Time) time.Time {
-	if c.token != "" {
-		req.Header.Set(headerToken, c.token)
-		return time.Time{}
-	}
-	now := c.now()
-	if !after.IsZero() && now.UnixMilli() <= after.UnixMilli() {
-		now = time.UnixMilli(after.UnixMilli() + 1)
-	}
-	sigv2.SignRequest(req, c.accessKey, c.secret, now)
-	return now
+	return httpx.Authenticate(req, c.token, c.accessKey, c.secret, c.now, after)
 }
 
 func (c *Client) newRequest(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
@@ -359,23 +317,8 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body []byt
 // send performs req and reads its whole (bounded) body; retryAfter is the
 // answer's Retry-After header.
 func (c *Client) send(req *http.Request) (status int, body []byte, retryAfter string, err error) {
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return 0, nil, "", fmt.Errorf("client: %w", err)
-	}
-	retryAfter = resp.Header.Get("Retry-After")
-	defer resp.Body.Close()
-	body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err == nil && len(body) > maxResponse {
-		err = fmt.Errorf("response body over %d bytes", maxResponse)
-	}
-	if err != nil {
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return resp.StatusCode, nil, retryAfter, nil // the status alone makes the *Error
-		}
-		return 0, nil, "", fmt.Errorf("client: %s %s: read response: %w", req.Method, req.URL.Path, err)
-	}
-	return resp.StatusCode, body, retryAfter, nil
+	status, h, body, err := httpx.Send("client", c.hc, req)
+	return status, body, h.Get("Retry-After"), err
 }
 
 // parseError reads either error body of decisions.md D3; anything else
@@ -393,35 +336,12 @@ func parseError(status int, body []byte, token string) *Error {
 	}
 	if json.Unmarshal(body, &v) == nil {
 		if g := v.Error; g != nil && (g.ErrorCode != "" || g.Message != "") {
-			return &Error{Status: status, ErrorCode: clean(g.ErrorCode, token), Message: clean(g.Message, token),
-				Details: clean(g.Details, token)}
+			return &Error{Status: status, ErrorCode: httpx.Clean(g.ErrorCode, token), Message: httpx.Clean(g.Message, token),
+				Details: httpx.Clean(g.Details, token)}
 		}
 		if v.Code != "" {
-			return &Error{Status: status, Code: clean(v.Code, token), Message: clean(v.Msg, token)}
+			return &Error{Status: status, Code: httpx.Clean(v.Code, token), Message: httpx.Clean(v.Msg, token)}
 		}
 	}
-	msg := http.StatusText(status)
-	if msg == "" {
-		msg = "unexpected response"
-	}
-	return &Error{Status: status, Message: msg}
-}
-
-// clean keeps server text printable and short, with token (when not empty)
-// replaced by "[token]" before anything is cut.
-func clean(s, token string) string {
-	const max = 300
-	if token != "" {
-		s = strings.ReplaceAll(s, token, "[token]")
-	}
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > max {
-		s = strings.ToValidUTF8(s[:max], "") + "..."
-	}
-	return s
+	return &Error{Status: status, Message: httpx.StatusMessage(status)}
 }

@@ -60,7 +60,6 @@ package kmsv3
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -71,15 +70,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nkms/nkms/client/internal/httpx"
 	"github.com/nkms/nkms/client/internal/retry"
-	"github.com/nkms/nkms/internal/sigv2"
 )
 
-// maxResponse bounds the size of a response body that the client reads.
-const maxResponse = 16 << 20
-
 // HeaderToken carries a key token on the token routes.
-const HeaderToken = "x-ncp-ocapi-token"
+const HeaderToken = httpx.HeaderToken
 
 // HeaderRequestID is the server's identifier of one request, echoed in *Error.
 const HeaderRequestID = "x-ncp-request-id"
@@ -159,37 +155,19 @@ func NewWithToken(baseURL, token string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if token == "" {
-		return nil, errors.New("kmsv3: token is required")
-	}
-	for i := 0; i < len(token); i++ {
-		if token[i] <= ' ' || token[i] >= 0x7f {
-			return nil, errors.New("kmsv3: token must be printable ASCII without spaces")
-		}
+	if err := httpx.CheckToken("kmsv3", token); err != nil {
+		return nil, err
 	}
 	c.token = token
 	return c, nil
 }
 
 func newClient(baseURL string, opts []Option) (*Client, error) {
-	u, err := url.Parse(baseURL)
+	base, err := httpx.ParseBaseURL("kmsv3", baseURL)
 	if err != nil {
-		return nil, fmt.Errorf("kmsv3: invalid base URL: %w", err)
+		return nil, err
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return nil, fmt.Errorf("kmsv3: base URL %q must be http(s)://host[:port][/path], without user, query or fragment", u.Redacted())
-	}
-	c := &Client{
-		base:  u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
-		now:   time.Now,
-		retry: retry.Default(),
-		hc: &http.Client{
-			Timeout: 30 * time.Second,
-			// A KMS API never redirects; do not replay signed headers or a token elsewhere.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-	}
+	c := &Client{base: base, now: time.Now, retry: retry.Default(), hc: httpx.DefaultHTTPClient()}
 	defaultHC := c.hc
 	for _, o := range opts {
 		o(c)
@@ -203,24 +181,14 @@ func newClient(baseURL string, opts []Option) (*Client, error) {
 	if strings.ContainsAny(c.lang, "\r\n") {
 		return nil, errors.New("kmsv3: invalid language")
 	}
-	if c.rootCAs != nil {
-		if c.hc != defaultHC {
-			return nil, errors.New("kmsv3: WithRootCAs and WithHTTPClient cannot be combined; set RootCAs in your HTTP client")
-		}
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = &tls.Config{RootCAs: c.rootCAs, MinVersion: tls.VersionTLS12}
-		c.hc.Transport = t
+	if err := httpx.UseRootCAs("kmsv3", c.hc, defaultHC, c.rootCAs); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
 // String describes c without its secret key or token.
-func (c *Client) String() string {
-	if c.token != "" {
-		return fmt.Sprintf("kmsv3 client %s (key token)", c.base)
-	}
-	return fmt.Sprintf("kmsv3 client %s (access key %s)", c.base, c.accessKey)
-}
+func (c *Client) String() string { return httpx.Describe("kmsv3 client", c.base, c.accessKey, c.token) }
 
 // GoString describes c without its secret key or token.
 func (c *Client) GoString() string { return c.String() }
@@ -311,37 +279,12 @@ func (c *Client) newRequest(ctx context.Context, cl call, target string, body []
 // (the previous attempt of the same call, or zero), so that a retry never
 // repeats a signature. It returns the stamp.
 func (c *Client) authenticate(req *http.Request, after time.Time) time.Time {
-	if c.token != "" {
-		req.Header.Set(HeaderToken, c.token)
-		return time.Time{}
-	}
-	now := c.now()
-	if !after.IsZero() && now.UnixMilli() <= after.UnixMilli() {
-		now = time.UnixMilli(after.UnixMilli() + 1)
-	}
-	sigv2.SignRequest(req, c.accessKey, c.secret, now)
-	return now
+	return httpx.Authenticate(req, c.token, c.accessKey, c.secret, c.now, after)
 }
 
-// send performs req and reads its whole (bounded) body.
+// send performs req and reads its whole (bounded) body; it returns the
+// answer and its x-ncp-request-id.
 func (c *Client) send(req *http.Request) (retry.Answer, string) {
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return retry.Answer{Err: fmt.Errorf("kmsv3: %w", err)}, ""
-	}
-	defer resp.Body.Close()
-	a := retry.Answer{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
-	id := resp.Header.Get(HeaderRequestID)
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err == nil && len(body) > maxResponse {
-		err = fmt.Errorf("response body over %d bytes", maxResponse)
-	}
-	if err != nil {
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return a, id // the status alone makes the *Error
-		}
-		return retry.Answer{Err: fmt.Errorf("kmsv3: %s %s: read response: %w", req.Method, req.URL.Path, err)}, ""
-	}
-	a.Body = body
-	return a, id
+	status, h, body, err := httpx.Send("kmsv3", c.hc, req)
+	return retry.Answer{Status: status, Body: body, RetryAfter: h.Get("Retry-After"), Err: err}, h.Get(HeaderRequestID)
 }

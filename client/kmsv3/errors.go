@@ -3,10 +3,11 @@ package kmsv3
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/nkms/nkms/client/internal/httpx"
 )
 
 // Error codes of API 3.0 (decisions.md D9, and those read in NAVER's pages).
@@ -127,16 +128,16 @@ type wireError struct {
 }
 
 func (w *wireError) toError(status int, reqID, token string) *Error {
-	e := &Error{Status: status, ErrorCode: clean(w.ErrorCode, token), Message: clean(w.Message, token),
-		Detail: clean(w.Detail, token), RequestID: clean(reqID, token)}
+	e := &Error{Status: status, ErrorCode: httpx.Clean(w.ErrorCode, token), Message: httpx.Clean(w.Message, token),
+		Detail: httpx.Clean(w.Detail, token), RequestID: httpx.Clean(reqID, token)}
 	if e.Detail == "" {
-		e.Detail = clean(w.Details, token)
+		e.Detail = httpx.Clean(w.Details, token)
 	}
 	for i, f := range w.FieldErrors {
 		if i == 100 {
 			break
 		}
-		e.FieldErrors = append(e.FieldErrors, FieldError{Field: clean(f.Field, token), Message: clean(f.Message, token)})
+		e.FieldErrors = append(e.FieldErrors, FieldError{Field: httpx.Clean(f.Field, token), Message: httpx.Clean(f.Message, token)})
 	}
 	return e
 }
@@ -159,17 +160,13 @@ func (c *Client) parseError(status int, body []byte, reqID string, batch bool) e
 			}
 		}
 	}
-	msg := http.StatusText(status)
-	if msg == "" {
-		msg = "unexpected response"
-	}
-	return &Error{Status: status, Message: msg, RequestID: clean(reqID, c.token)}
+	return &Error{Status: status, Message: httpx.StatusMessage(status), RequestID: httpx.Clean(reqID, c.token)}
 }
 
 // batchError reads the failures map; nil when a key is not a decimal index
 // of the index pattern ^(0|[1-9][0-9]*)$ or a value is not an Error object.
 func (c *Client) batchError(status int, failures map[string]json.RawMessage, reqID string) *BatchError {
-	be := &BatchError{Status: status, Failures: make(map[int]*Error, len(failures)), RequestID: clean(reqID, c.token)}
+	be := &BatchError{Status: status, Failures: make(map[int]*Error, len(failures)), RequestID: httpx.Clean(reqID, c.token)}
 	for k, raw := range failures {
 		i, ok := index(k)
 		if !ok {
@@ -197,23 +194,4 @@ func index(k string) (int, bool) {
 	}
 	n, err := strconv.Atoi(k)
 	return n, err == nil
-}
-
-// clean keeps server text printable and short, with token (when not empty)
-// replaced by "[token]" before anything is cut.
-func clean(s, token string) string {
-	const max = 300
-	if token != "" {
-		s = strings.ReplaceAll(s, token, "[token]")
-	}
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	if len(s) > max {
-		s = strings.ToValidUTF8(s[:max], "") + "..."
-	}
-	return s
 }
