@@ -11,7 +11,6 @@ import (
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/api"
 	"github.com/nkms/nkms/internal/server"
-	"github.com/nkms/nkms/store/etcd"
 )
 
 // defaultGCPercent is the server's GOGC unless the environment sets one.
@@ -62,7 +61,7 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.IntVar(&cfg.AuthFailureBurst, "auth-failure-burst", 0, "failed authentications an address may make at once (0: ten seconds' worth of --auth-failure-rate)")
 	f.StringVar(&cfg.Store, "store", "bolt", "where keys live: bolt (a file in --data-dir, one node) or etcd (a cluster of nodes)")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "--store etcd: client URLs of the etcd members (http:// or https://)")
-	f.StringVar(&cfg.EtcdPrefix, "etcd-prefix", etcd.DefaultPrefix, "--store etcd: key prefix; every node of one nkms cluster uses the same")
+	f.StringVar(&cfg.EtcdPrefix, "etcd-prefix", server.DefaultEtcdPrefix, "--store etcd: key prefix; every node of one nkms cluster uses the same")
 	f.StringVar(&cfg.EtcdCACert, "etcd-ca-cert", "", "--store etcd: PEM CA certificates that sign the etcd members' certificates")
 	f.StringVar(&cfg.EtcdCert, "etcd-cert", "", "--store etcd: PEM client certificate for etcd (with --etcd-key)")
 	f.StringVar(&cfg.EtcdKey, "etcd-key", "", "--store etcd: PEM private key of --etcd-cert")

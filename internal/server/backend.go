@@ -2,19 +2,15 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/store/bolt"
 	"github.com/nkms/nkms/store/cache"
-	"github.com/nkms/nkms/store/etcd"
 )
 
 // backend is the store of `nkms server` and what the server needs to run on
@@ -33,6 +29,14 @@ type backend struct {
 	where     string // for messages: the data file or the etcd prefix
 }
 
+// DefaultEtcdPrefix is the default --etcd-prefix: store/etcd.DefaultPrefix
+// (a test checks they agree), repeated here so that cmd/nkms does not import
+// store/etcd, which a binary built with -tags noetcd leaves out.
+const DefaultEtcdPrefix = "/nkms/"
+
+// errNoEtcd is what --store etcd gets from a binary built with -tags noetcd.
+var errNoEtcd = errors.New("--store etcd: this nkms binary was built without etcd support (-tags noetcd); use a default build")
+
 // openBackend opens the store that cfg.Store names.
 func openBackend(ctx context.Context, cfg Config, log *slog.Logger) (*backend, error) {
 	if cfg.Store == "etcd" {
@@ -50,53 +54,6 @@ func openBackend(ctx context.Context, cfg Config, log *slog.Logger) (*backend, e
 		lead:      func(ctx context.Context, fn func(context.Context)) { fn(ctx) },
 		rootCheck: st.RootCheck,
 		where:     path,
-	}, nil
-}
-
-// etcdReadyTimeout bounds /healthz's check that the etcd cluster answers.
-const etcdReadyTimeout = time.Second
-
-// openEtcd connects to the etcd cluster of cfg. Key records and access keys
-// are read from etcd on every request (no read cache): a change made on one
-// node is seen by the very next request on any other. Only immutable things
-// are cached: unsealed key versions and keyed HMACs of secrets.
-func openEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*backend, error) {
-	tlsConf, err := cfg.etcdTLS()
-	if err != nil {
-		return nil, err
-	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   cfg.EtcdEndpoints,
-		DialTimeout: 5 * time.Second,
-		TLS:         tlsConf,
-		Logger:      zap.NewNop(), // failures reach our log through the store
-		Context:     ctx,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("etcd: %w", err)
-	}
-	openCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	st, err := etcd.Open(openCtx, etcd.Options{Client: cli, Prefix: cfg.EtcdPrefix, Log: log})
-	if err != nil {
-		cli.Close()
-		return nil, &hintError{err, "check --etcd-endpoints and the etcd TLS options; every member named must be reachable from this node"}
-	}
-	id, err := nodeID()
-	if err != nil {
-		cli.Close()
-		return nil, err
-	}
-	return &backend{
-		store: st,
-		close: func() error { st.Close(); return cli.Close() },
-		ready: func(ctx context.Context) error { return st.Ready(ctx, etcdReadyTimeout) },
-		lead: func(ctx context.Context, fn func(context.Context)) {
-			st.RunAsLeader(ctx, "scheduler", id, fn)
-		},
-		watchDeleted: st.WatchDeletedKeys,
-		rootCheck:    st.RootCheck,
-		where:        "etcd prefix " + cfg.EtcdPrefix,
 	}, nil
 }
 

@@ -134,6 +134,9 @@ func (c *Config) Validate() error {
 			return errors.New("--etcd-endpoints needs --store etcd")
 		}
 	case "etcd":
+		if !withEtcd {
+			return errNoEtcd
+		}
 		if len(c.EtcdEndpoints) == 0 {
 			return errors.New("--store etcd needs --etcd-endpoints")
 		}
