@@ -54,7 +54,7 @@ type Config struct {
 	TrustedProxies   []string // CIDR prefixes or addresses whose X-Forwarded-For is believed
 
 	// Expensive crypto (RSA-2048 private-key operations; nkms.HeavyPool).
-	CryptoWorkers      int           // at most this many run at once (0: no bound; cmd/nkms: GOMAXPROCS)
+	CryptoWorkers      int           // at most this many run at once (0: no bound; cmd/nkms: nkms.DefaultHeavyWorkers)
 	CryptoQueueTimeout time.Duration // how long one waits for a worker before 503 (0: while its request lasts)
 
 	// Logs and audit.
