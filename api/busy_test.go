@@ -17,8 +17,8 @@ import (
 // TestBusyHeavyPool: with the Service's Heavy pool full, RSA-2048
 // private-key operations answer 503 with Retry-After on both wires (2.0:
 // the gateway body; 3.0: ServiceUnavailable) and are logged as failed with
-// that code, while AES calls and RSA public-key calls, which never take a
-// place in the pool, still succeed. The pool is held by the test itself,
+// that code, while AES calls, ECDSA signatures and RSA public-key calls,
+// which never take a place in the pool, still succeed. The pool is held by the test itself,
 // and its queue deadline is 1ns: whether a call waits for it is decided, not
 // timed.
 func TestBusyHeavyPool(t *testing.T) {
@@ -30,6 +30,10 @@ func TestBusyHeavyPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	aes, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "aes", KeyType: "AES256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecdsa, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "ecdsa", KeyType: "ECDSA"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +125,8 @@ func TestBusyHeavyPool(t *testing.T) {
 		{"/kms/v3/keys/" + aes.KeyTag + "/batch-encrypt", `{"requests":[{"plaintext":"` + msg + `"}]}`},
 		{v2 + "encrypt", `{"plaintext":"` + msg + `"}`},
 		{v2 + "verify", `{"data":"` + msg + `","signature":"` + sig.Data.Signature + `"}`},
+		{"/kms/v1/keys/" + ecdsa.KeyTag + "/sign", `{"data":"` + msg + `"}`}, // ~46 µs: not expensive
+		{"/kms/v3/keys/" + ecdsa.KeyTag + "/sign", `{"data":"` + msg + `"}`},
 	} {
 		if status, _, b := do(tc.path, tc.body); status != http.StatusOK {
 			t.Errorf("%s with the pool full: %d %s, want 200", tc.path, status, b)
