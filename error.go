@@ -18,6 +18,7 @@ const (
 	Forbidden        Code = "forbidden"         // IP ACL refused a token call
 	Unauthenticated  Code = "unauthenticated"   // bad credentials
 	PermissionDenied Code = "permission_denied" // authenticated, but the role may not do this
+	Unavailable      Code = "unavailable"       // the server is saturated: retry later (ErrBusy)
 	Internal         Code = "internal"          // anything unexpected
 )
 

@@ -30,6 +30,9 @@ type Service struct {
 	ActivityRetention time.Duration
 	// ActivityPerKey caps a key's usage-log entries (0: the default).
 	ActivityPerKey int
+	// Heavy bounds the expensive crypto operations running at once
+	// (heavy.go); nil runs them all at once, unbounded.
+	Heavy *HeavyPool
 
 	keys keyCache // unsealed key versions (keycache.go)
 	macs macCache // keyed HMACs of access-key secrets (maccache.go)

@@ -231,6 +231,13 @@ func (s *Service) batchDecrypt(ctx context.Context, k *Key, items []CiphertextIt
 	if len(fails) > 0 {
 		return Plaintexts{}, &BatchError{Failures: fails}
 	}
+	// One place in the Heavy pool for the whole batch (heavy.go), taken
+	// once its format is checked.
+	release, err := s.heavy(ctx, k.Type)
+	if err != nil {
+		return Plaintexts{}, err
+	}
+	defer release()
 	out := Plaintexts{Values: make([][]byte, len(items)), Version: ps[0].version}
 	versions := map[int]*versionKey{}
 	for i, it := range items {

@@ -201,6 +201,14 @@ func (s *Service) decrypt(ctx context.Context, k *Key, ciphertexts []string, con
 	}
 	versions := map[int]*versionKey{}
 	out := Plaintexts{Values: make([][]byte, len(ciphertexts))}
+	// The place in the Heavy pool is taken once, before the first
+	// decryption, and held for the whole request (heavy.go).
+	var release func()
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	// A failure still names the version the ciphertexts asked for (the
 	// audit line's), never any plaintext.
 	fail := func(err error) (Plaintexts, error) {
@@ -231,6 +239,11 @@ func (s *Service) decrypt(ctx context.Context, k *Key, ciphertexts []string, con
 				return fail(err)
 			}
 			versions[n] = vk
+		}
+		if release == nil {
+			if release, err = s.heavy(ctx, k.Type); err != nil {
+				return fail(err)
+			}
 		}
 		if out.Values[i], err = vk.ck.Decrypt(body, aad); err != nil {
 			if errors.Is(err, crypto.ErrDecrypt) {
@@ -337,7 +350,12 @@ func (s *Service) Sign(ctx context.Context, c Caller, tag Tag, msg []byte) (Sign
 		if err != nil {
 			return Signature{}, err
 		}
+		release, err := s.heavy(ctx, k.Type)
+		if err != nil {
+			return Signature{}, err
+		}
 		sig, err := vk.ck.Sign(msg)
+		release()
 		if err != nil {
 			return Signature{}, fmt.Errorf("sign: %w", err)
 		}

@@ -81,7 +81,7 @@ func activityMessage(m string) string {
 	}
 	code := nkms.Code(m)
 	_, known := kmsCodes[code]
-	if known || code == nkms.Unauthenticated || code == nkms.PermissionDenied {
+	if known || code == nkms.Unauthenticated || code == nkms.PermissionDenied || code == nkms.Unavailable {
 		return failureCode(&nkms.Error{Code: code})
 	}
 	return m

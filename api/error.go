@@ -33,6 +33,17 @@ func errPermission(details string) error {
 	return &gatewayError{http.StatusUnauthorized, "210", "Permission Denied", details}
 }
 
+// errBusy answers a request refused because the server is saturated with
+// expensive operations (nkms.ErrBusy): 503 with Retry-After. D3 has no row
+// for it yet; nkms chose errorCode "503", message "Service Unavailable".
+func errBusy(details string) error {
+	return &gatewayError{http.StatusServiceUnavailable, "503", "Service Unavailable", details}
+}
+
+// busyRetryAfter is the Retry-After of a 503 for a saturated server: the
+// queue deadline is ~100 ms, so one second is a long enough back-off.
+const busyRetryAfter = "1"
+
 var (
 	errNoRoute  = &gatewayError{http.StatusNotFound, "300", "Not Found Exception", "no such route"}
 	errMethod   = &gatewayError{http.StatusMethodNotAllowed, "100", "Bad Request Exception", "method not allowed on this path"}
@@ -70,7 +81,8 @@ var kmsCodes = map[nkms.Code]struct {
 }
 
 // gateway returns the gateway error err stands for, if it is one: a
-// gatewayError of this package, or a domain error of a gateway code.
+// gatewayError of this package, or a domain error of a gateway code
+// (Unauthenticated, PermissionDenied, Unavailable).
 func gateway(err error) (*gatewayError, bool) {
 	var gw *gatewayError
 	if errors.As(err, &gw) {
@@ -81,6 +93,8 @@ func gateway(err error) (*gatewayError, bool) {
 		return errAuth(nkms.ErrorMessage(err)).(*gatewayError), true
 	case nkms.PermissionDenied:
 		return errPermission(nkms.ErrorMessage(err)).(*gatewayError), true
+	case nkms.Unavailable:
+		return errBusy(nkms.ErrorMessage(err)).(*gatewayError), true
 	}
 	return nil, false
 }
@@ -113,6 +127,9 @@ func writeErrorTo(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 	if gw, ok := gateway(err); ok {
 		var b gatewayBody
 		b.Error.ErrorCode, b.Error.Message, b.Error.Details = gw.errorCode, gw.message, gw.details
+		if gw.status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", busyRetryAfter)
+		}
 		writeJSON(w, gw.status, b)
 		return gw.errorCode
 	}

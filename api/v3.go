@@ -39,6 +39,7 @@ var v3Codes = map[nkms.Code]struct {
 	nkms.PermissionDenied: {http.StatusForbidden, "AccessDenied"},
 	nkms.NotFound:         {http.StatusNotFound, "ResourceNotFound"},
 	nkms.Conflict:         {http.StatusConflict, "AlreadyExists"},
+	nkms.Unavailable:      {http.StatusServiceUnavailable, "ServiceUnavailable"},
 	nkms.Internal:         {http.StatusInternalServerError, "InternalServerError"},
 }
 
@@ -53,6 +54,7 @@ var v3Messages = map[string]string{
 	"PayloadTooLarge":      "The request body is too large.",
 	"UnsupportedMediaType": "The request body must be JSON.",
 	"TooManyRequests":      "Too many requests.",
+	"ServiceUnavailable":   "The service is temporarily unavailable. Retry later.",
 	"InternalServerError":  "An internal error occurred.",
 }
 
@@ -88,6 +90,8 @@ func v3ErrorOf(err error) (status int, e v3Error, ok bool) {
 			status, e = http.StatusTooManyRequests, v3Error{ErrorCode: "TooManyRequests", Detail: gw.details}
 		case "430":
 			status, e = http.StatusRequestEntityTooLarge, v3Error{ErrorCode: "PayloadTooLarge"}
+		case "503": // saturated (nkms.ErrBusy)
+			status, e = http.StatusServiceUnavailable, v3Error{ErrorCode: "ServiceUnavailable", Detail: gw.details}
 		default:
 			return 0, v3Error{}, false
 		}
@@ -128,6 +132,9 @@ func (s *Server) writeErrorV3(w http.ResponseWriter, r *http.Request, err error)
 	}
 	if e.ErrorCode == "InternalServerError" {
 		writeErrorTo(discardWriter{}, r, s.log, err) // logs it, as on 2.0
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", busyRetryAfter)
 	}
 	writeJSON(w, status, v3ErrorBody{Error: e})
 	return e.ErrorCode

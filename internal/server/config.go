@@ -53,6 +53,10 @@ type Config struct {
 	RejectReplays    bool     // refuse a signature seen before within its window
 	TrustedProxies   []string // CIDR prefixes or addresses whose X-Forwarded-For is believed
 
+	// Expensive crypto (RSA-2048 private-key operations; nkms.HeavyPool).
+	CryptoWorkers      int           // at most this many run at once (0: no bound; cmd/nkms: nkms.DefaultHeavyWorkers)
+	CryptoQueueTimeout time.Duration // how long one waits for a worker before 503 (0: while its request lasts)
+
 	// Logs and audit.
 	LogLevel         string // debug, info, warn or error
 	LogFormat        string // text or json
@@ -120,6 +124,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AuthFailureRate < 0 || c.AuthFailureBurst < 0 {
 		return errors.New("--auth-failure-rate and --auth-failure-burst must not be negative (0 is no limit, or the default burst)")
+	}
+	if c.CryptoWorkers < 0 || c.CryptoQueueTimeout < 0 {
+		return errors.New("--crypto-workers and --crypto-queue-timeout must not be negative (0 is no bound, or a wait as long as the request)")
 	}
 	if c.RateLimitPerKey < 0 || c.RateLimitPerCall < 0 {
 		return errors.New("--rate-limit-per-key and --rate-limit-per-caller must not be negative (0 is no limit)")

@@ -82,7 +82,8 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		metrics = newMetrics(store)
 	}
 	svc := &nkms.Service{Store: store, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log,
-		Recorder: nkms.NewRecorder(store, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey}
+		Recorder: nkms.NewRecorder(store, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey,
+		Heavy: nkms.NewHeavyPool(cfg.CryptoWorkers, cfg.CryptoQueueTimeout)}
 	logOut.Flush()
 	if err := bootstrapAccessKey(ctx, svc, cfg, stderr); err != nil {
 		return err
