@@ -140,18 +140,26 @@ func writeErrorTo(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 	}
 	msg := nkms.ErrorMessage(err)
 	switch {
-	case isTimeout(err):
-		log.Warn("request stopped: past its time limit, or the client went away", "requestId", requestID(r.Context()),
-			"method", clip(r.Method), "path", clip(r.URL.Path), "err", err)
+	case isTimeout(err) || code == nkms.Internal:
+		logInternal(log, r, err)
 		m, msg = kmsCodes[nkms.Internal], "Server internal error"
-	case code == nkms.Internal:
-		log.Error("internal error", "requestId", requestID(r.Context()), "method", clip(r.Method), "path", clip(r.URL.Path), "err", err)
-		msg = "Server internal error"
 	case code == nkms.InvalidState:
 		msg = "Invalid status"
 	}
 	writeJSON(w, m.status, kmsBody{Code: m.code, Msg: &msg, Data: nil})
 	return m.code
+}
+
+// logInternal logs, once, an error that answers 500 on either wire: the
+// end of the request's time (a warning) or anything unexpected. The caller
+// sees only a generic message.
+func logInternal(log *slog.Logger, r *http.Request, err error) {
+	if isTimeout(err) {
+		log.Warn("request stopped: past its time limit, or the client went away", "requestId", requestID(r.Context()),
+			"method", clip(r.Method), "path", clip(r.URL.Path), "err", err)
+		return
+	}
+	log.Error("internal error", "requestId", requestID(r.Context()), "method", clip(r.Method), "path", clip(r.URL.Path), "err", err)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

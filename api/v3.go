@@ -131,7 +131,7 @@ func (s *Server) writeErrorV3(w http.ResponseWriter, r *http.Request, err error)
 		return s.writeError(w, r, err) // the gateway's own body
 	}
 	if e.ErrorCode == "InternalServerError" {
-		writeErrorTo(discardWriter{}, r, s.log, err) // logs it, as on 2.0
+		logInternal(s.log, r, err)
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", busyRetryAfter)
@@ -139,13 +139,6 @@ func (s *Server) writeErrorV3(w http.ResponseWriter, r *http.Request, err error)
 	writeJSON(w, status, v3ErrorBody{Error: e})
 	return e.ErrorCode
 }
-
-// discardWriter is a ResponseWriter that keeps nothing.
-type discardWriter struct{}
-
-func (discardWriter) Header() http.Header         { return http.Header{} }
-func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (discardWriter) WriteHeader(int)             {}
 
 // answerV3 writes a 3.0 success: the bare resource with 200 or 201, or 204
 // with no body.
