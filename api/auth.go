@@ -14,6 +14,10 @@ import (
 // headerToken carries a key token (token authentication, ncp-kms-api.md §2.2).
 const headerToken = "x-ncp-ocapi-token"
 
+// canonicalToken is headerToken as http.Header keys it, so that looking it up
+// makes no canonical copy.
+var canonicalToken = http.CanonicalHeaderKey(headerToken)
+
 // errBadCredential is the one answer to a signed request whose access key is
 // unknown (or revoked) or whose signature does not match: which of the two,
 // it does not say, and both cost the same work (Service.AuthenticateAccessKey
@@ -32,7 +36,7 @@ func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag) (nkm
 	}
 	cred, err := sigv2.FromRequest(r)
 	if err != nil { // no signature: a token, if the route takes one
-		tok := r.Header.Get(headerToken)
+		tok := r.Header.Get(canonicalToken)
 		switch {
 		case tok != "" && kind == authOrToken:
 			return s.svc.AuthenticateToken(r.Context(), tag, tok, nkms.AccessToken, s.clientIP(r))

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -162,12 +163,40 @@ func logInternal(log *slog.Logger, r *http.Request, err error) {
 	log.Error("internal error", "requestId", requestID(r.Context()), "method", clip(r.Method), "path", clip(r.URL.Path), "err", err)
 }
 
+// writeJSON writes v in JSON, and a newline, as the body of an answer with
+// status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil { // only our own wire types get here; they always marshal
-		status, b = http.StatusInternalServerError, []byte(`{"code":"INTERNAL_SERVER_ERROR","msg":"Server internal error","data":null}`)
+	writeWrapped(w, status, "", v)
+}
+
+// writeSuccess writes the KMS body of a success, {"code":"SUCCESS","data":
+// data} (with msg, the 1.0 routes' "msg":"" between them), as writeJSON
+// would write the kmsBody, without going through it.
+func writeSuccess(w http.ResponseWriter, data any, msg bool) {
+	head := `{"code":"SUCCESS","data":`
+	if msg {
+		head = `{"code":"SUCCESS","msg":"","data":`
+	}
+	writeWrapped(w, http.StatusOK, head, data)
+}
+
+// writeWrapped writes head, v in JSON and, after a non-empty head, the "}"
+// that closes it, then a newline. The body is made in a pooled buffer,
+// cleared after use as request bodies are: answers hold plaintext too.
+func writeWrapped(w http.ResponseWriter, status int, head string, v any) {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
+	buf.Reset()
+	buf.WriteString(head)
+	if err := json.NewEncoder(buf).Encode(v); err != nil { // only our own wire types get here; they always marshal
+		buf.Reset()
+		buf.WriteString(`{"code":"INTERNAL_SERVER_ERROR","msg":"Server internal error","data":null}` + "\n")
+		status = http.StatusInternalServerError
+	} else if head != "" {
+		buf.Truncate(buf.Len() - 1) // Encode ends v with a newline
+		buf.WriteString("}\n")
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(buf.Bytes())
 }

@@ -146,12 +146,7 @@ func (s *Server) serve(rt route) http.Handler {
 			out.code = raw.writeAnswer(w, r, s)
 			return
 		}
-		body := kmsBody{Code: "SUCCESS", Data: res.data}
-		if rt.kind == v1Body {
-			empty := ""
-			body.Msg = &empty
-		}
-		writeJSON(w, http.StatusOK, body)
+		writeSuccess(w, res.data, rt.kind == v1Body)
 	})
 }
 

@@ -121,10 +121,11 @@ func New(svc *nkms.Service, cfg Config) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := newRequestID()
-	w.Header().Set(RequestIDHeader, id)
-	out := &outcome{}
-	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, &reqInfo{id: id, out: out}))
-	rec := &statusRecorder{ResponseWriter: w}
+	w.Header().Set(canonicalRequestID, id)
+	st := &served{rec: statusRecorder{ResponseWriter: w}}
+	st.info = reqInfo{id: id, out: &st.out}
+	out, rec := &st.out, &st.rec
+	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, &st.info))
 	start := time.Now()
 	sink, held := s.auditStart(rec) // with an audit log, holds the answer until its line is written
 	if s.auditRefuses(sink, r) {
@@ -138,21 +139,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(sink, r)
 	}
 	s.auditFinish(held, r)
-	elapsed := time.Since(start)
+	end := time.Now()
+	elapsed := end.Sub(start)
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.observeRequest(r.Pattern, out.code, rec.status, elapsed) // r.Pattern: set by the mux when it routed r
 	}
-	if s.log.Enabled(r.Context(), slog.LevelInfo) {
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("requestId", id), // given: LogHandler need not copy the record
+	if h := s.log.Handler(); h.Enabled(r.Context(), slog.LevelInfo) {
+		// The record is made here rather than by Logger.LogAttrs, without
+		// the caller's program counter: finding it costs a stack walk per
+		// request, and the source of this line is always this function.
+		line := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+		line.AddAttrs(slog.String("requestId", id), // given: LogHandler need not copy the record
 			slog.String("method", clip(r.Method)), slog.String("path", clip(r.URL.Path)), slog.Int("status", rec.status),
 			slog.Duration("duration", elapsed), slog.String("accessKey", out.caller.AccessKey))
+		h.Handle(r.Context(), line) //nolint:errcheck // as Logger.LogAttrs: a log that fails does not fail the request
 	}
+}
+
+// served is what ServeHTTP keeps of one request, in one allocation: the
+// reqInfo its context carries, the outcome the route fills in, and the
+// recorder of the answer's status.
+type served struct {
+	info reqInfo
+	out  outcome
+	rec  statusRecorder
 }
 
 // RequestIDHeader is the response header that carries the request id, as
 // NAVER Cloud's API gateway names it; every log line of the request carries
 // the same id as requestId.
 const RequestIDHeader = "x-ncp-request-id"
+
+// canonicalRequestID is RequestIDHeader as http.Header keys it: setting it
+// makes no canonical copy.
+var canonicalRequestID = http.CanonicalHeaderKey(RequestIDHeader)
 
 // LogHandler wraps h so that every record logged with the context of a
 // request this package serves carries the request's id as requestId (unless
@@ -327,10 +347,13 @@ func jsonProblem(err error) string {
 	return "malformed"
 }
 
+// newRequestID returns 12 random bytes in hex.
 func newRequestID() string {
-	b := make([]byte, 12)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	var b [12]byte
+	rand.Read(b[:])
+	var h [2 * len(b)]byte
+	hex.Encode(h[:], b[:])
+	return string(h[:])
 }
 
 type statusRecorder struct {

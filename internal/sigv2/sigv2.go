@@ -38,6 +38,15 @@ const (
 	HeaderSignatureV1 = "x-ncp-apigw-signature-v1"
 )
 
+// The header names in the form http.Header keeps them: Header.Get with a
+// name already in this form looks it up without making a canonical copy.
+var (
+	canonicalTimestamp   = http.CanonicalHeaderKey(HeaderTimestamp)
+	canonicalAccessKey   = http.CanonicalHeaderKey(HeaderAccessKey)
+	canonicalSignatureV2 = http.CanonicalHeaderKey(HeaderSignatureV2)
+	canonicalSignatureV1 = http.CanonicalHeaderKey(HeaderSignatureV1)
+)
+
 // MaxSkew is the smallest difference between a request timestamp and the
 // verifier's clock that makes the request stale.
 const MaxSkew = 5 * time.Minute
@@ -114,12 +123,12 @@ type Credentials struct {
 // error wraps ErrMissing and names the first absent header.
 func FromRequest(r *http.Request) (Credentials, error) {
 	c := Credentials{
-		Timestamp: r.Header.Get(HeaderTimestamp),
-		AccessKey: r.Header.Get(HeaderAccessKey),
-		Signature: r.Header.Get(HeaderSignatureV2),
+		Timestamp: r.Header.Get(canonicalTimestamp),
+		AccessKey: r.Header.Get(canonicalAccessKey),
+		Signature: r.Header.Get(canonicalSignatureV2),
 	}
 	if c.Signature == "" {
-		c.Signature = r.Header.Get(HeaderSignatureV1)
+		c.Signature = r.Header.Get(canonicalSignatureV1)
 	}
 	switch {
 	case c.Timestamp == "":
