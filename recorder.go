@@ -3,6 +3,7 @@ package nkms
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -22,7 +23,9 @@ const (
 )
 
 // Recorder writes usage-log entries in the background, in batches, so that
-// recording costs a request one channel send. When its buffer is full it
+// recording costs a request one append to a queue under a mutex; Run is
+// woken when the queue holds a batch, or by its ticker. (A channel would
+// wake Run for every entry.) When its buffer is full it
 // drops entries (counted by Dropped and logged) rather than slow the crypto
 // path down. A batch the store fails to take is tried again at the next
 // flushes (entries are written at least once: a write that failed after all
@@ -37,8 +40,11 @@ type Recorder struct {
 	store     Store
 	maxPerKey int
 	log       *slog.Logger
-	ch        chan Activity
 	dropped   atomic.Uint64
+
+	mu    sync.Mutex
+	queue []Activity    // entries waiting for Run: at most recorderBuffer
+	full  chan struct{} // holds a signal when the queue has reached a batch
 }
 
 // NewRecorder returns a recorder writing to store, keeping at most maxPerKey
@@ -50,16 +56,35 @@ func NewRecorder(store Store, maxPerKey int, log *slog.Logger) *Recorder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{store: store, maxPerKey: maxPerKey, log: log, ch: make(chan Activity, recorderBuffer)}
+	return &Recorder{store: store, maxPerKey: maxPerKey, log: log, full: make(chan struct{}, 1)}
 }
 
 // Record queues a. It never blocks.
 func (r *Recorder) Record(a Activity) {
-	select {
-	case r.ch <- a:
-	default:
-		r.dropped.Add(1)
+	r.mu.Lock()
+	n := len(r.queue)
+	if n < recorderBuffer {
+		r.queue = append(r.queue, a)
 	}
+	r.mu.Unlock()
+	switch {
+	case n >= recorderBuffer:
+		r.dropped.Add(1)
+	case n+1 == recorderBatch:
+		select {
+		case r.full <- struct{}{}:
+		default: // Run has a signal already
+		}
+	}
+}
+
+// take returns the queued entries and leaves spare, emptied, as the queue.
+func (r *Recorder) take(spare []Activity) []Activity {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := r.queue
+	r.queue = spare[:0]
+	return q
 }
 
 // Dropped is how many entries were dropped: the buffer was full, or the
@@ -117,22 +142,26 @@ func (r *Recorder) Run(ctx context.Context) {
 			flush(false)
 		}
 	}
+	var spare []Activity // the queue's other slice: the two take turns
+	drain := func() {
+		q := r.take(spare)
+		for i := range q {
+			add(q[i])
+		}
+		clear(q) // keep no entry's strings alive
+		spare = q
+	}
 	for {
 		select {
-		case a := <-r.ch:
-			add(a)
+		case <-r.full:
+			drain()
 		case <-t.C:
+			drain()
 			flush(false)
 		case <-ctx.Done():
-			for {
-				select {
-				case a := <-r.ch:
-					add(a)
-				default:
-					flush(true)
-					return
-				}
-			}
+			drain()
+			flush(true)
+			return
 		}
 	}
 }

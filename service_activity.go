@@ -29,7 +29,7 @@ func (s *Service) recordCall(ctx context.Context, c Caller, act Action, tag Tag,
 	if !act.Logged() {
 		return
 	}
-	if errors.Is(err, &Error{Code: PermissionDenied}) || errors.Is(err, errOutsideACL) {
+	if err != nil && (errors.Is(err, &Error{Code: PermissionDenied}) || errors.Is(err, errOutsideACL)) { // err != nil: no target to allocate for a success
 		s.record(ctx, RefusalActivity(tag.s, s.now(), c, string(act), string(ErrorCode(err))))
 		return
 	}

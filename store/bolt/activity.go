@@ -150,15 +150,20 @@ func (s *Store) AppendActivities(ctx context.Context, entries []nkms.Activity, m
 	if len(entries) == 0 {
 		return nil
 	}
+	// The records, one after the other in buf: Put keeps the value it is
+	// given until the transaction ends, and buf outlives it.
 	recs := make([][]byte, len(entries))
+	buf := make([]byte, 0, 320*len(entries)) // a usual record is 250-300 bytes
 	for i := range entries {
 		if entries[i].Refused {
 			continue // encoded when the batch is settled
 		}
+		start := len(buf)
 		var err error
-		if recs[i], err = codec.MarshalActivity(&entries[i]); err != nil {
+		if buf, err = codec.AppendActivity(buf, &entries[i]); err != nil {
 			return err
 		}
+		recs[i] = buf[start:len(buf):len(buf)]
 	}
 	return s.update(func(tx *bbolt.Tx) error {
 		b, err := bucketsOf(tx)

@@ -3,6 +3,7 @@ package codec
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/nkms/nkms"
 )
@@ -33,10 +34,61 @@ type activityRecord struct {
 // MarshalActivity encodes a as a record. It fails only for a time that Unix
 // nanoseconds cannot hold (before 1678 or after 2262).
 func MarshalActivity(a *nkms.Activity) ([]byte, error) {
+	return AppendActivity(nil, a)
+}
+
+// AppendActivity appends the record of a to dst, as MarshalActivity makes
+// it: byte for byte what encoding/json makes of activityRecord. The usage
+// log writes one record per call, so the usual record, whose strings are
+// printable ASCII that JSON does not escape, is written field by field
+// here; any other goes through encoding/json.
+func AppendActivity(dst []byte, a *nkms.Activity) ([]byte, error) {
 	at, err := nanos(a.Time)
 	if err != nil {
-		return nil, fmt.Errorf("encode activity of key %s: time: %w", a.Tag, err)
+		return dst, fmt.Errorf("encode activity of key %s: time: %w", a.Tag, err)
 	}
+	for _, s := range [...]string{a.Tag, a.KeyName, a.RequestType, a.Requestor, a.IP, a.Result, a.Action, a.AuthType, a.Message} {
+		if !verbatim(s) {
+			return appendActivityJSON(dst, a, at)
+		}
+	}
+	dst = append(dst, `{"format":`...)
+	dst = strconv.AppendInt(dst, Format, 10)
+	dst = appendString(dst, `,"tag":`, a.Tag)
+	dst = append(dst, `,"keystore":`...)
+	dst = strconv.AppendInt(dst, a.Keystore, 10)
+	dst = appendString(dst, `,"keyName":`, a.KeyName)
+	dst = append(dst, `,"time":`...)
+	dst = strconv.AppendInt(dst, at, 10)
+	dst = appendString(dst, `,"requestType":`, a.RequestType)
+	if a.Requestor != "" {
+		dst = appendString(dst, `,"requestor":`, a.Requestor)
+	}
+	if a.IP != "" {
+		dst = appendString(dst, `,"ip":`, a.IP)
+	}
+	dst = appendString(dst, `,"result":`, a.Result)
+	dst = appendString(dst, `,"action":`, a.Action)
+	dst = appendString(dst, `,"authType":`, a.AuthType)
+	if a.Message != "" {
+		dst = appendString(dst, `,"message":`, a.Message)
+	}
+	if a.Refused {
+		dst = append(dst, `,"refused":true`...)
+	}
+	if a.Count != 0 {
+		dst = append(dst, `,"count":`...)
+		dst = strconv.AppendInt(dst, int64(a.Count), 10)
+	}
+	if a.Version != 0 {
+		dst = append(dst, `,"version":`...)
+		dst = strconv.AppendInt(dst, int64(a.Version), 10)
+	}
+	return append(dst, '}'), nil
+}
+
+// appendActivityJSON is AppendActivity through encoding/json.
+func appendActivityJSON(dst []byte, a *nkms.Activity, at int64) ([]byte, error) {
 	r := activityRecord{
 		Format: Format, Tag: a.Tag, Keystore: a.Keystore, KeyName: a.KeyName, Time: at,
 		RequestType: a.RequestType, Requestor: a.Requestor, IP: a.IP,
@@ -45,9 +97,29 @@ func MarshalActivity(a *nkms.Activity) ([]byte, error) {
 	}
 	b, err := json.Marshal(&r)
 	if err != nil {
-		return nil, fmt.Errorf("encode activity of key %s: %w", a.Tag, err)
+		return dst, fmt.Errorf("encode activity of key %s: %w", a.Tag, err)
 	}
-	return b, nil
+	return append(dst, b...), nil
+}
+
+// verbatim reports whether encoding/json writes s as it is between quotes:
+// printable ASCII without '"', '\\' and the characters it escapes for HTML.
+func verbatim(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// appendString appends name (`,"field":`) and s, verbatim, in quotes.
+func appendString(dst []byte, name, s string) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }
 
 // UnmarshalActivity decodes a record written by MarshalActivity.

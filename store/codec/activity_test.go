@@ -155,3 +155,62 @@ func FuzzUnmarshalActivity(f *testing.F) {
 		}
 	})
 }
+
+// jsonRecord is the record of a as encoding/json makes it: what
+// AppendActivity must write, byte for byte.
+func jsonRecord(t testing.TB, a *nkms.Activity) []byte {
+	t.Helper()
+	at, err := nanos(a.Time)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := appendActivityJSON(nil, a, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestAppendActivityIsJSON: the record written field by field is the one
+// encoding/json writes, for the usual entries and for strings it escapes;
+// appended records keep what dst held.
+func TestAppendActivityIsJSON(t *testing.T) {
+	t.Parallel()
+	usual := &nkms.Activity{Tag: strings.Repeat("ab", 32), Keystore: 1, KeyName: "bench", Time: time.Unix(1700000000, 123),
+		RequestType: "API", Requestor: "NKABCDEF0123", IP: "127.0.0.1", Result: "SUCCESS", Action: "Encrypt", AuthType: "ACCOUNT", Version: 3}
+	cases := []*nkms.Activity{usual, sampleActivity(), {}, {Tag: "t", Refused: true, Count: -2, Version: -1, Keystore: -9}}
+	for _, s := range []string{"<", ">", "&", `"`, `\`, "\x00", "\x1f", "\x7f", "\u2028", "é", "\xff", "a b~"} {
+		a := *usual
+		a.KeyName, a.Message = "name"+s, s
+		cases = append(cases, &a)
+	}
+	for _, a := range cases {
+		want := jsonRecord(t, a)
+		got, err := AppendActivity([]byte("prefix"), a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != "prefix"+string(want) {
+			t.Errorf("AppendActivity(%+v)\n got %s\nwant prefix%s", a, got, want)
+		}
+	}
+}
+
+func FuzzAppendActivity(f *testing.F) {
+	f.Add("t", "payments", "NKABC", "203.0.113.7", "Encrypt", "210 (x37)", int64(7), int64(1700000000000000000), 37, 2, true)
+	f.Add("<&>", "\xff\"\\", "\u2028", "", "", "", int64(-1), int64(0), 0, 0, false)
+	f.Fuzz(func(t *testing.T, tag, name, requestor, ip, action, message string, keystore, at int64, count, version int, refused bool) {
+		a := &nkms.Activity{Tag: tag, Keystore: keystore, KeyName: name, RequestType: "API", Requestor: requestor, IP: ip,
+			Result: "FAIL", Action: action, AuthType: "TOKEN", Message: message, Refused: refused, Count: count, Version: version}
+		if at != 0 {
+			a.Time = time.Unix(0, at)
+		}
+		got, err := AppendActivity(nil, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := jsonRecord(t, a); !bytes.Equal(got, want) {
+			t.Errorf("AppendActivity\n got %s\nwant %s", got, want)
+		}
+	})
+}
