@@ -21,7 +21,14 @@ var strictBase64 = base64.StdEncoding.Strict()
 // FormatCiphertext returns "ncpkms:v" + decimal version + ":" + the standard
 // Base64 (with padding) of body. It is used for ciphertexts and signatures.
 func FormatCiphertext(version int, body []byte) string {
-	return ciphertextPrefix + strconv.Itoa(version) + ":" + base64.StdEncoding.EncodeToString(body)
+	// Made in a stack buffer when it fits, so that the string is the one
+	// allocation (the ciphertext of a short plaintext is about 100 bytes).
+	var stack [160]byte
+	b := append(stack[:0], ciphertextPrefix...)
+	b = strconv.AppendInt(b, int64(version), 10)
+	b = append(b, ':')
+	b = base64.StdEncoding.AppendEncode(b, body)
+	return string(b)
 }
 
 // ParseCiphertext parses a value written by FormatCiphertext. It accepts only

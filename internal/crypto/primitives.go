@@ -55,11 +55,12 @@ func gcmSeal(aead cipher.AEAD, nonce, plaintext, ad []byte) []byte {
 
 // gcmSealRandom is gcmSeal with a fresh random nonce from crypto/rand.
 func gcmSealRandom(aead cipher.AEAD, plaintext, ad []byte) ([]byte, error) {
-	nonce, err := RandomBytes(aead.NonceSize())
-	if err != nil {
-		return nil, err
+	n := aead.NonceSize()
+	out := make([]byte, n, n+len(plaintext)+aead.Overhead()) // the nonce is drawn in place: one allocation
+	if _, err := rand.Read(out); err != nil {
+		return nil, fmt.Errorf("crypto: reading randomness: %w", err)
 	}
-	return gcmSeal(aead, nonce, plaintext, ad), nil
+	return aead.Seal(out, out, plaintext, ad), nil
 }
 
 // gcmOpen decrypts body = nonce ‖ ciphertext ‖ tag. Every failure is ErrDecrypt.

@@ -47,6 +47,10 @@ var (
 	canonicalSignatureV1 = http.CanonicalHeaderKey(HeaderSignatureV1)
 )
 
+// signatureLen is the length of a signature: the padded Base64 of a
+// SHA-256 MAC.
+const signatureLen = (sha256.Size + 2) / 3 * 4
+
 // MaxSkew is the smallest difference between a request timestamp and the
 // verifier's clock that makes the request stale.
 const MaxSkew = 5 * time.Minute
@@ -77,6 +81,11 @@ func NewMAC(secret []byte) hash.Hash { return crypto.NewMAC(secret) }
 
 // sign resets mac (a NewMAC) and returns the signature it makes of one request.
 func sign(mac hash.Hash, method, requestURI, timestamp, accessKey string) string {
+	return base64.StdEncoding.EncodeToString(sum(mac, method, requestURI, timestamp, accessKey))
+}
+
+// sum resets mac (a NewMAC) and returns the MAC of one request.
+func sum(mac hash.Hash, method, requestURI, timestamp, accessKey string) []byte {
 	// The string to sign in one Write.
 	msg := make([]byte, 0, len(method)+len(requestURI)+len(timestamp)+len(accessKey)+3)
 	msg = append(msg, method...)
@@ -88,8 +97,7 @@ func sign(mac hash.Hash, method, requestURI, timestamp, accessKey string) string
 	msg = append(msg, accessKey...)
 	mac.Reset()
 	mac.Write(msg)
-	var sum [sha256.Size]byte
-	return base64.StdEncoding.EncodeToString(mac.Sum(sum[:0]))
+	return mac.Sum(msg[:0]) // msg is done with: the MAC takes its place
 }
 
 // SignRequest sets the timestamp (now, in Unix milliseconds), access key and
@@ -187,6 +195,7 @@ func Verify(secret []byte, method, requestURI string, c Credentials) bool {
 // access key instead of keying a new HMAC for every request. mac must not be
 // used by another goroutine at the same time.
 func VerifyMAC(mac hash.Hash, method, requestURI string, c Credentials) bool {
-	want := sign(mac, method, requestURI, c.Timestamp, c.AccessKey)
-	return hmac.Equal([]byte(want), []byte(c.Signature))
+	var want [signatureLen]byte
+	base64.StdEncoding.Encode(want[:], sum(mac, method, requestURI, c.Timestamp, c.AccessKey))
+	return hmac.Equal(want[:], []byte(c.Signature))
 }
