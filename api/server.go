@@ -295,7 +295,10 @@ func decode(rq *request, v any) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
 	}
-	// Unmarshal copies what it keeps, so the buffer can go back to the pool.
+	// Both decoders copy what they keep, so the buffer can go back to the pool.
+	if f, ok := v.(flatDecoder); ok && f.decodeFlat(b) {
+		return nil
+	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return decodeProblem(b, v)
 	}

@@ -1,0 +1,121 @@
+package api
+
+// A fast path of decode for the bodies that nearly every crypto call
+// sends: a JSON object of a few plain strings, such as
+// {"plaintext":"AAAA"}. encoding/json reads such a body in two passes, with
+// reflection; flatStrings reads it in one. Whatever it does not recognize
+// goes to encoding/json, which decides, so the fast path never changes an
+// answer: it only takes the bodies whose decoding it knows to be the same.
+
+// flatDecoder is a request body that can decode itself from a flat object.
+type flatDecoder interface {
+	// decodeFlat decodes b and reports true when b is a flat object of
+	// this body's own fields; otherwise it reports false and leaves the
+	// body as it was.
+	decodeFlat(b []byte) bool
+}
+
+// flatStrings calls set with the name and value of each member of b, in
+// order, and reports whether b is a flat object: a JSON object whose
+// members are all strings, names and values, of printable ASCII without
+// escapes (encoding/json copies such a string as it is), with JSON
+// whitespace around them and nothing after. It stops at the first member
+// for which set returns false, and reports false.
+func flatStrings(b []byte, set func(name, value []byte) bool) bool {
+	i := skipSpace(b, 0)
+	if i == len(b) || b[i] != '{' {
+		return false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return skipSpace(b, i+1) == len(b)
+	}
+	for {
+		name, j, ok := plainString(b, i)
+		if !ok {
+			return false
+		}
+		j = skipSpace(b, j)
+		if j == len(b) || b[j] != ':' {
+			return false
+		}
+		value, k, ok := plainString(b, skipSpace(b, j+1))
+		if !ok || !set(name, value) {
+			return false
+		}
+		k = skipSpace(b, k)
+		switch {
+		case k == len(b):
+			return false
+		case b[k] == '}':
+			return skipSpace(b, k+1) == len(b)
+		case b[k] != ',':
+			return false
+		}
+		i = skipSpace(b, k+1)
+	}
+}
+
+// plainString returns the contents of the JSON string at b[i:] and the
+// index after it, when it is one of printable ASCII without escapes.
+func plainString(b []byte, i int) (s []byte, next int, ok bool) {
+	if i == len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return b[i+1 : j], j + 1, true
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+func (r *encryptRequest) decodeFlat(b []byte) bool {
+	var got encryptRequest
+	ok := flatStrings(b, func(name, value []byte) bool {
+		switch string(name) {
+		case "plaintext":
+			got.Plaintext = stringOrList{Items: []string{string(value)}, Set: true}
+		case "context":
+			got.Context = string(value)
+		default:
+			return false
+		}
+		return true
+	})
+	if ok {
+		*r = got
+	}
+	return ok
+}
+
+func (r *decryptRequest) decodeFlat(b []byte) bool {
+	var got decryptRequest
+	ok := flatStrings(b, func(name, value []byte) bool {
+		switch string(name) {
+		case "ciphertext":
+			got.Ciphertext = stringOrList{Items: []string{string(value)}, Set: true}
+		case "context":
+			got.Context = string(value)
+		default:
+			return false
+		}
+		return true
+	})
+	if ok {
+		*r = got
+	}
+	return ok
+}
