@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/internal/sigv2"
@@ -27,10 +28,11 @@ var canonicalToken = http.CanonicalHeaderKey(headerToken)
 var errBadCredential = errAuth("access key or signature is not valid")
 
 // authenticate checks the account signature (decisions.md D2) or the key
-// token of r for key tag, as the route allows, and returns the caller.
-// Messages say what is wrong with the request's form without echoing
-// secrets, and never whether an access key exists.
-func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag) (nkms.Caller, error) {
+// token of r for key tag, as the route allows, and returns the caller. ip is
+// the client's address (clientIP) and now the Service's time, read once per
+// request by the caller. Messages say what is wrong with the request's form
+// without echoing secrets, and never whether an access key exists.
+func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag, ip netip.Addr, now time.Time) (nkms.Caller, error) {
 	if kind == authNone {
 		return nkms.Caller{}, nil
 	}
@@ -39,11 +41,11 @@ func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag) (nkm
 		tok := r.Header.Get(canonicalToken)
 		switch {
 		case tok != "" && kind == authOrToken:
-			return s.svc.AuthenticateToken(r.Context(), tag, tok, nkms.AccessToken, s.clientIP(r))
+			return s.svc.AuthenticateToken(r.Context(), tag, tok, nkms.AccessToken, ip)
 		case tok != "" && kind == authToken:
-			return s.svc.AuthenticateToken(r.Context(), tag, tok, nkms.AccessToken, s.clientIP(r))
+			return s.svc.AuthenticateToken(r.Context(), tag, tok, nkms.AccessToken, ip)
 		case tok != "" && kind == authRefresh:
-			return s.svc.AuthenticateToken(r.Context(), tag, tok, nkms.RefreshToken, s.clientIP(r))
+			return s.svc.AuthenticateToken(r.Context(), tag, tok, nkms.RefreshToken, ip)
 		case kind == authRefresh:
 			return nkms.Caller{}, errAuth("this route takes a refresh token in x-ncp-ocapi-token")
 		case kind == authToken:
@@ -57,7 +59,7 @@ func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag) (nkm
 	if kind == authToken {
 		return nkms.Caller{}, errAuth("this route takes an access token in x-ncp-ocapi-token, not a signature")
 	}
-	if err := sigv2.CheckTimestamp(cred.Timestamp, s.svc.Now()); err != nil {
+	if err := sigv2.CheckTimestamp(cred.Timestamp, now); err != nil {
 		if errors.Is(err, sigv2.ErrStale) {
 			return nkms.Caller{}, errAuth("timestamp differs from the server clock by 5 minutes or more")
 		}
@@ -72,10 +74,10 @@ func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag) (nkm
 	if err != nil {
 		return nkms.Caller{}, err
 	}
-	if s.replays != nil && !s.replays.firstUse(cred.AccessKey, cred.Signature, cred.Timestamp, s.svc.Now()) {
+	if s.replays != nil && !s.replays.firstUse(cred.AccessKey, cred.Signature, cred.Timestamp, now) {
 		return nkms.Caller{}, errAuth("this signature was used before; sign every request afresh")
 	}
-	c.IP = s.clientIP(r).String()
+	c.IP = ip.String()
 	return c, nil
 }
 

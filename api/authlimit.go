@@ -63,16 +63,16 @@ func (s *Server) authenticateLimited(w http.ResponseWriter, r *http.Request, kin
 		return nkms.Caller{}, nil
 	}
 	l := s.authFailures
+	ip, now := s.clientIP(r), s.svc.Now()
 	var addr string
-	var now time.Time
 	if l.buckets != nil {
-		addr, now = failureBucket(s.clientIP(r)), s.svc.Now()
+		addr = failureBucket(ip)
 		if wait, ok := l.buckets.peek(addr, now); !ok {
 			w.Header().Set("Retry-After", retryAfter(wait))
 			return nkms.Caller{}, errAuthFailuresLimited
 		}
 	}
-	c, err := s.authenticate(r, kind, tag)
+	c, err := s.authenticate(r, kind, tag, ip, now)
 	if err != nil && authFailed(err) {
 		l.failures.Add(1)
 		l.buckets.charge(addr, now)

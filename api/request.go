@@ -74,10 +74,12 @@ type outcome struct {
 }
 
 // reqInfo is what ServeHTTP hands down a request's context: its id (for
-// every log line) and the outcome its route fills in.
+// every log line), when ServeHTTP took it (its time limit counts from
+// then), and the outcome its route fills in.
 type reqInfo struct {
-	id  string
-	out *outcome
+	id    string
+	start time.Time
+	out   *outcome
 }
 
 type reqInfoKey struct{}
@@ -86,7 +88,7 @@ func info(ctx context.Context) *reqInfo {
 	if ri, ok := ctx.Value(reqInfoKey{}).(*reqInfo); ok {
 		return ri
 	}
-	return &reqInfo{out: &outcome{}}
+	return &reqInfo{start: time.Now(), out: &outcome{}}
 }
 
 func requestID(ctx context.Context) string { return info(ctx).id }
@@ -96,7 +98,8 @@ func requestID(ctx context.Context) string { return info(ctx).id }
 // Service's: every handler calls one Service method, which checks the caller.
 func (s *Server) serve(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		out := info(r.Context()).out
+		ri := info(r.Context())
+		out := ri.out
 		fail := s.writeError
 		if rt.kind.v3() {
 			fail = s.writeErrorV3
@@ -107,7 +110,6 @@ func (s *Server) serve(rt route) http.Handler {
 			return
 		}
 		out.tag, out.version = rq.tag, rq.version
-		start := time.Now()
 		r.Body = http.MaxBytesReader(w, r.Body, rt.limit)
 		c, err := s.authenticateLimited(w, r, rt.auth, rq.tag)
 		out.caller = c // the zero Caller when authentication failed: never a claimed, unverified access key
@@ -123,7 +125,7 @@ func (s *Server) serve(rt route) http.Handler {
 		if err == nil && ctx.Err() != nil {
 			err = ctx.Err() // the client went away: the answer reaches no one
 		}
-		if err == nil && s.cfg.RequestTimeout > 0 && rt.kind != streamed && time.Since(start) > s.cfg.RequestTimeout {
+		if err == nil && s.cfg.RequestTimeout > 0 && rt.kind != streamed && time.Since(ri.start) > s.cfg.RequestTimeout {
 			// Done, but past the request's time limit: the write timeout
 			// would cut the answer off, so it is not reported as served.
 			err = errPastTimeLimit

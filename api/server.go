@@ -122,11 +122,11 @@ func New(svc *nkms.Service, cfg Config) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := newRequestID()
 	w.Header().Set(canonicalRequestID, id)
+	start := time.Now()
 	st := &served{rec: statusRecorder{ResponseWriter: w}}
-	st.info = reqInfo{id: id, out: &st.out}
+	st.info = reqInfo{id: id, start: start, out: &st.out}
 	out, rec := &st.out, &st.rec
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, &st.info))
-	start := time.Now()
 	sink, held := s.auditStart(rec) // with an audit log, holds the answer until its line is written
 	if s.auditRefuses(sink, r) {
 		// Fail-closed, and the audit log cannot take a line: 500, nothing done.

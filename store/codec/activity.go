@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/nkms/nkms"
 )
@@ -106,13 +107,20 @@ func appendActivityJSON(dst []byte, a *nkms.Activity, at int64) ([]byte, error) 
 // printable ASCII without '"', '\\' and the characters it escapes for HTML.
 func verbatim(s string) bool {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+		if !verbatimByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// verbatimByte tells the bytes of verbatim strings.
+var verbatimByte = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = !strings.ContainsRune(`"\<>&`, rune(c))
+	}
+	return t
+}()
 
 // appendString appends name (`,"field":`) and s, verbatim, in quotes.
 func appendString(dst []byte, name, s string) []byte {
