@@ -188,14 +188,19 @@ func writeWrapped(w http.ResponseWriter, status int, head string, v any) {
 	defer putBodyBuffer(buf)
 	buf.Reset()
 	buf.WriteString(head)
-	if err := json.NewEncoder(buf).Encode(v); err != nil { // only our own wire types get here; they always marshal
-		buf.Reset()
-		buf.WriteString(`{"code":"INTERNAL_SERVER_ERROR","msg":"Server internal error","data":null}` + "\n")
-		status = http.StatusInternalServerError
-	} else if head != "" {
-		buf.Truncate(buf.Len() - 1) // Encode ends v with a newline
-		buf.WriteString("}\n")
+	if !writeFlat(buf, v) {
+		if err := json.NewEncoder(buf).Encode(v); err != nil { // only our own wire types get here; they always marshal
+			buf.Reset()
+			buf.WriteString(`{"code":"INTERNAL_SERVER_ERROR","msg":"Server internal error","data":null}`)
+			head, status = "", http.StatusInternalServerError
+		} else {
+			buf.Truncate(buf.Len() - 1) // Encode ends v with a newline
+		}
 	}
+	if head != "" {
+		buf.WriteByte('}')
+	}
+	buf.WriteByte('\n')
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())

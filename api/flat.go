@@ -1,11 +1,14 @@
 package api
 
-// A fast path of decode for the bodies that nearly every crypto call
-// sends: a JSON object of a few plain strings, such as
-// {"plaintext":"AAAA"}. encoding/json reads such a body in two passes, with
-// reflection; flatStrings reads it in one. Whatever it does not recognize
-// goes to encoding/json, which decides, so the fast path never changes an
-// answer: it only takes the bodies whose decoding it knows to be the same.
+import "bytes"
+
+// Fast paths for the bodies that nearly every crypto call sends and gets:
+// a JSON object of a plain string (or a list of them), such as
+// {"plaintext":"AAAA"} and {"ciphertext":"ncpkms:v1:..."}. encoding/json
+// reads such a body in two passes and writes it, with reflection; these
+// read it in one and write it with appends. Whatever they do not recognize
+// goes to encoding/json, so they never change a request or an answer: they
+// only take the bodies whose JSON they know to be the same.
 
 // flatDecoder is a request body that can decode itself from a flat object.
 type flatDecoder interface {
@@ -55,6 +58,76 @@ func flatStrings(b []byte, set func(name, value []byte) bool) bool {
 		i = skipSpace(b, k+1)
 	}
 }
+
+// verbatim reports whether encoding/json writes s as it is between quotes:
+// printable ASCII without '"', '\\' and the characters it escapes for HTML.
+func verbatim(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// flatEncoder is an answer's data that can write itself as a flat object.
+type flatEncoder interface {
+	// flatMember returns the name and value of the object's one member: a
+	// string or a []string.
+	flatMember() (name string, value any)
+}
+
+// writeFlat writes v, when it is a flatEncoder whose strings are all verbatim,
+// as encoding/json would (without Encode's newline), and reports whether it
+// did; otherwise it writes nothing.
+func writeFlat(buf *bytes.Buffer, v any) bool {
+	f, ok := v.(flatEncoder)
+	if !ok {
+		return false
+	}
+	name, value := f.flatMember()
+	var items []string
+	switch value := value.(type) {
+	case string:
+		items = []string{value}
+	case []string:
+		items = value
+	default:
+		return false
+	}
+	if len(items) == 0 || !verbatim(name) { // encoding/json writes an empty list as []: not this path
+		return false
+	}
+	for _, s := range items {
+		if !verbatim(s) {
+			return false
+		}
+	}
+	buf.WriteString(`{"`)
+	buf.WriteString(name)
+	buf.WriteString(`":`)
+	_, list := value.([]string)
+	if list {
+		buf.WriteByte('[')
+	}
+	for i, s := range items {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteByte('"')
+		buf.WriteString(s)
+		buf.WriteByte('"')
+	}
+	if list {
+		buf.WriteByte(']')
+	}
+	buf.WriteByte('}')
+	return true
+}
+
+func (r encryptResponse) flatMember() (string, any)   { return "ciphertext", r.Ciphertext }
+func (r decryptResponse) flatMember() (string, any)   { return "plaintext", r.Plaintext }
+func (r reEncryptResponse) flatMember() (string, any) { return "newCiphertext", r.NewCiphertext }
 
 // plainString returns the contents of the JSON string at b[i:] and the
 // index after it, when it is one of printable ASCII without escapes.

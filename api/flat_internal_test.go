@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -61,4 +62,50 @@ func FuzzFlatDecode(f *testing.F) {
 		f.Add([]byte(b))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { checkFlat(t, b) })
+}
+
+// checkFlatAnswer fails t unless writeFlat, when it takes the data of each
+// crypto answer made of value (a string or a []string), writes what
+// encoding/json writes.
+func checkFlatAnswer(t *testing.T, value any) {
+	t.Helper()
+	for _, data := range []any{encryptResponse{value}, decryptResponse{value}, reEncryptResponse{value}} {
+		var buf bytes.Buffer
+		if !writeFlat(&buf, data) {
+			if buf.Len() != 0 {
+				t.Errorf("%#v: not taken, but %q written", data, buf.Bytes())
+			}
+			continue
+		}
+		want, err := json.Marshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if buf.String() != string(want) {
+			t.Errorf("%#v: writeFlat wrote %s, encoding/json %s", data, buf.Bytes(), want)
+		}
+	}
+}
+
+func TestFlatAnswerIsJSON(t *testing.T) {
+	for _, v := range []any{"ncpkms:v1:AAAA", "", "<&>", `"`, `\`, "é", "\x7f", []string{"a", "b"}, []string{},
+		[]string{"a", "<"}, []string{""}, nil, 3} {
+		checkFlatAnswer(t, v)
+	}
+	var buf bytes.Buffer
+	if !writeFlat(&buf, encryptResponse{"ncpkms:v1:AAAA"}) {
+		t.Error("the usual encrypt answer did not take the fast path")
+	}
+}
+
+func FuzzFlatAnswer(f *testing.F) {
+	f.Add("ncpkms:v1:AAAA", "AAAA", false)
+	f.Add("<", "\xff", true)
+	f.Fuzz(func(t *testing.T, a, b string, list bool) {
+		if list {
+			checkFlatAnswer(t, []string{a, b})
+		} else {
+			checkFlatAnswer(t, a)
+		}
+	})
 }
