@@ -123,7 +123,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := newRequestID()
 	w.Header().Set(RequestIDHeader, id)
 	out := &outcome{}
-	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, &reqInfo{id: id, out: out}))
+	// One read scope per request: on a cluster, its reads share one check that
+	// this node has caught up with etcd (nkms.ReadScope).
+	r = r.WithContext(context.WithValue(nkms.WithReadScope(r.Context()), reqInfoKey{}, &reqInfo{id: id, out: out}))
 	rec := &statusRecorder{ResponseWriter: w}
 	start := time.Now()
 	sink, held := s.auditStart(rec) // with an audit log, holds the answer until its line is written
