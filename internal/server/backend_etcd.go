@@ -48,7 +48,7 @@ func openEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*backend, erro
 	st, err := etcd.Open(openCtx, etcd.Options{Client: cli, Prefix: cfg.EtcdPrefix, Log: log, Timeout: cfg.EtcdTimeout})
 	if err != nil {
 		cli.Close()
-		return nil, &hintError{err, "check --etcd-endpoints and the etcd TLS options; every member named must be reachable from this node"}
+		return nil, etcdOpenError(ctx, err, cfg.EtcdEndpoints, tlsConf)
 	}
 	id, err := nodeID()
 	if err != nil {
