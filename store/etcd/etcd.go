@@ -166,7 +166,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	prefix := s.prefix
 	key := prefix + "schema"
-	resp, err := s.kv.Txn(ctx).
+	// The first request connects: it has ctx's time, not one request's.
+	resp, err := s.client.KV.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, schemaVersion), clientv3.OpPut(s.changesKey(), "")).
 		Else(clientv3.OpGet(key)).
