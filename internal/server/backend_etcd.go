@@ -72,6 +72,7 @@ func openEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*backend, erro
 			st.RunAsLeader(ctx, "scheduler", id, fn)
 		},
 		watchDeleted: st.WatchDeletedKeys,
+		catchUps:     follower.Rounds,
 		rootCheck:    st.RootCheck,
 		where:        "etcd prefix " + cfg.EtcdPrefix,
 	}, nil

@@ -38,7 +38,7 @@ import (
 )
 
 // maxRounds bounds the quorum reads of CatchUp in flight at once.
-const maxRounds = 2
+const maxRounds = 1
 
 // changesKey is the row that every write of a key or an access key puts.
 func (s *Store) changesKey() string { return s.prefix + "meta/changes" }
