@@ -2,51 +2,69 @@ package etcd
 
 // Usage logs (nkms.ActivityLog). Layout:
 //
-//	act/<tag*>/<entry key>   activity record (store/codec): ordinary entries
-//	act/<tag*>/r<entry key>  activity record: refusals (nkms.Activity.Refused)
-//	actkeys/<tag*>           "" while the key's log may hold entries
+//	act/<tag*>/<entry key>    ordinary entries: a chunk of several entries
+//	                          (codec.MarshalActivityChunk) under the entry key
+//	                          of its oldest, or one activity record (store/codec)
+//	act/<tag*>/n<entry key>:<n>  index row of a chunk of n entries (empty)
+//	act/<tag*>/r<entry key>   activity record: refusals (nkms.Activity.Refused)
+//	actkeys/<tag*>            "" while the key's log may hold entries
 //
 // A key's two logs are thus the ranges [p, p+"g") and [p+"r", p+"rg") of its
-// prefix p ("g" follows every hex digit): each has its own trim limit
-// (maxPerKey, nkms.RefusalsPerKey(maxPerKey)), so that refusals never push
-// an ordinary entry out; LastActivity reads the ordinary range only;
-// Activities reads both and merges them by entry key; Delete drops the
-// whole prefix. Refusals are aggregated (activity_refusals.go).
+// prefix p ("g" follows every hex digit), the chunk index [p+"n", p+"o"):
+// each log has its own trim limit (maxPerKey, nkms.RefusalsPerKey(maxPerKey)),
+// so that refusals never push an ordinary entry out; LastActivity reads the
+// ordinary log only; Activities reads both and merges them by entry key;
+// Delete drops the whole prefix. Refusals are aggregated
+// (activity_refusals.go). Chunks are described in activity_chunks.go: an
+// append writes the ordinary entries of a key as chunks spanning less than
+// chunkSpan (a run of one entry as a record, as earlier versions wrote every
+// entry: both are read).
 //
 // An entry key is 48 hex digits: the entry's time (8 bytes, as in the due
 // index) ‖ a sequence number (8 bytes) ‖ the store's node id (8 random bytes
 // drawn by Open). The sequence is a hybrid clock: at least one more than the
 // store's last and at least the wall clock in Unix ns, so entries of one
 // store come in append order and entries of several stores roughly so; the
-// node id keeps the keys of different stores apart. Key order is time order,
-// then append order, oldest first.
+// node id keeps the keys of different stores apart. Entry order is time
+// order, then append order, oldest first; rows are in the order of their
+// oldest entries, and a chunk's entries may interleave with other rows'.
 //
-// Costs, with n the entries of a key's log that the call concerns:
+// Costs, with n the entries of a key's log that the call concerns and c its
+// chunks (index rows):
 //
-//   - AppendActivities: one txn per ~100 entries, which needs no read and
-//     never conflicts with other appends: for every key of the batch a nested
-//     txn puts the entries and the marker only if the key exists. With
-//     maxPerKey > 0 the same nested txn counts the log and reads the keys of
-//     its oldest entries (as many as the batch added to it); a log over the
-//     limit is then cut with one range delete (one more txn per ~50 keys).
-//     A batch is thus split into several txns: entries of one key commit in
-//     order, and a batch that fails half-way leaves its first part stored.
+//   - AppendActivities: per key one row per chunk (up to maxChunkBytes, a
+//     Recorder batch of 500 is one or two) plus its index row, in one txn
+//     per ~100 rows, which needs no read and never conflicts with other
+//     appends: for every key of the batch a nested txn puts the rows and the
+//     marker only if the key exists. With maxPerKey > 0 the same nested txn
+//     counts the log's rows and reads its c index rows (keys only). A log
+//     over the limit is then cut (trimChunked): reads of its oldest rows (2,
+//     then 4, …) until the entries to go are known, one txn per chunk that
+//     keeps some of its entries (rewritten under its new oldest entry key),
+//     and one txn of two range deletes. A batch may be split into several
+//     txns: entries of one key commit in order, and a batch that fails
+//     half-way leaves its first part stored.
 //   - Refusals of a batch: folded in memory per group, then per key one read
 //     of the minute's refusals and one txn (see activity_refusals.go).
-//   - Activities without keyword: per log one range read, newest first,
-//     limited to the page's end; with pageNo > 1 keys-only reads then the
-//     page's values, all at the revision of the first read. etcd sorts a
+//   - Activities without keyword, when no chunk starts in [From-chunkSpan,
+//     To] (one count-only read of the index): per log one range read, newest
+//     first, limited to the page's end; with pageNo > 1 keys-only reads then
+//     the page's values, all at the revision of the first read. etcd sorts a
 //     range in descending order after reading all of it, so the server reads
 //     the n entries of [From, To].
-//   - Activities with keyword: the entries of [From, To] of both logs in
-//     reads of 256, at one revision, filtered here; O(n) like store/bolt.
-//   - LastActivity: one read of the ordinary log, newest first, limit 1: the
-//     server reads the n entries of the log to sort them.
+//   - Activities with keyword or chunks: the rows of [From-chunkSpan, To] of
+//     the ordinary log and [From, To] of the refusals in reads of 256 rows,
+//     at one revision, decoded and filtered here; O(n) like store/bolt.
+//   - LastActivity: one read of the ordinary log, newest first, limit 1 (the
+//     server reads the log's rows to sort them), a count of the index rows
+//     of the last chunkSpan, and when there are any, a read of those rows.
 //   - PruneActivities: one keys-only read per 1000 markers (the logs that may
 //     hold entries; not the keys without logs, nor the entries), then per
-//     ~25 keys one txn of two range deletes below the cut-off and a count,
-//     and one txn to drop the markers of the logs left empty. The server's
-//     work is the entries removed, not all entries.
+//     ~20 keys one read of the rows of the chunkSpan below the cut-off, one
+//     txn per chunk that holds entries on both sides (rewritten), and one txn
+//     of three range deletes below the cut-off and a count, and one txn to
+//     drop the markers of the logs left empty. The server's work is the rows
+//     removed, not all rows.
 //
 // A marker is put with every append of entries and dropped by Delete, or by
 // PruneActivities when it leaves the log empty and the marker has not been

@@ -39,7 +39,7 @@ const (
 	minChunk       = 2
 	chunkIndexMark = "n"
 	maxChunkBytes  = maxTxnBytes / 4
-	trimPage       = 16 // rows per read of trimChunked
+	trimPage       = 64 // most rows per read of trimChunked; the first reads 2, the next ones twice as many
 )
 
 // pendingEntry is an ordinary entry of a batch, encoded.
@@ -258,8 +258,8 @@ func (s *Store) trimOnce(ctx context.Context, l *keyLog, excess int64) error {
 	var cut string
 	var rows []*readRow
 	var rev int64
-	for from := l.prefix; ; {
-		opts := []clientv3.OpOption{clientv3.WithRange(logEnd(l.prefix)), clientv3.WithLimit(trimPage)}
+	for from, page := l.prefix, int64(2); ; page = min(2*page, trimPage) {
+		opts := []clientv3.OpOption{clientv3.WithRange(logEnd(l.prefix)), clientv3.WithLimit(page)}
 		if rev != 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
