@@ -31,15 +31,19 @@ import (
 // entries are counted from its number of rows and the index, without
 // reading chunks; Delete drops it with the prefix. A chunk spans less than
 // chunkSpan of entry times, so the entries of [From, To] are in the rows of
-// [From-chunkSpan, To]. A run of fewer than minChunk entries is stored one
-// entry per row, as earlier versions stored every entry, and is read alike.
+// [From-chunkSpan, To]. A run of fewer than Store.minChunk entries is
+// stored one entry per row, as earlier versions stored every entry, and is
+// read alike: under light load a log has no chunks, and counting it stays
+// one count-only read; under load its chunks are few (a 10,000-entry log
+// of chunks of defaultMinChunk entries or more has at most 312 index rows,
+// which every append reads).
 
 const (
-	chunkSpan      = time.Minute
-	minChunk       = 2
-	chunkIndexMark = "n"
-	maxChunkBytes  = maxTxnBytes / 4
-	trimPage       = 64 // most rows per read of trimChunked; the first reads 2, the next ones twice as many
+	chunkSpan       = time.Minute
+	defaultMinChunk = 32
+	chunkIndexMark  = "n"
+	maxChunkBytes   = maxTxnBytes / 4
+	trimPage        = 64 // most rows per read of trimChunked; the first reads 2, the next ones twice as many
 )
 
 // pendingEntry is an ordinary entry of a batch, encoded.
@@ -88,7 +92,7 @@ func (s *Store) logWrites(l *keyLog, es []pendingEntry) []logWrite {
 	ip := s.chunkIndexPrefix(l.tag)
 	var out []logWrite
 	flush := func(run []pendingEntry) {
-		if len(run) < minChunk {
+		if len(run) < s.minChunk {
 			for _, e := range run {
 				out = append(out, logWrite{[]string{l.prefix + e.id}, []string{string(e.rec)}})
 			}

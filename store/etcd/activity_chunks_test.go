@@ -1,6 +1,8 @@
 package etcd
 
 import (
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +31,7 @@ func TestChunksMixedWithEntryRows(t *testing.T) {
 	t.Parallel()
 	_, cli := sharedEtcd(t)
 	s := open(t, cli, newPrefix(t, cli))
+	s.minChunk = 2
 	k, err := s.Create(t.Context(), testKey(1, "chunked"))
 	if err != nil {
 		t.Fatal(err)
@@ -104,5 +107,55 @@ func TestChunksMixedWithEntryRows(t *testing.T) {
 	resp, err := cli.Get(t.Context(), s.actPrefix(k.Tag), clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil || resp.Count != 0 {
 		t.Errorf("rows left under the key's prefix: %d, %v; want none", resp.Count, err)
+	}
+}
+
+// TestTwoStoresTrimChunks: two stores append chunks to one key's log at once
+// with a small limit; trims race with appends and with each other. In the
+// end the log holds exactly the limit's newest entries.
+func TestTwoStoresTrimChunks(t *testing.T) {
+	t.Parallel()
+	a, b := twoStores(t)
+	k, err := a.Create(t.Context(), testKey(1, "trimrace"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batches, per, limit = 15, 40, 100
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*batches)
+	for si, s := range []*Store{a, b} {
+		s.minChunk = 2
+		wg.Go(func() {
+			for i := range batches {
+				batch := make([]nkms.Activity, per)
+				for j := range batch {
+					n := (i*per+j)*2 + si // distinct times, interleaved between the stores
+					batch[j] = nkms.Activity{Tag: k.Tag, Keystore: 1, Time: t0.Add(time.Duration(n) * time.Millisecond),
+						RequestType: "API", Result: "SUCCESS", Action: strconv.Itoa(n), AuthType: "ACCOUNT"}
+				}
+				errs <- s.AppendActivities(t.Context(), batch, limit)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, total, err := b.Activities(t.Context(), nkms.ActivityQuery{Tag: k.Tag, From: t0.Add(-time.Hour), To: t0.Add(time.Hour), PageNo: 1, PageSize: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != limit || len(page) != limit {
+		t.Fatalf("after racing appends with limit %d: %d entries (page %d)", limit, total, len(page))
+	}
+	all := 2 * batches * per
+	for i, e := range page { // newest first
+		if want := strconv.Itoa(all - 1 - i); e.Action != want {
+			t.Fatalf("entry %d is %s, want %s: the newest %d entries must stay", i, e.Action, want, limit)
+		}
 	}
 }

@@ -136,6 +136,9 @@ type Store struct {
 	log     *slog.Logger
 	closed  atomic.Bool
 	maxOps  int // operations per txn; tests lower it
+	// minChunk is the fewest entries of one key in one append that become
+	// a chunk (activity_chunks.go); tests lower it.
+	minChunk int
 
 	// locks serialise this store's read-modify-writes of one key record
 	// (and its Creates), so that its own goroutines queue instead of
@@ -212,7 +215,7 @@ func newStore(opts Options) (*Store, error) {
 		timeout = DefaultTimeout
 	}
 	s := &Store{client: opts.Client, kv: boundedKV{opts.Client.KV, timeout}, timeout: timeout, prefix: prefix,
-		log: opts.Log, maxOps: defaultMaxOps, lastIDs: map[int64]lastID{}}
+		log: opts.Log, maxOps: defaultMaxOps, minChunk: defaultMinChunk, lastIDs: map[int64]lastID{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
