@@ -221,38 +221,45 @@ func rewriteOps(prefix, ip string, r *readRow, cut string) ([]clientv3.Op, int, 
 // prune, which reads again.
 var errLogChanged = errors.New("usage log changed")
 
-// trimChunked cuts l's ordinary log to its newest l.limit entries: it reads
-// the oldest rows until it knows the entries to go, rewrites the chunks that
-// also hold entries to stay (each in a txn that holds while the chunk is as
-// read), then deletes the rows and index rows up to the newest entry to go
-// in a txn that holds while no row of that range changed since the read and
-// the key is the one appended to. When the log changed it counts it again,
-// up to 3 times; a log that keeps changing is trimmed by its appenders.
+// trimChunked cuts l's ordinary log to its newest l.limit entries: it
+// counts the log and reads its oldest rows at one revision until it knows
+// the entries to go, rewrites the chunks that also hold entries to stay
+// (each in a txn that holds while the chunk is as read), then deletes the
+// rows and index rows up to the newest entry to go in a txn that holds while
+// no row of that range changed since the read and the key is the one
+// appended to. Counting at the revision of the rows read matters: a count
+// from before another store's trim would make this one cut too much. When
+// the log changed it tries again, up to 3 times; a log that keeps changing
+// is trimmed by its appenders.
 func (s *Store) trimChunked(ctx context.Context, l *keyLog) error {
+	if l.count <= l.limit {
+		return nil
+	}
 	for range 3 {
-		excess := l.count - l.limit
-		if excess <= 0 {
-			return nil
-		}
-		err := s.trimOnce(ctx, l, excess)
+		err := s.trimOnce(ctx, l)
 		if !errors.Is(err, errLogChanged) {
 			if err != nil {
 				return fmt.Errorf("etcd store: trim activities of key %s: %w", l.tag, err)
 			}
 			return nil
 		}
-		resp, err := s.kv.Txn(ctx).Then(s.countOps(l.tag)...).Commit()
-		if err != nil {
-			return fmt.Errorf("etcd store: trim activities of key %s: %w", l.tag, err)
-		}
-		if l.count, err = countOf(resp.Responses); err != nil {
-			return fmt.Errorf("etcd store: trim activities of key %s: %w", l.tag, err)
-		}
 	}
 	return nil
 }
 
-func (s *Store) trimOnce(ctx context.Context, l *keyLog, excess int64) error {
+func (s *Store) trimOnce(ctx context.Context, l *keyLog) error {
+	counted, err := s.kv.Txn(ctx).Then(s.countOps(l.tag)...).Commit()
+	if err != nil {
+		return err
+	}
+	count, err := countOf(counted.Responses)
+	if err != nil {
+		return err
+	}
+	excess := count - l.limit
+	if excess <= 0 {
+		return nil // trimmed by another store meanwhile
+	}
 	type ref struct {
 		id  string
 		row *readRow
@@ -261,18 +268,11 @@ func (s *Store) trimOnce(ctx context.Context, l *keyLog, excess int64) error {
 	var gone int64
 	var cut string
 	var rows []*readRow
-	var rev int64
+	rev := counted.Header.Revision
 	for from, page := l.prefix, int64(2); ; page = min(2*page, trimPage) {
-		opts := []clientv3.OpOption{clientv3.WithRange(logEnd(l.prefix)), clientv3.WithLimit(page)}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
-		}
-		resp, err := s.kv.Get(ctx, from, opts...)
+		resp, err := s.kv.Get(ctx, from, clientv3.WithRange(logEnd(l.prefix)), clientv3.WithLimit(page), clientv3.WithRev(rev))
 		if err != nil {
 			return err
-		}
-		if rev == 0 {
-			rev = resp.Header.Revision
 		}
 		for _, kv := range resp.Kvs {
 			es, err := logEntries(kv, l.prefix)

@@ -239,12 +239,14 @@ func (f *Follower) run(r *round) {
 // catchUpOnce reads the mod revision of meta/changes from a quorum and waits
 // until the watch has reported up to it.
 func (f *Follower) catchUpOnce() error {
-	ctx, cancel := context.WithTimeout(f.ctx, f.s.timeout)
-	defer cancel()
-	resp, err := f.s.kv.Get(ctx, f.s.changesKey())
+	// The read has the store's timeout (boundedKV), which makes its expiry
+	// ErrUnavailable; the wait for the watch has the same time again.
+	resp, err := f.s.kv.Get(f.ctx, f.s.changesKey())
 	if err != nil {
 		return fmt.Errorf("etcd store: catch up with the cluster: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(f.ctx, f.s.timeout)
+	defer cancel()
 	var want int64
 	if kv := first(resp.Kvs); kv != nil {
 		want = kv.ModRevision
