@@ -126,7 +126,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &served{rec: statusRecorder{ResponseWriter: w}}
 	st.info = reqInfo{id: id, start: start, out: &st.out}
 	out, rec := &st.out, &st.rec
-	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, &st.info))
+	// One read scope per request: on a cluster, its reads share one check that
+	// this node has caught up with etcd (nkms.ReadScope).
+	r = r.WithContext(context.WithValue(nkms.WithReadScope(r.Context()), reqInfoKey{}, &st.info))
 	sink, held := s.auditStart(rec) // with an audit log, holds the answer until its line is written
 	if s.auditRefuses(sink, r) {
 		// Fail-closed, and the audit log cannot take a line: 500, nothing done.

@@ -48,19 +48,20 @@ var ceilingTag = strings.Repeat("0", 64)
 
 // benchOptions are the flags of `nkms bench`.
 type benchOptions struct {
-	cli         *cli
-	op          string
-	keyType     string
-	keyTag      string
-	payload     int
-	concurrency int
-	duration    time.Duration
-	requests    int
-	warmup      time.Duration
-	format      string
-	json        bool
-	nodes       []string // --nodes: spread the load over these servers
-	hosts       []string // their host:port, from validate
+	cli              *cli
+	op               string
+	keyType          string
+	keyTag           string
+	payload          int
+	concurrency      int
+	duration         time.Duration
+	requests         int
+	warmup           time.Duration
+	format           string
+	json             bool
+	nodes            []string // --nodes: spread the load over these servers
+	ignoreRetryAfter bool     // --ignore-retry-after
+	hosts            []string // their host:port, from validate
 }
 
 func benchCommand(c *cli) *cobra.Command {
@@ -103,6 +104,7 @@ machine and this tool can do at best.`,
 	f.DurationVar(&o.warmup, "warmup", time.Second, "load sent first and left out of the report (0 for none)")
 	f.StringVar(&o.format, "format", "text", "report format: text, json or tsv (a header line and one row); wrk prints a wrk script with one pre-signed request instead of running")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON (same as --format json)")
+	f.BoolVar(&o.ignoreRetryAfter, "ignore-retry-after", false, "send the next request at once after a 429 or 503 (by default a worker waits the answer's Retry-After, as a well-behaved client does)")
 	f.StringSliceVar(&o.nodes, "nodes", nil, "spread the load over these servers of one cluster (URLs; worker i uses node i mod N); the key is set up through --endpoint")
 	return cmd
 }
@@ -251,6 +253,8 @@ func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error 
 		Requests:    o.requests,
 		Duration:    o.duration,
 		Warmup:      o.warmup,
+
+		IgnoreRetryAfter: o.ignoreRetryAfter,
 	}
 	tlsConf, err := o.cli.tlsConfig()
 	if err != nil {

@@ -67,6 +67,7 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.EtcdCACert, "etcd-ca-cert", "", "--store etcd: PEM CA certificates that sign the etcd members' certificates")
 	f.StringVar(&cfg.EtcdCert, "etcd-cert", "", "--store etcd: PEM client certificate for etcd (with --etcd-key)")
 	f.StringVar(&cfg.EtcdKey, "etcd-key", "", "--store etcd: PEM private key of --etcd-cert")
+	f.DurationVar(&cfg.EtcdTimeout, "etcd-timeout", time.Second, "--store etcd: the longest one etcd request may take; a request that waits longer (no etcd leader, an unreachable cluster) answers 503 with Retry-After")
 	f.StringVar(&cfg.AuditLog, "audit-log", "", "append one hash-chained JSON line per request to this file (off by default; check it with nkms audit verify)")
 	f.BoolVar(&cfg.AuditFailClosed, "audit-fail-closed", false, "answer 500 and do nothing while the audit log cannot be written, instead of serving unaudited")
 	f.BoolVar(&cfg.RejectReplays, "reject-replayed-signatures", false, "refuse a signature used before within its 5-minute window (401); see README for the trade-off")

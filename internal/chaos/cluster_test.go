@@ -113,6 +113,8 @@ func (r *clRun) faultCycle(t *testing.T, cycle int) {
 	// A scheduler pass whose etcd request reached the dead raft leader waits
 	// for etcd's request timeout: no destruction is overdue in that time.
 	stall := r.openGap(time.Now())
+	stopProbe := r.probe(autos[0].tag)
+	time.Sleep(300 * time.Millisecond) // requests in flight when the leader dies
 	r.etcd.Kill(m)
 	t.Logf("cycle %d: etcd member %d (raft leader) SIGKILLed", cycle, m)
 	// Two members are a quorum: every node is healthy again within seconds.
@@ -135,6 +137,17 @@ func (r *clRun) faultCycle(t *testing.T, cycle int) {
 		}
 	}
 	time.Sleep(2 * time.Second)
+	ps := stopProbe()
+	r.figure("cycle %d: etcd raft leader SIGKILLed: %d probe requests (one attempt each) from 300ms before to ~%v after: %d succeeded, %d answered 503; the longest took %v (%s)",
+		cycle, ps.n, time.Since(f.from).Round(100*time.Millisecond), ps.ok, ps.unavailable, ps.longest.Round(time.Millisecond), ps.longestWhat)
+	if ps.longest > clAnswerBound+clAnswerSlack {
+		t.Errorf("cycle %d: a request in flight when the etcd leader died took %v (%s); want within %v (+%v slack)",
+			cycle, ps.longest, ps.longestWhat, clAnswerBound, clAnswerSlack)
+	}
+	for _, b := range ps.bad {
+		t.Errorf("cycle %d: with the etcd leader dead, an answer that is neither a success nor a 503: %s", cycle, b)
+	}
+	r.check1("requests answered within the bound when the etcd leader dies")
 	if err := r.etcd.Restart(m); err != nil {
 		t.Fatal(err)
 	}

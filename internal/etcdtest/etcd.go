@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -199,6 +200,9 @@ type Cluster struct {
 	members []*etcdMember
 	// removeDir is set when the cluster owns dir (Launch).
 	removeDir bool
+	// tls and clientTLS are set for a cluster of StartTLS.
+	tls       *TLSFiles
+	clientTLS *tls.Config
 	closeOnce sync.Once
 }
 
@@ -225,7 +229,7 @@ func Start(t testing.TB, members int) *Cluster {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
-	c, err := startEtcd(bin, dir, members)
+	c, err := startEtcd(bin, dir, members, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +255,7 @@ func Launch(members int) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := startEtcd(bin, dir, members)
+	c, err := startEtcd(bin, dir, members, nil)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -260,16 +264,20 @@ func Launch(members int) (*Cluster, error) {
 	return c, nil
 }
 
-// startEtcd starts a cluster in dir. A port taken by someone else between
-// choosing it and etcd binding it makes a member exit; the start is then
-// tried again with new ports.
-func startEtcd(bin, dir string, members int) (*Cluster, error) {
+// startEtcd starts a cluster in dir, with TLS files if they are not nil.
+// A port taken by someone else between choosing it and etcd binding it
+// makes a member exit; the start is then tried again with new ports.
+func startEtcd(bin, dir string, members int, files *TLSFiles) (*Cluster, error) {
 	if members < 1 {
 		return nil, fmt.Errorf("etcd: %d members", members)
 	}
+	ctls, err := clientTLS(files)
+	if err != nil {
+		return nil, err
+	}
 	var errs []error
 	for attempt := range 3 {
-		c, err := tryStartEtcd(bin, filepath.Join(dir, fmt.Sprintf("cluster%d", attempt)), members)
+		c, err := tryStartEtcd(bin, filepath.Join(dir, fmt.Sprintf("cluster%d", attempt)), members, files, ctls)
 		if err == nil {
 			return c, nil
 		}
@@ -278,21 +286,25 @@ func startEtcd(bin, dir string, members int) (*Cluster, error) {
 	return nil, errors.Join(errs...)
 }
 
-func tryStartEtcd(bin, dir string, members int) (*Cluster, error) {
+func tryStartEtcd(bin, dir string, members int, files *TLSFiles, ctls *tls.Config) (*Cluster, error) {
 	ports, err := freePorts(2 * members)
 	if err != nil {
 		return nil, err
 	}
 	token := make([]byte, 8)
 	rand.Read(token)
-	c := &Cluster{bin: bin, dir: dir}
+	c := &Cluster{bin: bin, dir: dir, tls: files, clientTLS: ctls}
+	scheme := "http"
+	if files != nil {
+		scheme = "https"
+	}
 	var initial []string
 	for i := range members {
 		m := &etcdMember{
 			name:      fmt.Sprintf("m%d", i),
 			dataDir:   filepath.Join(dir, fmt.Sprintf("m%d", i)),
-			clientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
-			peerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+			clientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i]),
+			peerURL:   fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i+1]),
 		}
 		c.members = append(c.members, m)
 		initial = append(initial, m.name+"="+m.peerURL)
@@ -313,6 +325,9 @@ func tryStartEtcd(bin, dir string, members int) (*Cluster, error) {
 			// the page cache survives it. Only a machine crash would.
 			"--unsafe-no-fsync",
 		}, etcdTimings...)
+		if files != nil {
+			m.args = append(m.args, memberTLSArgs(files)...)
+		}
 		if err := m.start(bin); err != nil {
 			c.Close()
 			return nil, err
@@ -416,7 +431,7 @@ func (c *Cluster) waitReady(ctx context.Context, ms []*etcdMember, leader bool) 
 	for _, m := range ms {
 		eps = append(eps, m.clientURL)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: etcdStartTimeout, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: etcdStartTimeout, TLS: c.tlsConfig(), Logger: zap.NewNop()})
 	if err != nil {
 		return err
 	}
@@ -504,13 +519,23 @@ func (c *Cluster) Client(t testing.TB) *clientv3.Client {
 	return cli
 }
 
-// NewClient returns a client of all members; the caller closes it.
+// NewClient returns a client of all members (with the client certificate,
+// for a cluster of StartTLS); the caller closes it.
 func (c *Cluster) NewClient() (*clientv3.Client, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 10 * time.Second, TLS: c.tlsConfig(), Logger: zap.NewNop()})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
 	return cli, nil
+}
+
+// tlsConfig returns a copy of the client TLS configuration of a cluster of
+// StartTLS, for one client; nil for plain HTTP.
+func (c *Cluster) tlsConfig() *tls.Config {
+	if c.clientTLS == nil {
+		return nil
+	}
+	return c.clientTLS.Clone()
 }
 
 // Output returns what the members wrote, each run marked.

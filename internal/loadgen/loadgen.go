@@ -6,7 +6,10 @@
 // built once, and per request only a fresh timestamp and signature v2
 // (sigv2.Sign) and the headers. Every answer is read to the end. A 2xx
 // status is a success; any other status is counted under its number, and a
-// request that got no answer (a transport error) under "error".
+// request that got no answer (a transport error) under "error". A worker
+// answered 429 or 503 with a Retry-After of whole seconds waits that long
+// (within the phase) before its next request, as a well-behaved client
+// does, unless Config.IgnoreRetryAfter.
 package loadgen
 
 import (
@@ -62,6 +65,10 @@ type Config struct {
 	// Request.Body (for example a new key name each time). It is called
 	// from every worker at once.
 	NextBody func() []byte
+
+	// IgnoreRetryAfter makes a worker send its next request at once after a
+	// 429 or 503, as a client that does not back off would.
+	IgnoreRetryAfter bool
 
 	// Hosts, when not empty, spreads the load over several servers: worker
 	// i sends to Hosts[i % len(Hosts)] (host:port) instead of the URL's host,
@@ -231,9 +238,12 @@ func (r *runner) phase(ctx context.Context, requests int, d time.Duration, progr
 				if r.cfg.NextBody != nil {
 					body = r.cfg.NextBody()
 				}
-				lat, status, ok := r.send(ctx, body, host)
+				lat, status, wait, ok := r.send(ctx, body, host)
 				if ctx.Err() != nil && !ok {
 					return // cancelled, not a failure of the server
+				}
+				if wait > 0 && !r.cfg.IgnoreRetryAfter {
+					backOff(ctx, &stop, wait)
 				}
 				w.requests++
 				done.Add(1)
@@ -349,25 +359,55 @@ var (
 
 // send sends one request, freshly signed, and reads the whole answer. ok
 // reports that an HTTP answer came back; status is "" for a 2xx answer, the
-// status number for another answer, and TransportError when none came.
-func (r *runner) send(ctx context.Context, body []byte, host string) (lat time.Duration, status string, ok bool) {
+// status number for another answer, and TransportError when none came;
+// wait is the Retry-After of a 429 or 503 (0 if none).
+func (r *runner) send(ctx context.Context, body []byte, host string) (lat time.Duration, status string, wait time.Duration, ok bool) {
 	t0 := time.Now()
 	req, err := r.newRequest(ctx, body, t0, host)
 	if err != nil {
-		return 0, TransportError, false
+		return 0, TransportError, 0, false
 	}
 	resp, err := r.cfg.Client.Do(req)
 	if err != nil {
-		return 0, TransportError, false
+		return 0, TransportError, 0, false
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	lat = time.Since(t0)
 	if err != nil {
-		return 0, TransportError, false
+		return 0, TransportError, 0, false
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return lat, strconv.Itoa(resp.StatusCode), true
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			wait = retryAfter(resp.Header.Get("Retry-After"))
+		}
+		return lat, strconv.Itoa(resp.StatusCode), wait, true
 	}
-	return lat, "", true
+	return lat, "", 0, true
+}
+
+// maxRetryAfter caps the wait a Retry-After asks of a worker.
+const maxRetryAfter = time.Minute
+
+// retryAfter reads a Retry-After of whole seconds (the only form nkms
+// sends); 0 for anything else.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxRetryAfter)
+}
+
+// backOff waits d, or until the phase stops or ctx ends.
+func backOff(ctx context.Context, stop *atomic.Bool, d time.Duration) {
+	end := time.Now().Add(d)
+	for !stop.Load() && ctx.Err() == nil {
+		left := time.Until(end)
+		if left <= 0 {
+			return
+		}
+		// The phase's end is a flag, not a channel: look at it every 50ms.
+		time.Sleep(min(left, 50*time.Millisecond))
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -235,5 +236,49 @@ func TestRunSpreadsOverHosts(t *testing.T) {
 	}
 	if seenA.Load() == 0 || seenB.Load() == 0 || seenA.Load()+seenB.Load() != 40 {
 		t.Fatalf("host A saw %d and host B %d requests, want both some, 40 in all", seenA.Load(), seenB.Load())
+	}
+}
+
+// TestRunHonoursRetryAfter: a worker answered 503 with Retry-After: 1 sends
+// nothing for that second; told to ignore it, it goes on at once (a wait of
+// an hour would outlive the run's context).
+func TestRunHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	for _, ignore := range []bool{false, true} {
+		var mu sync.Mutex
+		var refusedAt, nextAt time.Time
+		after := "1"
+		if ignore {
+			after = "3600" // a worker that waited would outlive ctx below
+		}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case refusedAt.IsZero():
+				refusedAt = time.Now()
+				w.Header().Set("Retry-After", after)
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			case nextAt.IsZero():
+				nextAt = time.Now()
+			}
+			io.WriteString(w, `{}`)
+		}))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res, err := Run(ctx, Config{Request: Request{Method: "GET", URL: srv.URL + "/"},
+			AccessKey: ak, Secret: []byte(secret), Concurrency: 1, Requests: 3, IgnoreRetryAfter: ignore})
+		cancel()
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Errors["503"] != 1 || res.Requests != 3 {
+			t.Fatalf("ignore=%v: %d requests, errors %v", ignore, res.Requests, res.Errors)
+		}
+		gap := nextAt.Sub(refusedAt)
+		if !ignore && gap < time.Second {
+			t.Errorf("the request after a 503 with Retry-After: 1 came %v later", gap)
+		}
 	}
 }

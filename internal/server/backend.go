@@ -22,6 +22,8 @@ type backend struct {
 	ready func(ctx context.Context) error
 	// lead runs the scheduler: at once on bbolt, while elected on etcd.
 	lead func(ctx context.Context, fn func(ctx context.Context))
+	// catchUps counts the quorum reads of the read cache's catch-ups; nil on bbolt.
+	catchUps func() uint64
 	// watchDeleted reports keys destroyed by other nodes; nil on bbolt.
 	watchDeleted func(ctx context.Context, fn func(tag string))
 	// rootCheck stores a root-key check value if there is none and returns the stored one.

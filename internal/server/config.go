@@ -30,13 +30,14 @@ type Config struct {
 	InsecureHTTP    bool   // allow plain HTTP on a non-loopback address
 
 	// Where the keys live.
-	DataDir           string   // the bbolt data file, and the root key by default
-	RootKeyFile       string   // empty: <DataDir>/root.key (filled by Validate)
-	Store             string   // "bolt" (default) or "etcd"
-	EtcdEndpoints     []string // Store "etcd": client URLs of the etcd cluster
-	EtcdPrefix        string   // key prefix in etcd; clusters sharing an etcd use different ones
-	EtcdCACert        string   // PEM CA bundle for https:// endpoints
-	EtcdCert, EtcdKey string   // client certificate for etcd
+	DataDir           string        // the bbolt data file, and the root key by default
+	RootKeyFile       string        // empty: <DataDir>/root.key (filled by Validate)
+	Store             string        // "bolt" (default) or "etcd"
+	EtcdEndpoints     []string      // Store "etcd": client URLs of the etcd cluster
+	EtcdPrefix        string        // key prefix in etcd; clusters sharing an etcd use different ones
+	EtcdCACert        string        // PEM CA bundle for https:// endpoints
+	EtcdCert, EtcdKey string        // client certificate for etcd
+	EtcdTimeout       time.Duration // bounds each etcd request (0: store/etcd.DefaultTimeout); past it, 503
 
 	// Key lifecycle and usage logs.
 	DeletionWindow    time.Duration
@@ -149,6 +150,9 @@ func (c *Config) Validate() error {
 		}
 		if (c.EtcdCert == "") != (c.EtcdKey == "") {
 			return errors.New("--etcd-cert and --etcd-key must be given together")
+		}
+		if c.EtcdTimeout < 0 {
+			return errors.New("--etcd-timeout must not be negative")
 		}
 	default:
 		return fmt.Errorf("--store %q: want bolt or etcd", c.Store)

@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	store := be.store
 	var metrics *api.Metrics
 	if cfg.MetricsListen != "" {
-		metrics = newMetrics(store)
+		metrics = newMetrics(be)
 	}
 	svc := &nkms.Service{Store: store, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log,
 		Recorder: nkms.NewRecorder(store, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey,
@@ -226,11 +226,17 @@ func newLogHandler(format string, w io.Writer, level slog.Level) slog.Handler {
 }
 
 // newMetrics returns the server's Prometheus metrics, with the read cache's
-// hit and miss counts when store has the cache (bbolt).
-func newMetrics(store nkms.Store) *api.Metrics {
+// hit and miss counts, and on etcd the quorum reads that catch up with the
+// cluster.
+func newMetrics(be *backend) *api.Metrics {
 	m := api.NewMetrics()
-	if c, ok := store.(*cache.Store); ok {
-		const help = "Key and access-key reads served by the in-memory read cache (hit) or by the store (miss); bbolt only."
+	if be.catchUps != nil {
+		m.CounterFunc("nkms_etcd_catch_up_reads_total",
+			"Quorum reads this node made to catch up with the cluster's changes before reading from memory; each serves every request that waited for it.",
+			nil, func() float64 { return float64(be.catchUps()) })
+	}
+	if c, ok := be.store.(*cache.Store); ok {
+		const help = "Key and access-key reads served by the in-memory read cache (hit) or by the store (miss)."
 		for _, x := range []struct {
 			cache, result string
 			get           func(cache.Stats) uint64

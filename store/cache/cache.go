@@ -14,9 +14,15 @@
 // the write (disable, delete or version disable take effect on the very next
 // request). A read that raced with a write never fills the cache with what it
 // read: each entry has a generation that writes bump, and a fill only lands
-// if the generation did not change since the read began. Writes by another
-// process are not seen, which is why a multi-node server does not put this
-// cache over store/etcd.
+// if the generation did not change since the read began.
+//
+// Writes by other processes (the other nodes of a cluster on etcd) reach a
+// cache made by Following through ForgetKey, ForgetAccessKey and ForgetAll,
+// which drop entries and bump generations the same way; its catch-up
+// function, called before a read is answered from memory, returns once every
+// change committed before the call has been forgotten (store/etcd's
+// Follower: one quorum read shared by the reads that wait, and the watch of
+// the changes it feeds).
 package cache
 
 import (
@@ -37,6 +43,9 @@ const DefaultMaxEntries = 100_000
 type Store struct {
 	nkms.Store // everything not overridden passes through
 	max        int
+	// catchUp, if set, returns once every change committed to the inner
+	// store by anyone before it was called has been forgotten here.
+	catchUp func(ctx context.Context) error
 
 	mu         sync.Mutex
 	keys       map[string]*nkms.Key
@@ -75,9 +84,40 @@ func New(inner nkms.Store, max int) *Store {
 		access: map[string]*nkms.AccessKey{}, absent: map[string]struct{}{}, accessGen: map[string]uint64{}}
 }
 
+// Following returns a cache over inner, an inner store that other processes
+// write to as well: before a read is answered, catchUp must return nil, once
+// every change that anyone committed to inner before the call has been
+// reported to ForgetKey, ForgetAccessKey or ForgetAll. It is called once per
+// nkms.ReadScope (a request); reads outside a scope call it every time. Its
+// error is the read's.
+func Following(inner nkms.Store, max int, catchUp func(ctx context.Context) error) *Store {
+	s := New(inner, max)
+	s.catchUp = catchUp
+	return s
+}
+
+// caughtUp runs catchUp, unless ctx's read scope did already.
+func (s *Store) caughtUp(ctx context.Context) error {
+	if s.catchUp == nil {
+		return nil
+	}
+	scope := nkms.ReadScopeOf(ctx)
+	if scope.CaughtUp() {
+		return nil
+	}
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
+	scope.SetCaughtUp()
+	return nil
+}
+
 // Get returns a copy of the cached key that shares its versions, or reads
 // the key from the inner store.
 func (s *Store) Get(ctx context.Context, tag string) (*nkms.Key, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	if k, ok := s.keys[tag]; ok {
 		s.mu.Unlock()
@@ -130,6 +170,21 @@ func (s *Store) Delete(ctx context.Context, tag string, fn func(*nkms.Key) error
 	return s.Store.Delete(ctx, tag, fn)
 }
 
+// ForgetKey drops the cached key with tag: another process changed it.
+func (s *Store) ForgetKey(tag string) { s.dropKey(tag) }
+
+// ForgetAccessKey drops the cached access key id (or its absence): another
+// process changed it.
+func (s *Store) ForgetAccessKey(id string) { s.dropAccessKey(id) }
+
+// ForgetAll drops everything, and keeps reads that began before from
+// filling the cache: changes by other processes may have been missed.
+func (s *Store) ForgetAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reset()
+}
+
 // dropKey forgets tag and bumps its generation; it runs after the inner write
 // returned, whatever its outcome.
 func (s *Store) dropKey(tag string) {
@@ -152,6 +207,9 @@ const maxAbsentID = 64
 // never push known ones out): an unknown access key is then answered as fast
 // as a known one, and a request signed with one tells nothing by its timing.
 func (s *Store) GetAccessKey(ctx context.Context, id string) (*nkms.AccessKey, error) {
+	if err := s.caughtUp(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	if a, ok := s.access[id]; ok {
 		s.mu.Unlock()

@@ -18,7 +18,8 @@ func (s *Store) PutAccessKey(ctx context.Context, a *nkms.AccessKey) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.kv.Put(ctx, s.accessKeyKey(a.ID), string(rec)); err != nil {
+	_, err = s.kv.Txn(ctx).Then(clientv3.OpPut(s.accessKeyKey(a.ID), string(rec)), s.accessKeyChanged(a.ID)).Commit()
+	if err != nil {
 		return fmt.Errorf("etcd store: put access key %s: %w", a.ID, err)
 	}
 	return nil
@@ -34,7 +35,7 @@ func (s *Store) CreateAccessKey(ctx context.Context, a *nkms.AccessKey) error {
 	key := s.accessKeyKey(a.ID)
 	resp, err := s.kv.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(rec))).
+		Then(clientv3.OpPut(key, string(rec)), s.accessKeyChanged(a.ID)).
 		Commit()
 	if err != nil {
 		return fmt.Errorf("etcd store: create access key %s: %w", a.ID, err)
@@ -122,16 +123,20 @@ func (s *Store) listAccessKeys(ctx context.Context) ([]*nkms.AccessKey, error) {
 }
 
 // DeleteAccessKey removes an access key; nkms.ErrAccessKeyNotFound if there
-// is none.
+// is none. One txn: delete it if it exists.
 func (s *Store) DeleteAccessKey(ctx context.Context, id string) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	resp, err := s.kv.Delete(ctx, s.accessKeyKey(id))
+	key := s.accessKeyKey(id)
+	resp, err := s.kv.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), ">", 0)).
+		Then(clientv3.OpDelete(key), s.accessKeyChanged(id)).
+		Commit()
 	if err != nil {
 		return fmt.Errorf("etcd store: delete access key %s: %w", id, err)
 	}
-	if resp.Deleted == 0 {
+	if !resp.Succeeded {
 		return nkms.ErrAccessKeyNotFound
 	}
 	return nil

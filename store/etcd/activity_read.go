@@ -2,10 +2,13 @@ package etcd
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -66,6 +69,10 @@ func (s *Store) Activities(ctx context.Context, q nkms.ActivityQuery) ([]nkms.Ac
 		p := s.logPrefix(q.Tag, refused)
 		logs[i] = logRange{prefix: p, lo: p + from, end: logEnd(p + to)}
 	}
+	// Chunks that start up to chunkSpan before From may hold entries of the
+	// range: with chunks about, the ordinary log is read from there.
+	ip := s.chunkIndexPrefix(q.Tag)
+	ext := logRange{prefix: logs[0].prefix, lo: logs[0].prefix + timeHex(q.From.Add(-chunkSpan)), end: logs[0].end}
 	skip := int64(math.MaxInt64 - q.PageSize)
 	if int64(q.PageNo-1) <= skip/int64(q.PageSize) {
 		skip = int64(q.PageNo-1) * int64(q.PageSize)
@@ -75,10 +82,21 @@ func (s *Store) Activities(ctx context.Context, q nkms.ActivityQuery) ([]nkms.Ac
 	for range 3 {
 		var page []logEntry
 		var total int
-		if keyword.Empty() {
+		chunked := !keyword.Empty()
+		if !chunked {
+			var resp *clientv3.GetResponse
+			resp, err = s.kv.Get(ctx, ip+timeHex(q.From.Add(-chunkSpan)), clientv3.WithRange(chunkIndexEnd(ip, to)), clientv3.WithCountOnly())
+			if err != nil {
+				return nil, 0, fmt.Errorf("etcd store: activities of key %s: %w", q.Tag, err)
+			}
+			chunked = resp.Count > 0
+		}
+		if !chunked {
 			page, total, err = s.activityPage(ctx, logs, skip, int64(q.PageSize))
-		} else {
-			page, total, err = s.activitySearch(ctx, logs, keyword, skip, int64(q.PageSize))
+			chunked = errors.Is(err, errChunked) // a chunk was appended since the count
+		}
+		if chunked {
+			page, total, err = s.activityScan(ctx, [2]logRange{ext, logs[1]}, from, to, keyword, skip, int64(q.PageSize))
 		}
 		if !errors.Is(err, rpctypes.ErrCompacted) {
 			if err != nil {
@@ -159,6 +177,9 @@ func (s *Store) activityPage(ctx context.Context, logs [2]logRange, skip, size i
 		}
 		for i := range page {
 			if v, ok := vals[page[i].key]; ok {
+				if codec.IsActivityChunk(v) {
+					return nil, 0, errChunked
+				}
 				if page[i].a, err = codec.UnmarshalActivity(v); err != nil {
 					return nil, 0, err
 				}
@@ -180,6 +201,9 @@ func entriesOf(kvs []*mvccpb.KeyValue, log int, prefix string, values bool) ([]l
 	for i, kv := range kvs {
 		es[i] = logEntry{log: log, key: string(kv.Key), id: string(kv.Key[len(prefix):])}
 		if values {
+			if codec.IsActivityChunk(kv.Value) {
+				return nil, errChunked
+			}
 			a, err := codec.UnmarshalActivity(kv.Value)
 			if err != nil {
 				return nil, err
@@ -190,18 +214,23 @@ func entriesOf(kvs []*mvccpb.KeyValue, log int, prefix string, values bool) ([]l
 	return es, nil
 }
 
-// activitySearch returns the matches skip … skip+size-1 of keyword in the
-// two logs' ranges, merged newest first, and the number of matches. It
-// reads the ranges oldest first, at the revision of its first read, keeping
-// the newest skip+size matches of each.
-func (s *Store) activitySearch(ctx context.Context, logs [2]logRange, keyword activityfilter.Filter, skip, size int64) ([]logEntry, int, error) {
-	keep := skip + size
+// errChunked: activityPage met a chunk (its reads count rows, not entries).
+var errChunked = errors.New("usage log holds chunks")
+
+// activityScan returns the matches skip … skip+size-1 of keyword in the
+// two logs' ranges whose entry keys' times are in [from, to], merged newest
+// first, and the number of matches. It reads the ranges in reads of
+// scanChunk rows, at the revision of its first read, keeping the newest
+// skip+size matches.
+func (s *Store) activityScan(ctx context.Context, logs [2]logRange, from, to string, keyword activityfilter.Filter, skip, size int64) ([]logEntry, int, error) {
+	keep := int(min(skip+size, math.MaxInt/4))
 	var rev int64
-	var lists [2][]logEntry
+	var kept []logEntry
+	newestFirst := func() {
+		slices.SortFunc(kept, func(a, b logEntry) int { return strings.Compare(b.id, a.id) })
+	}
 	total := 0
 	for i, l := range logs {
-		var ring []logEntry // the newest matches, oldest at next once full
-		next := 0
 		for key := l.lo; ; {
 			opts := []clientv3.OpOption{clientv3.WithRange(l.end), clientv3.WithLimit(scanChunk)}
 			if rev != 0 {
@@ -216,20 +245,21 @@ func (s *Store) activitySearch(ctx context.Context, logs [2]logRange, keyword ac
 				if !keyword.MayMatch(kv.Value) {
 					continue
 				}
-				a, err := codec.UnmarshalActivity(kv.Value)
+				es, err := logEntries(kv, l.prefix)
 				if err != nil {
 					return nil, 0, err
 				}
-				if !keyword.Match(a) {
-					continue
+				for j := range es {
+					e := &es[j]
+					if t := e.ID[:16]; t < from || t > to || !keyword.Match(&e.Activity) {
+						continue
+					}
+					total++
+					kept = append(kept, logEntry{log: i, key: string(kv.Key), id: e.ID, a: &e.Activity})
 				}
-				total++
-				e := logEntry{log: i, key: string(kv.Key), id: string(kv.Key[len(l.prefix):]), a: a}
-				if int64(len(ring)) < keep {
-					ring = append(ring, e)
-				} else {
-					ring[next] = e
-					next = (next + 1) % len(ring)
+				if len(kept) > 2*keep+1024 {
+					newestFirst()
+					kept = kept[:keep]
 				}
 			}
 			if !resp.More || len(resp.Kvs) == 0 {
@@ -237,14 +267,12 @@ func (s *Store) activitySearch(ctx context.Context, logs [2]logRange, keyword ac
 			}
 			key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 		}
-		lists[i] = slices.Concat(ring[next:], ring[:next])
-		slices.Reverse(lists[i])
 	}
-	merged := mergeNewest(lists[0], lists[1], int(min(keep, math.MaxInt)))
-	if skip >= int64(len(merged)) {
+	newestFirst()
+	if skip >= int64(len(kept)) {
 		return []logEntry{}, total, nil
 	}
-	return merged[skip:], total, nil
+	return kept[skip:min(int64(len(kept)), skip+size)], total, nil
 }
 
 // LastActivity returns the key's newest entry that is not a refusal (the
@@ -263,9 +291,39 @@ func (s *Store) LastActivity(ctx context.Context, tag string) (*nkms.Activity, e
 	if len(resp.Kvs) == 0 {
 		return nil, nkms.ErrNoActivity
 	}
-	a, err := codec.UnmarshalActivity(resp.Kvs[0].Value)
+	// Chunks that start up to chunkSpan before the newest row may hold
+	// newer entries: with any, read the rows from there.
+	kvs := resp.Kvs
+	newest := string(kvs[0].Key[len(prefix):])
+	b, err := hex.DecodeString(newest[:min(16, len(newest))])
+	if err != nil || len(b) != 8 {
+		return nil, fmt.Errorf("etcd store: last activity of key %s: row %s", tag, kvs[0].Key)
+	}
+	since := binary.BigEndian.Uint64(b) - min(binary.BigEndian.Uint64(b), uint64(chunkSpan))
+	lo := hex.EncodeToString(binary.BigEndian.AppendUint64(nil, since))
+	ip := s.chunkIndexPrefix(tag)
+	chunks, err := s.kv.Get(ctx, ip+lo, clientv3.WithRange(ip+"\xff"), clientv3.WithCountOnly(), clientv3.WithRev(resp.Header.Revision))
 	if err != nil {
 		return nil, fmt.Errorf("etcd store: last activity of key %s: %w", tag, err)
 	}
-	return a, nil
+	if chunks.Count > 0 {
+		all, err := s.kv.Get(ctx, prefix+lo, clientv3.WithRange(logEnd(prefix)), clientv3.WithRev(resp.Header.Revision))
+		if err != nil {
+			return nil, fmt.Errorf("etcd store: last activity of key %s: %w", tag, err)
+		}
+		kvs = all.Kvs
+	}
+	var last *codec.ChunkEntry
+	for _, kv := range kvs {
+		es, err := logEntries(kv, prefix)
+		if err != nil {
+			return nil, fmt.Errorf("etcd store: last activity of key %s: %w", tag, err)
+		}
+		for i := range es {
+			if last == nil || es[i].ID > last.ID {
+				last = &es[i]
+			}
+		}
+	}
+	return &last.Activity, nil
 }

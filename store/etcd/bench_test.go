@@ -2,8 +2,14 @@ package etcd
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/nkms/nkms"
 )
@@ -154,4 +160,79 @@ func BenchmarkEtcdRotate(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkEtcdAppendRecorder appends as nkms.Recorder does under load:
+// batches of 500 entries of one key, maxPerKey 10000, so that once the log is
+// full every batch also trims 500. It compacts every 10 batches (not timed)
+// and reports the txns (etcd revisions) and the rows of the log per entry
+// and, when it finds the etcd process among its children, etcd's CPU per
+// entry (the machine may be shared: compare runs made together).
+func BenchmarkEtcdAppendRecorder(b *testing.B) {
+	s, k := benchStore(b)
+	_, cli := sharedEtcd(b)
+	t0 := time.Now()
+	batch := make([]nkms.Activity, 500)
+	rev := func() int64 {
+		resp, err := cli.Get(b.Context(), "compact")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return resp.Header.Revision
+	}
+	cpu0, haveCPU := etcdCPU()
+	rev0 := rev()
+	i, n := 0, 0
+	for b.Loop() {
+		for j := range batch {
+			batch[j] = nkms.Activity{Tag: k.Tag, Keystore: 1, KeyName: "bench", Time: t0.Add(time.Duration(i) * time.Microsecond), RequestType: "API",
+				Requestor: "NKbench", IP: "192.0.2.1", Result: "SUCCESS", Action: "Encrypt", AuthType: "ACCOUNT"}
+			i++
+		}
+		if err := s.AppendActivities(b.Context(), batch, 10000); err != nil {
+			b.Fatal(err)
+		}
+		if n++; n%10 == 0 {
+			b.StopTimer()
+			if _, err := cli.Compact(b.Context(), rev()); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/entry")
+	b.ReportMetric(float64(rev()-rev0)/float64(i), "txns/entry")
+	p := s.logPrefix(k.Tag, false)
+	resp, err := cli.Get(b.Context(), p, clientv3.WithRange(logEnd(p)), clientv3.WithCountOnly())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(resp.Count)/float64(min(i, 10000)), "rows/entry")
+	if cpu1, ok := etcdCPU(); ok && haveCPU {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(i)/1e3, "etcd-µs/entry")
+	}
+}
+
+// etcdCPU is the CPU time (user+system) of the etcd process started by this
+// test binary, found among its children.
+func etcdCPU() (time.Duration, bool) {
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, pid := range strings.Fields(string(b)) {
+			stat, err := os.ReadFile("/proc/" + pid + "/stat")
+			if err != nil || !strings.Contains(string(stat), "etcd") {
+				continue
+			}
+			f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+			if len(f) < 13 {
+				continue
+			}
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			return time.Duration(ut+st) * time.Second / 100, true // USER_HZ is 100 on Linux
+		}
+	}
+	return 0, false
 }

@@ -3,9 +3,9 @@
 // etcd transaction conditioned on the revisions it read (optimistic
 // concurrency), retried when another writer came first.
 //
-// Layout 2, under Options.Prefix (default "/nkms/"):
+// Layout 3, under Options.Prefix (default "/nkms/"):
 //
-//	schema                    layout version ("2")
+//	schema                    layout version ("3")
 //	keys/<tag>                key record without its versions (store/codec)
 //	vers/<tag*>/<number>      version record (store/codec), one per version
 //	names/<ks>/<NameKey>      tag: the name index, one row per key
@@ -14,6 +14,7 @@
 //	accesskeys/<id>           access key record (store/codec)
 //	meta/lastID/<ks>          the last key ID given out in the keystore, decimal
 //	meta/rootCheck            a value sealed under the root key (RootCheck)
+//	meta/changes              what the latest write of a key or access key changed (follow.go)
 //	election/<name>/…         leader election of the nodes (RunAsLeader)
 //	migrate/lock/…            the lock of a layout migration (migrate.go)
 //	act/<tag*>/<entry key>    usage-log entry (activity.go)
@@ -28,7 +29,10 @@
 // one tag's prefix never covers another's.
 //
 // Layout 1 kept every version inside the key record and numbered keys across
-// the prefix (meta/lastID); Open migrates it (migrate.go).
+// the prefix (meta/lastID); Open migrates it (migrate.go). Layout 2 is layout 3
+// without meta/changes: every txn that writes a key record or an access key
+// puts meta/changes too (layout 3), so that the nodes' caches learn of the
+// change (follow.go); a node of layout 2 would not, so layout 3 keeps it out.
 //
 // Transactions. Create is one txn: if the tag and the name are free and the
 // keystore's meta/lastID is still at the revision read, put the record, the
@@ -81,9 +85,11 @@ import (
 // DefaultPrefix is the key prefix when Options.Prefix is empty.
 const DefaultPrefix = "/nkms/"
 
-// schemaVersion is the layout above; schemaV1 the older one that Open migrates.
+// schemaVersion is the layout above; schemaV1 and schemaV2 the older ones
+// that Open migrates.
 const (
-	schemaVersion = "2"
+	schemaVersion = "3"
+	schemaV2      = "2"
 	schemaV1      = "1"
 )
 
@@ -115,17 +121,24 @@ type Options struct {
 	Prefix string
 	// Log receives retries and other notes at debug level; nil discards them.
 	Log *slog.Logger
+	// Timeout bounds each etcd request (DefaultTimeout when zero); past it,
+	// or when etcd has no leader, an operation fails with ErrUnavailable.
+	Timeout time.Duration
 }
 
 // Store is an nkms.Store in etcd. It is safe for concurrent use, and any
 // number of stores (in any number of processes) may share one prefix.
 type Store struct {
-	client *clientv3.Client // for watches, elections and health checks (cluster.go)
-	kv     clientv3.KV
-	prefix string
-	log    *slog.Logger
-	closed atomic.Bool
-	maxOps int // operations per txn; tests lower it
+	client  *clientv3.Client // for watches, elections and health checks (cluster.go)
+	kv      clientv3.KV      // the client's, with a deadline on every request (bounded.go)
+	timeout time.Duration    // of every etcd request
+	prefix  string
+	log     *slog.Logger
+	closed  atomic.Bool
+	maxOps  int // operations per txn; tests lower it
+	// minChunk is the fewest entries of one key in one append that become
+	// a chunk (activity_chunks.go); tests lower it.
+	minChunk int
 
 	// locks serialise this store's read-modify-writes of one key record
 	// (and its Creates), so that its own goroutines queue instead of
@@ -156,9 +169,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	prefix := s.prefix
 	key := prefix + "schema"
-	resp, err := s.kv.Txn(ctx).
+	// The first request connects: it has ctx's time, not one request's.
+	resp, err := s.client.KV.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, schemaVersion)).
+		Then(clientv3.OpPut(key, schemaVersion), clientv3.OpPut(s.changesKey(), "")).
 		Else(clientv3.OpGet(key)).
 		Commit()
 	if err != nil {
@@ -169,7 +183,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		switch {
 		case len(kvs) == 1 && string(kvs[0].Value) == schemaV1:
 			if err := s.migrate(ctx); err != nil {
-				return nil, fmt.Errorf("etcd store: migrate %s from layout %s to %s: %w", prefix, schemaV1, schemaVersion, err)
+				return nil, fmt.Errorf("etcd store: migrate %s from layout %s to %s: %w", prefix, schemaV1, schemaV2, err)
+			}
+			fallthrough
+		case len(kvs) == 1 && string(kvs[0].Value) == schemaV2:
+			if err := s.migrate3(ctx); err != nil {
+				return nil, fmt.Errorf("etcd store: migrate %s from layout %s to %s: %w", prefix, schemaV2, schemaVersion, err)
 			}
 		case len(kvs) == 1 && string(kvs[0].Value) != schemaVersion:
 			return nil, fmt.Errorf("etcd store: %s holds layout version %q, not %s; is it from a newer nkms?",
@@ -191,8 +210,12 @@ func newStore(opts Options) (*Store, error) {
 	if !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	s := &Store{client: opts.Client, kv: opts.Client.KV, prefix: prefix, log: opts.Log, maxOps: defaultMaxOps,
-		lastIDs: map[int64]lastID{}}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	s := &Store{client: opts.Client, kv: boundedKV{opts.Client.KV, timeout}, timeout: timeout, prefix: prefix,
+		log: opts.Log, maxOps: defaultMaxOps, minChunk: defaultMinChunk, lastIDs: map[int64]lastID{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -87,12 +87,14 @@ func TestConformance(t *testing.T) {
 }
 
 // TestConformanceSmallTxns runs the suite with at most 8 operations per txn,
-// so that every batch, page and prune is split over several txns.
+// so that every batch, page and prune is split over several txns, and with
+// every run of 2 entries or more of one key in a batch written as a chunk.
 func TestConformanceSmallTxns(t *testing.T) {
 	_, cli := sharedEtcd(t)
 	storetest.Run(t, func(t *testing.T) nkms.Store {
 		s := open(t, cli, newPrefix(t, cli))
 		s.maxOps = 8
+		s.minChunk = 2
 		return s
 	})
 }

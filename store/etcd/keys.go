@@ -119,6 +119,7 @@ func (s *Store) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
 			clientv3.OpPut(r.name, c.Tag),
 			clientv3.OpPut(r.byks, c.Tag),
 			clientv3.OpPut(idKey, strconv.FormatInt(c.ID, 10)),
+			s.keyChanged(c.Tag),
 		}
 		then = move(then, "", r.due, "")
 		then = append(then, vops...)
@@ -331,7 +332,7 @@ func (s *Store) Update(ctx context.Context, tag string, fn func(*nkms.Key) error
 		if rn.name != ro.name {
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(rn.name), "=", 0))
 		}
-		ops := []clientv3.Op{clientv3.OpPut(recKey, string(rec))}
+		ops := []clientv3.Op{clientv3.OpPut(recKey, string(rec)), s.keyChanged(tag)}
 		ops = move(ops, ro.name, rn.name, tag)
 		ops = move(ops, ro.byks, rn.byks, tag)
 		ops = move(ops, ro.due, rn.due, "")
@@ -389,7 +390,7 @@ func (s *Store) Delete(ctx context.Context, tag string, fn func(*nkms.Key) error
 		r := s.rowsOf(k)
 		ops := []clientv3.Op{
 			clientv3.OpDelete(recKey), clientv3.OpDelete(s.versionsPrefix(tag), clientv3.WithPrefix()),
-			clientv3.OpDelete(r.name), clientv3.OpDelete(r.byks),
+			clientv3.OpDelete(r.name), clientv3.OpDelete(r.byks), s.keyChanged(tag),
 		}
 		ops = move(ops, r.due, "", "")
 		ops = append(ops,

@@ -69,12 +69,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	kv := first(resp.Kvs)
 	switch {
-	case kv != nil && string(kv.Value) == schemaVersion:
+	case kv != nil && (string(kv.Value) == schemaV2 || string(kv.Value) == schemaVersion):
 		return nil // another node did it while this one waited
 	case kv == nil || string(kv.Value) != schemaV1:
 		return fmt.Errorf("layout version changed during the migration")
 	}
-	s.log.Info("etcd store: migrating the key layout", "prefix", s.prefix, "from", schemaV1, "to", schemaVersion)
+	s.log.Info("etcd store: migrating the key layout", "prefix", s.prefix, "from", schemaV1, "to", schemaV2)
 	keystores, err := s.oldKeystoreRows(ctx)
 	if err != nil {
 		return err
@@ -89,7 +89,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	done, err := s.kv.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(schemaKey), "=", kv.ModRevision)).
-		Then(clientv3.OpPut(schemaKey, schemaVersion), clientv3.OpDelete(s.prefix+"meta/lastID")).
+		Then(clientv3.OpPut(schemaKey, schemaV2), clientv3.OpDelete(s.prefix+"meta/lastID")).
 		Commit()
 	if err != nil {
 		return err
@@ -254,4 +254,29 @@ func fitting(ops []clientv3.Op, n int) int {
 		}
 	}
 	return len(ops)
+}
+
+// migrate3 moves a prefix of layout 2 to layout 3: one txn puts
+// meta/changes and the layout version, if the version is still 2. A node of
+// layout 2 refuses layout 3, so it cannot write keys that the caches of the
+// nodes of layout 3 would not learn of; one that is running already still
+// could: stop them all first.
+func (s *Store) migrate3(ctx context.Context) error {
+	schemaKey := s.prefix + "schema"
+	resp, err := s.kv.Txn(ctx).
+		If(clientv3.Compare(clientv3.Value(schemaKey), "=", schemaV2)).
+		Then(clientv3.OpPut(schemaKey, schemaVersion), clientv3.OpPut(s.changesKey(), "")).
+		Else(clientv3.OpGet(schemaKey)).
+		Commit()
+	if err != nil {
+		return err
+	}
+	if resp.Succeeded {
+		s.log.Info("etcd store: key layout migrated", "prefix", s.prefix, "from", schemaV2, "to", schemaVersion)
+		return nil
+	}
+	if kv := first(resp.Responses[0].GetResponseRange().Kvs); kv == nil || string(kv.Value) != schemaVersion {
+		return fmt.Errorf("layout version changed during the migration")
+	}
+	return nil // another node did it
 }
