@@ -78,16 +78,35 @@ func AppendActivityChunk(dst []byte, es []ChunkEntry, recs [][]byte) ([]byte, er
 
 // UnmarshalActivityChunk decodes a chunk written by MarshalActivityChunk.
 func UnmarshalActivityChunk(b []byte) ([]ChunkEntry, error) {
+	ids, recs, err := SplitActivityChunk(b)
+	if err != nil {
+		return nil, err
+	}
+	es := make([]ChunkEntry, len(ids))
+	for i, rec := range recs {
+		a, err := UnmarshalActivity(rec)
+		if err != nil {
+			return nil, fmt.Errorf("decode activity chunk: entry %d: %w", i, err)
+		}
+		es[i] = ChunkEntry{ID: ids[i], Activity: *a}
+	}
+	return es, nil
+}
+
+// SplitActivityChunk returns the ids and the records (sub-slices of b, not
+// decoded) of the entries of chunk b: what a store needs to cut a chunk and
+// write part of it again, without decoding every record.
+func SplitActivityChunk(b []byte) (ids []string, recs [][]byte, err error) {
 	if !IsActivityChunk(b) {
-		return nil, ErrNotChunk
+		return nil, nil, ErrNotChunk
 	}
 	if len(b) < 2 || b[1] != ChunkFormat {
-		return nil, fmt.Errorf("decode activity chunk: %w", ErrUnknownFormat)
+		return nil, nil, fmt.Errorf("decode activity chunk: %w", ErrUnknownFormat)
 	}
 	b = b[2:]
 	n, w := binary.Uvarint(b)
 	if w <= 0 || n == 0 || n > maxChunkEntries || n > uint64(len(b)) {
-		return nil, errors.New("decode activity chunk: bad entry count")
+		return nil, nil, errors.New("decode activity chunk: bad entry count")
 	}
 	b = b[w:]
 	field := func() ([]byte, error) {
@@ -95,28 +114,24 @@ func UnmarshalActivityChunk(b []byte) ([]ChunkEntry, error) {
 		if w <= 0 || l > uint64(len(b)-w) {
 			return nil, errors.New("decode activity chunk: truncated")
 		}
-		f := b[w : w+int(l)]
+		f := b[w : w+int(l) : w+int(l)]
 		b = b[w+int(l):]
 		return f, nil
 	}
-	es := make([]ChunkEntry, 0, n)
+	ids, recs = make([]string, 0, n), make([][]byte, 0, n)
 	for range n {
 		id, err := field()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rec, err := field()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		a, err := UnmarshalActivity(rec)
-		if err != nil {
-			return nil, fmt.Errorf("decode activity chunk: entry %d: %w", len(es), err)
-		}
-		es = append(es, ChunkEntry{ID: string(id), Activity: *a})
+		ids, recs = append(ids, string(id)), append(recs, rec)
 	}
 	if len(b) != 0 {
-		return nil, errors.New("decode activity chunk: trailing bytes")
+		return nil, nil, errors.New("decode activity chunk: trailing bytes")
 	}
-	return es, nil
+	return ids, recs, nil
 }

@@ -411,11 +411,10 @@ func (s *Store) pruneLogs(ctx context.Context, tags []string, before time.Time, 
 				if !codec.IsActivityChunk(kv.Value) {
 					continue
 				}
-				es, err := logEntries(kv, p)
+				r, err := logRow(kv, p)
 				if err != nil {
 					return removed, err
 				}
-				r := &readRow{key: string(kv.Key), rev: kv.ModRevision, chunk: true, es: es}
 				if !r.holdsAfter(cutoff) {
 					continue
 				}
@@ -431,8 +430,8 @@ func (s *Store) pruneLogs(ctx context.Context, tags []string, before time.Time, 
 					changed = true
 					continue
 				}
-				for _, e := range es {
-					if e.ID < cutoff {
+				for _, id := range r.ids {
+					if id < cutoff {
 						removed++
 					}
 				}

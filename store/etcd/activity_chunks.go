@@ -179,36 +179,60 @@ func logEntries(kv *mvccpb.KeyValue, prefix string) ([]codec.ChunkEntry, error) 
 	return []codec.ChunkEntry{{ID: string(kv.Key[len(prefix):]), Activity: *a}}, nil
 }
 
-// readRow is a row read by trimChunked.
+// readRow is a row read by a trim or a prune: its entries' ids and records,
+// split but not decoded.
 type readRow struct {
 	key   string
 	rev   int64
 	chunk bool
-	es    []codec.ChunkEntry
+	ids   []string
+	recs  [][]byte
+}
+
+// logRow splits a row of the log with prefix: a chunk's entries, or the one
+// entry of an entry row.
+func logRow(kv *mvccpb.KeyValue, prefix string) (*readRow, error) {
+	r := &readRow{key: string(kv.Key), rev: kv.ModRevision, chunk: codec.IsActivityChunk(kv.Value)}
+	if !r.chunk {
+		r.ids, r.recs = []string{string(kv.Key[len(prefix):])}, [][]byte{kv.Value}
+		return r, nil
+	}
+	var err error
+	if r.ids, r.recs, err = codec.SplitActivityChunk(kv.Value); err != nil {
+		return nil, fmt.Errorf("row %s: %w", kv.Key, err)
+	}
+	for _, id := range r.ids {
+		if len(id) != 48 {
+			return nil, fmt.Errorf("row %s: entry key %q", kv.Key, id)
+		}
+	}
+	return r, nil
 }
 
 // holdsAfter reports whether r holds an entry after cut.
 func (r *readRow) holdsAfter(cut string) bool {
-	return slices.ContainsFunc(r.es, func(e codec.ChunkEntry) bool { return e.ID > cut })
+	return slices.ContainsFunc(r.ids, func(id string) bool { return id > cut })
 }
 
 // rewriteOps are the ops that replace row r of the log with prefix (index
-// rows under ip) by a chunk of its entries after cut, and the bytes put.
+// rows under ip) by a chunk of its entries after cut, and the bytes put. The
+// kept records are copied as they are.
 func rewriteOps(prefix, ip string, r *readRow, cut string) ([]clientv3.Op, int, error) {
 	var kept []codec.ChunkEntry
-	for _, e := range r.es {
-		if e.ID > cut {
-			kept = append(kept, e)
+	var recs [][]byte
+	for i, id := range r.ids {
+		if id > cut {
+			kept, recs = append(kept, codec.ChunkEntry{ID: id}), append(recs, r.recs[i])
 		}
 	}
 	ops := []clientv3.Op{clientv3.OpDelete(r.key)}
 	if id := r.key[len(prefix):]; r.chunk {
-		ops = append(ops, clientv3.OpDelete(chunkIndexKey(ip, id, len(r.es))))
+		ops = append(ops, clientv3.OpDelete(chunkIndexKey(ip, id, len(r.ids))))
 	}
 	if len(kept) == 0 {
 		return ops, 0, nil
 	}
-	v, err := codec.MarshalActivityChunk(kept)
+	v, err := codec.AppendActivityChunk(nil, kept, recs)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -275,14 +299,13 @@ func (s *Store) trimOnce(ctx context.Context, l *keyLog) error {
 			return err
 		}
 		for _, kv := range resp.Kvs {
-			es, err := logEntries(kv, l.prefix)
+			r, err := logRow(kv, l.prefix)
 			if err != nil {
 				return err
 			}
-			r := &readRow{key: string(kv.Key), rev: kv.ModRevision, chunk: codec.IsActivityChunk(kv.Value), es: es}
 			rows = append(rows, r)
-			for _, e := range es {
-				pending = append(pending, ref{e.ID, r})
+			for _, id := range r.ids {
+				pending = append(pending, ref{id, r})
 			}
 		}
 		more := resp.More && len(resp.Kvs) > 0
