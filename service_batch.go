@@ -233,7 +233,7 @@ func (s *Service) batchDecrypt(ctx context.Context, k *Key, items []CiphertextIt
 	}
 	// One place in the Heavy pool for the whole batch (heavy.go), taken
 	// once its format is checked.
-	release, err := s.heavy(ctx, k.Type)
+	run, release, err := s.heavy(ctx, k.Type)
 	if err != nil {
 		return Plaintexts{}, err
 	}
@@ -274,7 +274,8 @@ func (s *Service) batchDecrypt(ctx context.Context, k *Key, items []CiphertextIt
 			}
 			versions[p.version] = vk
 		}
-		if out.Values[i], err = vk.ck.Decrypt(p.body, aad); err != nil {
+		run(func() { out.Values[i], err = vk.ck.Decrypt(p.body, aad) })
+		if err != nil {
 			if !errors.Is(err, crypto.ErrDecrypt) {
 				clearAll(out.Values)
 				return Plaintexts{}, fmt.Errorf("decrypt: %w", err)

@@ -203,6 +203,7 @@ func (s *Service) decrypt(ctx context.Context, k *Key, ciphertexts []string, con
 	out := Plaintexts{Values: make([][]byte, len(ciphertexts))}
 	// The place in the Heavy pool is taken once, before the first
 	// decryption, and held for the whole request (heavy.go).
+	var run func(func())
 	var release func()
 	defer func() {
 		if release != nil {
@@ -241,11 +242,12 @@ func (s *Service) decrypt(ctx context.Context, k *Key, ciphertexts []string, con
 			versions[n] = vk
 		}
 		if release == nil {
-			if release, err = s.heavy(ctx, k.Type); err != nil {
+			if run, release, err = s.heavy(ctx, k.Type); err != nil {
 				return fail(err)
 			}
 		}
-		if out.Values[i], err = vk.ck.Decrypt(body, aad); err != nil {
+		run(func() { out.Values[i], err = vk.ck.Decrypt(body, aad) })
+		if err != nil {
 			if errors.Is(err, crypto.ErrDecrypt) {
 				return fail(ErrDecrypt)
 			}
@@ -350,11 +352,12 @@ func (s *Service) Sign(ctx context.Context, c Caller, tag Tag, msg []byte) (Sign
 		if err != nil {
 			return Signature{}, err
 		}
-		release, err := s.heavy(ctx, k.Type)
+		run, release, err := s.heavy(ctx, k.Type)
 		if err != nil {
 			return Signature{}, err
 		}
-		sig, err := vk.ck.Sign(msg)
+		var sig []byte
+		run(func() { sig, err = vk.ck.Sign(msg) })
 		release()
 		if err != nil {
 			return Signature{}, fmt.Errorf("sign: %w", err)
