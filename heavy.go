@@ -146,7 +146,7 @@ func inline(fn func()) { fn() }
 // t and returns how to run them (on the pool's low-priority workers) and the
 // place's release; for a cheap type, or an unbounded pool, it runs them
 // where they are called and releases nothing. Only the RSA-2048 private-key
-// operations (sign, decrypt) and RSA-2048 key generation are expensive.
+// operations (sign, decrypt) are expensive.
 func (s *Service) heavy(ctx context.Context, t KeyType) (run func(func()), release func(), err error) {
 	if t != RSA2048 || s.Heavy.Size() == 0 {
 		return inline, func() {}, nil

@@ -157,7 +157,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := s.newMaterial(ctx, in.Type, tag, 1)
+	sealed, err := s.newMaterial(in.Type, tag, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -180,16 +180,13 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 }
 
 // newMaterial generates fresh material of type t and seals it for tag and
-// version. RSA-2048 generation (tens of milliseconds of CPU) takes a place in
-// the Heavy pool.
-func (s *Service) newMaterial(ctx context.Context, t KeyType, tag Tag, version int) ([]byte, error) {
-	run, release, err := s.heavy(ctx, t)
-	if err != nil {
-		return nil, err
-	}
-	var m []byte
-	run(func() { m, err = crypto.GenerateMaterial(crypto.Algorithm(t)) })
-	release()
+// version. RSA-2048 generation (tens to hundreds of milliseconds of CPU,
+// varying with the prime search) stays outside the Heavy pool: behind its
+// 100 ms queue deadline, creates and rotations of RSA keys failed with 503
+// as soon as two ran at once (the chaos tests showed it); they are rare
+// management calls, bounded by the rate limits instead.
+func (s *Service) newMaterial(t KeyType, tag Tag, version int) ([]byte, error) {
+	m, err := crypto.GenerateMaterial(crypto.Algorithm(t))
 	if err != nil {
 		return nil, fmt.Errorf("generate key material: %w", err)
 	}
@@ -406,7 +403,7 @@ func (s *Service) rotate(ctx context.Context, tag Tag, apply func(*Key, time.Tim
 		if err := apply(cur.Clone(), now, nil); err != nil {
 			return nil, err
 		}
-		sealed, err := s.newMaterial(ctx, cur.Type, tag, next)
+		sealed, err := s.newMaterial(cur.Type, tag, next)
 		if err != nil {
 			return nil, err
 		}
