@@ -156,39 +156,34 @@ func skipSpace(b []byte, i int) int {
 }
 
 func (r *encryptRequest) decodeFlat(b []byte) bool {
-	var got encryptRequest
-	ok := flatStrings(b, func(name, value []byte) bool {
-		switch string(name) {
-		case "plaintext":
-			got.Plaintext = stringOrList{Items: []string{string(value)}, Set: true}
-		case "context":
-			got.Context = string(value)
-		default:
-			return false
-		}
-		return true
-	})
+	v, c, ok := flatCrypto(b, "plaintext")
 	if ok {
-		*r = got
+		*r = encryptRequest{Plaintext: v, Context: c}
 	}
 	return ok
 }
 
 func (r *decryptRequest) decodeFlat(b []byte) bool {
-	var got decryptRequest
-	ok := flatStrings(b, func(name, value []byte) bool {
+	v, c, ok := flatCrypto(b, "ciphertext")
+	if ok {
+		*r = decryptRequest{Ciphertext: v, Context: c}
+	}
+	return ok
+}
+
+// flatCrypto reads the flat body of a crypto call: one string under field
+// and an optional "context"; any other member makes it false.
+func flatCrypto(b []byte, field string) (value stringOrList, context string, ok bool) {
+	ok = flatStrings(b, func(name, v []byte) bool {
 		switch string(name) {
-		case "ciphertext":
-			got.Ciphertext = stringOrList{Items: []string{string(value)}, Set: true}
+		case field:
+			value = stringOrList{Items: []string{string(v)}, Set: true}
 		case "context":
-			got.Context = string(value)
+			context = string(v)
 		default:
 			return false
 		}
 		return true
 	})
-	if ok {
-		*r = got
-	}
-	return ok
+	return value, context, ok
 }
