@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -300,5 +301,53 @@ func TestUpdateWritesChangedVersions(t *testing.T) {
 	}
 	if n := len(revisions()); n != 0 {
 		t.Errorf("%d version records after Delete, want 0", n)
+	}
+}
+
+// TestOpenMigratesLayout2 opens a prefix of layout 2 (no meta/changes): Open
+// moves it to layout 3 with one txn, keys stay as they were, a follower on
+// it sees the next change; a prefix of a layout newer than this one is
+// refused.
+func TestOpenMigratesLayout2(t *testing.T) {
+	t.Parallel()
+	_, cli := sharedEtcd(t)
+	ctx := t.Context()
+	prefix := newPrefix(t, cli)
+	old := open(t, cli, prefix)
+	k, err := old.Create(ctx, testKey(1, "before"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make it layout 2, as an nkms of the last release left it.
+	if _, err := cli.Txn(ctx).Then(clientv3.OpPut(prefix+"schema", schemaV2), clientv3.OpDelete(prefix+"meta/changes")).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, cli, prefix)
+	resp, err := cli.Get(ctx, prefix+"schema")
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != schemaVersion {
+		t.Fatalf("layout after Open: %v, %v; want %s", resp, err, schemaVersion)
+	}
+	if resp, err := cli.Get(ctx, prefix+"meta/changes"); err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("meta/changes after Open: %v, %v", resp, err)
+	}
+	if got, err := s.Get(ctx, k.Tag); err != nil || got.Name != "before" {
+		t.Fatalf("a key of layout 2 after the migration: %v, %v", got, err)
+	}
+	n := newNode(t, cli, prefix, Options{})
+	if _, err := n.Get(ctx, k.Tag); err != nil { // cached
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, k.Tag, func(k *nkms.Key) error { k.Name = "after"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := n.Get(ctx, k.Tag); err != nil || got.Name != "after" {
+		t.Fatalf("a follower after a change on the migrated prefix: %v, %v", got, err)
+	}
+
+	if _, err := cli.Put(ctx, prefix+"schema", "4"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, Options{Client: cli, Prefix: prefix}); err == nil || !strings.Contains(err.Error(), "newer nkms") {
+		t.Fatalf("Open of a layout newer than %s: %v", schemaVersion, err)
 	}
 }
