@@ -120,14 +120,7 @@ func writeTLSFiles(dir string) (*TLSFiles, error) {
 		OtherCA:    filepath.Join(dir, "other-ca.pem"),
 	}
 	now := time.Now()
-	ca, caKey, err := newCert(&x509.Certificate{
-		Subject:               pkix.Name{CommonName: "nkms test etcd CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}, nil, nil)
+	ca, caKey, err := newCert(caTemplate("nkms test etcd CA", now), nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -153,14 +146,7 @@ func writeTLSFiles(dir string) (*TLSFiles, error) {
 	if err != nil {
 		return nil, err
 	}
-	other, _, err := newCert(&x509.Certificate{
-		Subject:               pkix.Name{CommonName: "nkms test CA of nothing"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}, nil, nil)
+	other, _, err := newCert(caTemplate("nkms test CA of nothing", now), nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -193,6 +179,18 @@ func writeTLSFiles(dir string) (*TLSFiles, error) {
 
 // newCert makes a P-256 key and a certificate of it from tmpl, signed by
 // parent and its key (self-signed when parent is nil).
+// caTemplate is a self-signed CA certificate named name, valid around now.
+func caTemplate(name string, now time.Time) *x509.Certificate {
+	return &x509.Certificate{
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+}
+
 func newCert(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
