@@ -155,6 +155,22 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
+// trimJSONSpace cuts JSON whitespace (space, tab, LF, CR: RFC 8259) from
+// both ends of b. bytes.TrimSpace would also cut form feeds, vertical tabs
+// and Unicode spaces, and so accept bodies that are not JSON.
+func trimJSONSpace(b []byte) []byte {
+	b = b[skipSpace(b, 0):]
+	for len(b) > 0 {
+		switch b[len(b)-1] {
+		case ' ', '\t', '\n', '\r':
+			b = b[:len(b)-1]
+			continue
+		}
+		break
+	}
+	return b
+}
+
 func (r *encryptRequest) decodeFlat(b []byte) bool {
 	v, c, ok := flatCrypto(b, "plaintext")
 	if ok {

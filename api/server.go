@@ -294,7 +294,7 @@ func decode(rq *request, v any) error {
 		return nkms.Errorf(nkms.Invalid, "cannot read request body")
 	}
 	b := buf.Bytes()
-	if len(bytes.TrimSpace(b)) == 0 {
+	if len(trimJSONSpace(b)) == 0 {
 		return nil
 	}
 	// Both decoders copy what they keep, so the buffer can go back to the pool.

@@ -168,7 +168,7 @@ func decodeV3(rq *request, v any, patch bool) error {
 		}
 		return nkms.Errorf(nkms.Invalid, "cannot read request body")
 	}
-	b := bytes.TrimSpace(buf.Bytes())
+	b := trimJSONSpace(buf.Bytes())
 	if len(b) == 0 {
 		return nil
 	}
