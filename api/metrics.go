@@ -1,118 +1,149 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	vmetrics "github.com/VictoriaMetrics/metrics"
 
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/audit"
 )
 
-// Metrics is the server's Prometheus registry (its own, not the global one)
-// and the metrics the HTTP adapter, the scheduler and the stores feed. Labels
-// are bounded sets: route patterns, response codes, key states and types.
-// No label ever carries a key tag, an access key id or any request data:
-// those identify tenants, and the endpoint is unauthenticated.
+// Metrics is the server's metrics, served in Prometheus's text format: the
+// families the HTTP adapter, the scheduler and the stores feed, and the Go
+// runtime and process metrics. Labels are bounded sets: route patterns,
+// response codes, key states and types. No label ever carries a key tag, an
+// access key id or any request data: those identify tenants, and the
+// endpoint is unauthenticated.
 type Metrics struct {
-	reg *prometheus.Registry
+	mu       sync.Mutex
+	families map[string]*family // by name
 
-	requests *prometheus.CounterVec   // route, code
-	duration *prometheus.HistogramVec // route
+	requests *family // route, code
+	duration *family // route
 
-	passes        *prometheus.CounterVec // result
-	destroyed     prometheus.Counter
-	rotated       prometheus.Counter
-	keyFailures   prometheus.Counter
-	pruned        prometheus.Counter
-	auditFailures *prometheus.CounterVec // stage
+	passes        *family // result
+	destroyed     *series
+	rotated       *series
+	keyFailures   *series
+	pruned        *series
+	auditFailures *family // stage
 
-	keys         *prometheus.GaugeVec // state, type
-	keysCounted  prometheus.Gauge     // unix time of the last complete count
-	keysDuration prometheus.Gauge     // seconds the last count took
+	keys         *family // state, type
+	keysCounted  *series // unix time of the last complete count
+	keysDuration *series // seconds the last count took
 }
 
 // unknownRoute is the route label of requests that matched no route.
 const unknownRouteLabel = "unknown"
 
-// NewMetrics returns a registry with the Go runtime and process collectors
-// and every nkms metric.
+// NewMetrics returns every nkms metric, with the Go runtime and process
+// metrics.
 func NewMetrics() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
-	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "nkms_http_requests_total",
-		Help: `API requests by route pattern ("unknown" when none matched) and answer code: SUCCESS, the D3 error code (KMS code or gateway errorCode), or the status class (e.g. "5xx") when the answer carries no code.`,
-	}, []string{"route", "code"})
-	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "nkms_http_request_duration_seconds",
-		Help:    "Time from receiving an API request to having written its answer, by route pattern.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-	}, []string{"route"})
-	m.passes = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "nkms_scheduler_passes_total",
-		Help: `Scheduler passes (destruction, auto rotation, usage-log pruning) by result: "ok" or "error" (a store query failed or a key failed).`,
-	}, []string{"result"})
-	m.destroyed = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "nkms_scheduler_keys_destroyed_total",
-		Help: "Keys destroyed by the scheduler at the end of their pending-deletion window.",
-	})
-	m.rotated = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "nkms_scheduler_keys_rotated_total",
-		Help: "Keys auto-rotated by the scheduler.",
-	})
-	m.keyFailures = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "nkms_scheduler_key_failures_total",
-		Help: "Keys on which a scheduler destruction or rotation failed (retried on the next pass).",
-	})
-	m.pruned = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "nkms_usage_log_entries_pruned_total",
-		Help: "Usage-log entries the scheduler removed because they passed their retention.",
-	})
-	m.auditFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "nkms_audit_failures_total",
-		Help: `Audit log failures by stage: "ready" (the log could not take lines when a request arrived) or "write" (a request's line could not be written).`,
-	}, []string{"stage"})
-	m.keys = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "nkms_keys",
-		Help: "Keys by state (ENABLE, DISABLE, REVOKE) and type, as of the last background count (see nkms_keys_counted_timestamp_seconds).",
-	}, []string{"state", "type"})
-	m.keysCounted = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "nkms_keys_counted_timestamp_seconds",
-		Help: "Unix time at which the last complete count of nkms_keys finished; 0 before the first.",
-	})
-	m.keysDuration = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "nkms_keys_count_duration_seconds",
-		Help: "How long the last complete count of nkms_keys took.",
-	})
-	m.reg.MustRegister(m.requests, m.duration, m.passes, m.destroyed, m.rotated, m.keyFailures, m.pruned,
-		m.auditFailures, m.keys, m.keysCounted, m.keysDuration)
+	m := &Metrics{families: map[string]*family{}}
+	m.requests = m.add(newFamily("nkms_http_requests_total",
+		`API requests by route pattern ("unknown" when none matched) and answer code: SUCCESS, the D3 error code (KMS code or gateway errorCode), or the status class (e.g. "5xx") when the answer carries no code.`,
+		counterType, "route", "code"))
+	m.duration = m.add(newHistogram("nkms_http_request_duration_seconds",
+		"Time from receiving an API request to having written its answer, by route pattern.",
+		[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "route"))
+	m.passes = m.add(newFamily("nkms_scheduler_passes_total",
+		`Scheduler passes (destruction, auto rotation, usage-log pruning) by result: "ok" or "error" (a store query failed or a key failed).`,
+		counterType, "result"))
+	m.destroyed = m.add(newFamily("nkms_scheduler_keys_destroyed_total",
+		"Keys destroyed by the scheduler at the end of their pending-deletion window.", counterType)).with()
+	m.rotated = m.add(newFamily("nkms_scheduler_keys_rotated_total",
+		"Keys auto-rotated by the scheduler.", counterType)).with()
+	m.keyFailures = m.add(newFamily("nkms_scheduler_key_failures_total",
+		"Keys on which a scheduler destruction or rotation failed (retried on the next pass).", counterType)).with()
+	m.pruned = m.add(newFamily("nkms_usage_log_entries_pruned_total",
+		"Usage-log entries the scheduler removed because they passed their retention.", counterType)).with()
+	m.auditFailures = m.add(newFamily("nkms_audit_failures_total",
+		`Audit log failures by stage: "ready" (the log could not take lines when a request arrived) or "write" (a request's line could not be written).`,
+		counterType, "stage"))
+	m.keys = m.add(newFamily("nkms_keys",
+		"Keys by state (ENABLE, DISABLE, REVOKE) and type, as of the last background count (see nkms_keys_counted_timestamp_seconds).",
+		gaugeType, "state", "type"))
+	m.keysCounted = m.add(newFamily("nkms_keys_counted_timestamp_seconds",
+		"Unix time at which the last complete count of nkms_keys finished; 0 before the first.", gaugeType)).with()
+	m.keysDuration = m.add(newFamily("nkms_keys_count_duration_seconds",
+		"How long the last complete count of nkms_keys took.", gaugeType)).with()
 	for _, r := range []string{"ok", "error"} {
-		m.passes.WithLabelValues(r)
+		m.passes.with(r)
 	}
 	for _, s := range []string{"ready", "write"} {
-		m.auditFailures.WithLabelValues(s)
+		m.auditFailures.with(s)
 	}
 	return m
 }
 
-// Handler serves the registry in the Prometheus text (or negotiated) format.
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+// add registers f; a name registered twice is a programming error.
+func (m *Metrics) add(f *family) *family {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.families[f.name] != nil {
+		panic("metric " + f.name + " registered twice")
+	}
+	m.families[f.name] = f
+	return f
 }
 
-// Registry is the registry behind Handler, for metrics defined elsewhere.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+// Handler serves the metrics in Prometheus's text format: the nkms families
+// by name, then the Go runtime and process metrics.
+func (m *Metrics) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.mu.Lock()
+		fams := make([]*family, 0, len(m.families))
+		for _, f := range m.families {
+			fams = append(fams, f)
+		}
+		m.mu.Unlock()
+		slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.name, b.name) })
+		var b bytes.Buffer
+		for _, f := range fams {
+			f.write(&b)
+		}
+		vmetrics.WriteGoMetrics(&b)
+		vmetrics.WriteProcMetrics(&b)
+		vmetrics.WriteFDMetrics(&b)
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+		_, _ = w.Write(b.Bytes()) // the scraper went away: nothing to do
+	})
+}
 
 // CounterFunc registers a counter whose value fn reads at scrape time (fn
-// must be quick and safe for concurrent use); labels are constant.
-func (m *Metrics) CounterFunc(name, help string, labels prometheus.Labels, fn func() float64) {
-	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, fn))
+// must be quick and safe for concurrent use). Several calls may share a name
+// (and help) with different values of the same label names.
+func (m *Metrics) CounterFunc(name, help string, labels map[string]string, fn func() float64) {
+	names := make([]string, 0, len(labels))
+	for l := range labels {
+		names = append(names, l)
+	}
+	slices.Sort(names)
+	values := make([]string, len(names))
+	for i, l := range names {
+		values[i] = labels[l]
+	}
+	m.mu.Lock()
+	f := m.families[name]
+	if f == nil {
+		f = newFamily(name, help, counterType, names...)
+		m.families[name] = f
+	} else if f.typ != counterType || !slices.Equal(f.labels, names) {
+		m.mu.Unlock()
+		panic(fmt.Sprintf("metric %s: registered again with labels %v", name, names))
+	}
+	m.mu.Unlock()
+	f.setFunc(fn, values...)
 }
 
 // ObservePass records one scheduler pass (nkms.Scheduler.OnPass).
@@ -121,11 +152,11 @@ func (m *Metrics) ObservePass(res nkms.PassResult, err error) {
 	if err != nil || res.Failed > 0 {
 		result = "error"
 	}
-	m.passes.WithLabelValues(result).Inc()
-	m.destroyed.Add(float64(res.Destroyed))
-	m.rotated.Add(float64(res.Rotated))
-	m.keyFailures.Add(float64(res.Failed))
-	m.pruned.Add(float64(res.Pruned))
+	m.passes.with(result).inc()
+	m.destroyed.add(float64(res.Destroyed))
+	m.rotated.add(float64(res.Rotated))
+	m.keyFailures.add(float64(res.Failed))
+	m.pruned.add(float64(res.Pruned))
 }
 
 // observeRequest records one answered request.
@@ -143,8 +174,8 @@ func (m *Metrics) observeRequest(route, code string, status int, d time.Duration
 			code = strconv.Itoa(status/100) + "xx"
 		}
 	}
-	m.requests.WithLabelValues(route, code).Inc()
-	m.duration.WithLabelValues(route).Observe(d.Seconds())
+	m.requests.with(route, code).inc()
+	m.duration.observe(m.duration.with(route), d.Seconds())
 }
 
 // CountKeys counts every key by state and type (Service.CountKeys) and
@@ -157,10 +188,10 @@ func (m *Metrics) CountKeys(ctx context.Context, svc *nkms.Service) error {
 		return err
 	}
 	for kind, n := range counts {
-		m.keys.WithLabelValues(string(kind.State), string(kind.Type)).Set(float64(n))
+		m.keys.with(string(kind.State), string(kind.Type)).set(float64(n))
 	}
-	m.keysDuration.Set(time.Since(began).Seconds())
-	m.keysCounted.Set(float64(time.Now().UnixNano()) / 1e9)
+	m.keysDuration.set(time.Since(began).Seconds())
+	m.keysCounted.set(float64(time.Now().UnixNano()) / 1e9)
 	return nil
 }
 
@@ -184,13 +215,13 @@ func (m *Metrics) RunKeyCounts(ctx context.Context, svc *nkms.Service, interval 
 // countingAuditor counts the failures of the Auditor it wraps.
 type countingAuditor struct {
 	Auditor
-	failures *prometheus.CounterVec
+	failures *family
 }
 
 func (a countingAuditor) Ready() error {
 	err := a.Auditor.Ready()
 	if err != nil {
-		a.failures.WithLabelValues("ready").Inc()
+		a.failures.with("ready").inc()
 	}
 	return err
 }
@@ -198,7 +229,7 @@ func (a countingAuditor) Ready() error {
 func (a countingAuditor) Write(e audit.Entry) error {
 	err := a.Auditor.Write(e)
 	if err != nil {
-		a.failures.WithLabelValues("write").Inc()
+		a.failures.with("write").inc()
 	}
 	return err
 }
