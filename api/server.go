@@ -84,6 +84,7 @@ type Server struct {
 	replays           *replayCache // nil: signatures may be used again
 	authFailures      *authFailureLimit
 	auditLim          auditLimiter
+	fast              map[fastKey]fastRoute // the routes found without the mux (fastroute.go)
 }
 
 // New returns the HTTP handler of the whole API.
@@ -108,13 +109,17 @@ func New(svc *nkms.Service, cfg Config) *Server {
 			s.cfg.Audit = countingAuditor{Auditor: cfg.Audit, failures: m.auditFailures}
 		}
 	}
-	for _, rt := range s.routes() {
+	rs := s.routes()
+	hs := make([]http.Handler, len(rs))
+	for i, rt := range rs {
 		h := s.serve(rt)
 		if rt.handle == nil {
 			h = http.HandlerFunc(s.health)
 		}
 		s.mux.Handle(rt.method+" "+rt.path, h)
+		hs[i] = h
 	}
+	s.fast = newFastRoutes(rs, hs)
 	s.mux.HandleFunc("/", s.unknownRoute)
 	return s
 }
@@ -138,6 +143,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// No route has a non-canonical path; answer 404 rather than let the
 		// mux redirect a signed request elsewhere.
 		out.code = s.writeError(sink, r, errNoRoute)
+	} else if fr, tag, ok := s.fastRoute(r, p); ok {
+		r.Pattern, st.info.keyTag, st.info.routed = fr.pattern, tag, true
+		fr.h.ServeHTTP(sink, r)
 	} else {
 		s.mux.ServeHTTP(sink, r)
 	}
@@ -145,7 +153,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	end := time.Now()
 	elapsed := end.Sub(start)
 	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.observeRequest(r.Pattern, out.code, rec.status, elapsed) // r.Pattern: set by the mux when it routed r
+		s.cfg.Metrics.observeRequest(r.Pattern, out.code, rec.status, elapsed) // r.Pattern: set by the mux, or the fast table, when it routed r
 	}
 	if h := s.log.Handler(); h.Enabled(r.Context(), slog.LevelInfo) {
 		// The record is made here rather than by Logger.LogAttrs, without
