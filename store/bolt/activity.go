@@ -78,14 +78,17 @@ func setEntryCount(log *bbolt.Bucket, n int) error {
 
 // deleteHead deletes the (at most n) oldest entries of log that are below end
 // (nil: no bound) and returns how many it deleted and a copy of the key that
-// now comes first, nil when there is none. It deletes through one cursor
-// that goes back to the first entry after each deletion: bbolt's cursor may
-// skip items when it moves on from a deleted one, but First after Delete is
-// exact, and it costs no key copy or cursor per entry, as Bucket.Delete does.
+// now comes first, nil when there is none. It deletes through one cursor,
+// which it moves on by seeking the key it deleted: bbolt's cursor may skip
+// an item when Next follows Delete, and First would walk again over every
+// leaf the deletions emptied. Bucket.Delete would cost a cursor and a copy
+// of the key per entry.
 func deleteHead(log *bbolt.Bucket, n int, end []byte) (deleted int, next []byte, err error) {
 	c := log.Cursor()
+	var last []byte // the key just deleted
 	k, _ := c.First()
-	for ; k != nil && deleted < n && (end == nil || bytes.Compare(k, end) < 0); k, _ = c.First() {
+	for ; k != nil && deleted < n && (end == nil || bytes.Compare(k, end) < 0); k, _ = c.Seek(last) {
+		last = append(last[:0], k...)
 		if err := c.Delete(); err != nil {
 			return deleted, nil, err
 		}
