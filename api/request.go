@@ -25,7 +25,8 @@ type request struct {
 // usage log, audit line or store sees it; a malformed version is 400.
 // ri is r's reqInfo: the key tag comes from it when the fast table routed r.
 func parseRequest(rt route, ps pathParams, r *http.Request, ri *reqInfo) (*request, error) {
-	rq := &request{Request: r}
+	rq := &ri.rq // allocated with ri
+	*rq = request{Request: r}
 	if err := checkRequestLine(rt, r); err != nil {
 		return nil, err
 	}
@@ -89,7 +90,8 @@ type reqInfo struct {
 	start  time.Time
 	out    *outcome
 	keyTag string
-	routed bool // by the fast table: keyTag holds the path value
+	routed bool    // by the fast table: keyTag holds the path value
+	rq     request // the route's parsed request (parseRequest)
 }
 
 type reqInfoKey struct{}

@@ -14,7 +14,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,7 +138,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.auditRefuses(sink, r) {
 		// Fail-closed, and the audit log cannot take a line: 500, nothing done.
 		out.code = failureCode(errAuditUnavailable)
-	} else if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+	} else if p := r.URL.Path; !canonicalPath(p) {
 		// No route has a non-canonical path; answer 404 rather than let the
 		// mux redirect a signed request elsewhere.
 		out.code = s.writeError(sink, r, errNoRoute)
@@ -155,7 +154,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.observeRequest(r.Pattern, out.code, rec.status, elapsed) // r.Pattern: set by the mux, or the fast table, when it routed r
 	}
-	if h := s.log.Handler(); h.Enabled(r.Context(), slog.LevelInfo) {
+	h := s.log.Handler()
+	if ih, ok := h.(requestIDHandler); ok {
+		h = ih.Handler // the line carries its requestId already
+	}
+	if h.Enabled(r.Context(), slog.LevelInfo) {
 		// The record is made here rather than by Logger.LogAttrs, without
 		// the caller's program counter: finding it costs a stack walk per
 		// request, and the source of this line is always this function.
@@ -164,6 +167,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("method", clip(r.Method)), slog.String("path", clip(r.URL.Path)), slog.Int("status", rec.status),
 			slog.Duration("duration", elapsed), slog.String("accessKey", out.caller.AccessKey))
 		h.Handle(r.Context(), line) //nolint:errcheck // as Logger.LogAttrs: a log that fails does not fail the request
+	}
+}
+
+// canonicalPath reports whether p is rooted and path.Clean leaves it as it
+// is: no empty, "." or ".." segment, and no trailing slash but the root's.
+func canonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	if p == "/" {
+		return true
+	}
+	for start := 1; ; {
+		end := strings.IndexByte(p[start:], '/')
+		if end < 0 {
+			end = len(p)
+		} else {
+			end += start
+		}
+		switch p[start:end] {
+		case "", ".", "..":
+			return false
+		}
+		if end == len(p) {
+			return true
+		}
+		start = end + 1
 	}
 }
 
