@@ -63,12 +63,21 @@ func flatStrings(b []byte, set func(name, value []byte) bool) bool {
 // printable ASCII without '"', '\\' and the characters it escapes for HTML.
 func verbatim(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !verbatimByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// verbatimByte tells the bytes of verbatim strings: one load per byte
+// rather than seven comparisons (every answer's ciphertexts pass here).
+var verbatimByte = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // flatEncoder is an answer's data that can write itself as a flat object.
 type flatEncoder interface {
