@@ -78,23 +78,35 @@ func setEntryCount(log *bbolt.Bucket, n int) error {
 
 // deleteHead deletes the (at most n) oldest entries of log that are below end
 // (nil: no bound) and returns how many it deleted and a copy of the key that
-// now comes first, nil when there is none. It deletes through one cursor,
-// which it moves on by seeking the key it deleted: bbolt's cursor may skip
-// an item when Next follows Delete, and First would walk again over every
-// leaf the deletions emptied. Bucket.Delete would cost a cursor and a copy
-// of the key per entry.
+// now comes first, nil when there is none. It walks forward to the last
+// entry to delete, then deletes backwards through the same cursor: Prev
+// after Delete is exact (the entries before a deleted one stay where they
+// are), where Next after Delete may skip one and a Seek per entry would go
+// down from the root again. Bucket.Delete would also cost a cursor and a
+// copy of the key per entry.
 func deleteHead(log *bbolt.Bucket, n int, end []byte) (deleted int, next []byte, err error) {
 	c := log.Cursor()
-	var last []byte // the key just deleted
+	count := 0
 	k, _ := c.First()
-	for ; k != nil && deleted < n && (end == nil || bytes.Compare(k, end) < 0); k, _ = c.Seek(last) {
-		last = append(last[:0], k...)
+	for ; k != nil && count < n && (end == nil || bytes.Compare(k, end) < 0); k, _ = c.Next() {
+		count++
+	}
+	next = bytes.Clone(k)
+	if count == 0 {
+		return 0, next, nil
+	}
+	if k == nil {
+		c.Last()
+	} else {
+		c.Prev()
+	}
+	for ; deleted < count; c.Prev() {
 		if err := c.Delete(); err != nil {
 			return deleted, nil, err
 		}
 		deleted++
 	}
-	return deleted, bytes.Clone(k), nil
+	return deleted, next, nil
 }
 
 // refusedSuffix ends the name of a key's refusal log.
