@@ -180,6 +180,40 @@ func trimJSONSpace(b []byte) []byte {
 	return b
 }
 
+// decodeEncrypt is decode(rq, &req) of an encrypt body. The body of nearly
+// every call is flat: it is decoded into a request that stays on the stack,
+// where decode's v escapes to the heap.
+func decodeEncrypt(rq *request) (encryptRequest, error) {
+	buf, err := readBody(rq)
+	if err != nil {
+		return encryptRequest{}, err
+	}
+	defer putBodyBuffer(buf)
+	var req encryptRequest
+	if req.decodeFlat(buf.Bytes()) {
+		return req, nil
+	}
+	slow := new(encryptRequest)
+	err = decodeBytes(buf.Bytes(), slow)
+	return *slow, err
+}
+
+// decodeDecrypt is decodeEncrypt for a decrypt or re-encrypt body.
+func decodeDecrypt(rq *request) (decryptRequest, error) {
+	buf, err := readBody(rq)
+	if err != nil {
+		return decryptRequest{}, err
+	}
+	defer putBodyBuffer(buf)
+	var req decryptRequest
+	if req.decodeFlat(buf.Bytes()) {
+		return req, nil
+	}
+	slow := new(decryptRequest)
+	err = decodeBytes(buf.Bytes(), slow)
+	return *slow, err
+}
+
 func (r *encryptRequest) decodeFlat(b []byte) bool {
 	v, c, ok := flatCrypto(b, "plaintext")
 	if ok {

@@ -133,7 +133,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out, rec := &st.out, &st.rec
 	// One read scope per request: on a cluster, its reads share one check that
 	// this node has caught up with etcd (nkms.ReadScope).
-	r = r.WithContext(context.WithValue(nkms.WithReadScope(r.Context()), reqInfoKey{}, &st.info))
+	st.ctx = reqContext{Context: nkms.WithReadScope(r.Context()), info: &st.info}
+	r = r.WithContext(&st.ctx)
 	sink, held := s.auditStart(rec) // with an audit log, holds the answer until its line is written
 	if s.auditRefuses(sink, r) {
 		// Fail-closed, and the audit log cannot take a line: 500, nothing done.
@@ -199,12 +200,29 @@ func canonicalPath(p string) bool {
 
 // served is what ServeHTTP keeps of one request, in one allocation: the
 // reqInfo its context carries, the outcome the route fills in, the
-// recorder of the answer's status and the value of its request-id header.
+// recorder of the answer's status, the value of its request-id header and
+// its context.
 type served struct {
 	info     reqInfo
 	out      outcome
 	rec      statusRecorder
 	idHeader [1]string
+	ctx      reqContext
+}
+
+// reqContext is the context of a request that ServeHTTP serves: its parent's,
+// with the request's reqInfo under reqInfoKey, as context.WithValue would
+// make it, but in served's allocation.
+type reqContext struct {
+	context.Context
+	info *reqInfo
+}
+
+func (c *reqContext) Value(key any) any {
+	if key == (reqInfoKey{}) {
+		return c.info
+	}
+	return c.Context.Value(key)
 }
 
 // RequestIDHeader is the response header that carries the request id, as
@@ -319,21 +337,36 @@ func (s *Server) unknownRoute(w http.ResponseWriter, r *http.Request) {
 // Unknown fields are ignored, as a gateway would; anything else malformed is
 // INVALID_REQUEST, and a body over the route's limit is 413.
 func decode(rq *request, v any) error {
+	buf, err := readBody(rq)
+	if err != nil {
+		return err
+	}
+	defer putBodyBuffer(buf)
+	return decodeBytes(buf.Bytes(), v)
+}
+
+// readBody reads the body of the request into a pooled buffer, which the
+// caller gives back with putBodyBuffer.
+func readBody(rq *request) (*bytes.Buffer, error) {
 	r := rq.Request
 	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer putBodyBuffer(buf)
 	buf.Reset()
 	if n := r.ContentLength; n > 0 && n <= maxPresize {
 		buf.Grow(int(n) + bytes.MinRead) // one read, and ReadFrom sees the end without growing
 	}
 	if _, err := buf.ReadFrom(r.Body); err != nil {
+		putBodyBuffer(buf)
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return errTooLarge
+			return nil, errTooLarge
 		}
-		return nkms.Errorf(nkms.Invalid, "cannot read request body")
+		return nil, nkms.Errorf(nkms.Invalid, "cannot read request body")
 	}
-	b := buf.Bytes()
+	return buf, nil
+}
+
+// decodeBytes is decode of the body b.
+func decodeBytes(b []byte, v any) error {
 	if len(trimJSONSpace(b)) == 0 {
 		return nil
 	}
