@@ -12,13 +12,9 @@ import (
 const (
 	DefaultActivityRetention = 90 * 24 * time.Hour
 	DefaultActivityPerKey    = 10000
-	// A batch is written in one transaction, whose commit costs the same
-	// however many entries it holds: batches of 4096 (at 40k calls/s, what
-	// arrives between two ticks) cost 15-20% less CPU per entry than 1000s
-	// (store/bolt BenchmarkAppendActivities). The buffer holds four.
-	recorderBuffer     = 4 * recorderBatch
-	recorderBatch      = 4096
-	recorderFlushEvery = 100 * time.Millisecond
+	recorderBuffer           = 8192
+	recorderBatch            = 1000
+	recorderFlushEvery       = 100 * time.Millisecond
 	// A batch the store refused is kept and written again at the next
 	// flushes (an etcd leader change fails writes for seconds), up to
 	// recorderRetries times or until it holds recorderMaxHeld entries.
