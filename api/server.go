@@ -144,6 +144,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// mux redirect a signed request elsewhere.
 		out.code = s.writeError(sink, r, errNoRoute)
 	} else if fr, tag, ok := s.fastRoute(r, p); ok {
+		// r.Pattern as the mux sets it: the metrics and the audit line read it.
 		r.Pattern, st.info.keyTag, st.info.routed = fr.pattern, tag, true
 		fr.h.ServeHTTP(sink, r)
 	} else {
@@ -153,7 +154,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	end := time.Now()
 	elapsed := end.Sub(start)
 	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.observeRequest(r.Pattern, out.code, rec.status, elapsed) // r.Pattern: set by the mux, or the fast table, when it routed r
+		s.cfg.Metrics.observeRequest(r.Pattern, out.code, rec.status, elapsed) // r.Pattern: set by the mux when it routed r
 	}
 	h := s.log.Handler()
 	if ih, ok := h.(requestIDHandler); ok {
