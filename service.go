@@ -102,13 +102,26 @@ func call[T any](ctx context.Context, s *Service, c Caller, act Action, tag Tag,
 	return v, err
 }
 
-// versioned is a result that names the key version its call used.
-type versioned interface{ keyVersion() int }
-
-// usedVersion is the key version a call's result names, or 0.
+// usedVersion is the key version a call's result names (the usage log's
+// keyVersion): that of the crypto operations' results, 0 for any other. A
+// type switch rather than an interface with a keyVersion method: calling a
+// method through an interface made every call's result escape to the heap.
 func usedVersion(v any) int {
-	if r, ok := v.(versioned); ok && r != nil {
-		return r.keyVersion()
+	switch r := v.(type) {
+	case Ciphertexts:
+		return r.Version
+	case Plaintexts:
+		return r.Version
+	case Signature:
+		return r.Version
+	case Verification:
+		return r.Version
+	case PublicKey:
+		return r.Version
+	case *CustomKey:
+		if r != nil {
+			return r.Version
+		}
 	}
 	return 0
 }

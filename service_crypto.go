@@ -430,17 +430,3 @@ func (s *Service) PublicKey(ctx context.Context, c Caller, tag Tag, n int) (Publ
 		return PublicKey{PEM: pem, Version: vk.version}, nil
 	})
 }
-
-// The results of the crypto operations name the key version they used
-// (usedVersion: the usage log's keyVersion).
-func (c Ciphertexts) keyVersion() int  { return c.Version }
-func (p Plaintexts) keyVersion() int   { return p.Version }
-func (s Signature) keyVersion() int    { return s.Version }
-func (v Verification) keyVersion() int { return v.Version }
-func (p PublicKey) keyVersion() int    { return p.Version }
-func (k *CustomKey) keyVersion() int {
-	if k == nil {
-		return 0
-	}
-	return k.Version
-}

@@ -22,21 +22,39 @@ func ParseTag(s string) (Tag, error) {
 	if len(s) != 64 {
 		return Tag{}, ErrKeyNotFound
 	}
-	lower := true
+	var class byte // the bits of tagByte of every byte of s
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
+		class |= tagByte[s[i]]
+	}
+	switch {
+	case class&tagBad != 0:
+		return Tag{}, ErrKeyNotFound
+	case class&tagUpper != 0:
+		return Tag{strings.ToLower(s)}, nil
+	}
+	return Tag{s}, nil
+}
+
+// tagByte classes the bytes of a keyTag: 0 for the canonical ones (0-9,
+// a-f), tagUpper for A-F, tagBad for any other. A table lookup per byte,
+// for a check that runs on every request.
+var tagByte = func() (t [256]byte) {
+	for c := range t {
+		switch {
 		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
 		case 'A' <= c && c <= 'F':
-			lower = false
+			t[c] = tagUpper
 		default:
-			return Tag{}, ErrKeyNotFound
+			t[c] = tagBad
 		}
 	}
-	if lower {
-		return Tag{s}, nil
-	}
-	return Tag{strings.ToLower(s)}, nil
-}
+	return t
+}()
+
+const (
+	tagUpper = 1 << iota
+	tagBad
+)
 
 // String returns the tag's text ("" for the zero Tag).
 func (t Tag) String() string { return t.s }

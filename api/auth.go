@@ -29,10 +29,10 @@ var errBadCredential = errAuth("access key or signature is not valid")
 
 // authenticate checks the account signature (decisions.md D2) or the key
 // token of r for key tag, as the route allows, and returns the caller. ip is
-// the client's address (clientIP) and now the Service's time, read once per
-// request by the caller. Messages say what is wrong with the request's form
+// the client's address (clientIP), ipText its text (addrText) and now the
+// Service's time, read once per request by the caller. Messages say what is wrong with the request's form
 // without echoing secrets, and never whether an access key exists.
-func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag, ip netip.Addr, now time.Time) (nkms.Caller, error) {
+func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag, ip netip.Addr, ipText string, now time.Time) (nkms.Caller, error) {
 	if kind == authNone {
 		return nkms.Caller{}, nil
 	}
@@ -77,7 +77,7 @@ func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag, ip n
 	if s.replays != nil && !s.replays.firstUse(cred.AccessKey, cred.Signature, cred.Timestamp, now) {
 		return nkms.Caller{}, errAuth("this signature was used before; sign every request afresh")
 	}
-	c.IP = ip.String()
+	c.IP = ipText
 	return c, nil
 }
 
@@ -104,6 +104,20 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 		}
 	}
 	return ip
+}
+
+// addrText is ip.String(), for ip from clientIP. When ip is the TCP peer's
+// IPv4 address, as it usually is, the text is taken from r.RemoteAddr, which
+// holds it already, rather than made anew for every request.
+func addrText(r *http.Request, ip netip.Addr) string {
+	if i := strings.LastIndexByte(r.RemoteAddr, ':'); i > 0 && ip.Is4() {
+		host := r.RemoteAddr[:i]
+		var buf [len("255.255.255.255")]byte
+		if string(ip.AppendTo(buf[:0])) == host {
+			return host
+		}
+	}
+	return ip.String()
 }
 
 func (s *Server) trusted(ip netip.Addr) bool {

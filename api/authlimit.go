@@ -64,15 +64,16 @@ func (s *Server) authenticateLimited(w http.ResponseWriter, r *http.Request, kin
 	}
 	l := s.authFailures
 	ip, now := s.clientIP(r), s.svc.Now()
+	ipText := addrText(r, ip)
 	var addr string
 	if l.buckets != nil {
-		addr = failureBucket(ip)
+		addr = failureBucket(ip, ipText)
 		if wait, ok := l.buckets.peek(addr, now); !ok {
 			w.Header().Set("Retry-After", retryAfter(wait))
 			return nkms.Caller{}, errAuthFailuresLimited
 		}
 	}
-	c, err := s.authenticate(r, kind, tag, ip, now)
+	c, err := s.authenticate(r, kind, tag, ip, ipText, now)
 	if err != nil && authFailed(err) {
 		l.failures.Add(1)
 		l.buckets.charge(addr, now)
@@ -94,13 +95,14 @@ func authFailed(err error) bool {
 // failureBucket is the bucket of a client address: the address itself for
 // IPv4, its /64 for IPv6 (one host usually holds a whole /64, so a bucket per
 // address would give it 2^64 budgets). An address that cannot be told (a
-// listener without IP addresses) shares the bucket "".
-func failureBucket(ip netip.Addr) string {
+// listener without IP addresses) shares the bucket "". ipText is
+// ip.String() (addrText).
+func failureBucket(ip netip.Addr, ipText string) string {
 	switch {
 	case !ip.IsValid():
 		return ""
 	case ip.Is4():
-		return ip.String()
+		return ipText
 	}
 	p, err := ip.WithZone("").Prefix(64)
 	if err != nil {

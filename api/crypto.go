@@ -10,8 +10,8 @@ import (
 // Handlers of the crypto routes (ncp-kms-api.md §6.3).
 
 func (s *Server) encrypt(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
-	var req encryptRequest
-	if err := decode(rq, &req); err != nil {
+	req, err := decodeEncrypt(rq)
+	if err != nil {
 		return result{}, err
 	}
 	if !req.Plaintext.Set {
@@ -33,8 +33,8 @@ func (s *Server) encrypt(ctx context.Context, c nkms.Caller, rq *request) (resul
 }
 
 func (s *Server) decrypt(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
-	var req decryptRequest
-	if err := decode(rq, &req); err != nil {
+	req, err := decodeDecrypt(rq)
+	if err != nil {
 		return result{}, err
 	}
 	if !req.Ciphertext.Set {
@@ -53,8 +53,8 @@ func (s *Server) decrypt(ctx context.Context, c nkms.Caller, rq *request) (resul
 }
 
 func (s *Server) reEncrypt(ctx context.Context, c nkms.Caller, rq *request) (result, error) {
-	var req decryptRequest
-	if err := decode(rq, &req); err != nil {
+	req, err := decodeDecrypt(rq)
+	if err != nil {
 		return result{}, err
 	}
 	if !req.Ciphertext.Set {

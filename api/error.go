@@ -180,6 +180,11 @@ func writeSuccess(w http.ResponseWriter, data any, msg bool) {
 	writeWrapped(w, http.StatusOK, head, data)
 }
 
+// jsonContentType is the Content-Type header value of JSON answers, shared by
+// all of them: nothing changes a header value in place (Header.Add appends
+// to a full slice, so it copies).
+var jsonContentType = []string{"application/json; charset=utf-8"}
+
 // writeWrapped writes head, v in JSON and, after a non-empty head, the "}"
 // that closes it, then a newline. The body is made in a pooled buffer,
 // cleared after use as request bodies are: answers hold plaintext too.
@@ -201,7 +206,7 @@ func writeWrapped(w http.ResponseWriter, status int, head string, v any) {
 		buf.WriteByte('}')
 	}
 	buf.WriteByte('\n')
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header()["Content-Type"] = jsonContentType // as Header.Set, without a slice per answer
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }

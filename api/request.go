@@ -23,13 +23,18 @@ type request struct {
 // parseRequest parses the path values of r for route rt. A malformed keyTag
 // is a key that does not exist (404), answered before any rate limiter,
 // usage log, audit line or store sees it; a malformed version is 400.
-func parseRequest(rt route, r *http.Request) (*request, error) {
-	rq := &request{Request: r}
+// ri is r's reqInfo: the key tag comes from it when the fast table routed r.
+func parseRequest(rt route, ps pathParams, r *http.Request, ri *reqInfo) (*request, error) {
+	rq := &ri.rq // allocated with ri
+	*rq = request{Request: r}
 	if err := checkRequestLine(rt, r); err != nil {
 		return nil, err
 	}
-	if strings.Contains(rt.path, "{keyTag}") {
-		raw := r.PathValue("keyTag")
+	if ps.tag {
+		raw := ri.keyTag
+		if !ri.routed {
+			raw = r.PathValue("keyTag")
+		}
 		tag, err := nkms.ParseTag(raw)
 		if rt.kind.v3() && (rt.auth == authToken || rt.auth == authRefresh) && (err != nil || raw != tag.String()) {
 			// 3.0 token routes take the tag exactly as issued (D9).
@@ -40,7 +45,7 @@ func parseRequest(rt route, r *http.Request) (*request, error) {
 		}
 		rq.tag = tag
 	}
-	if strings.Contains(rt.path, "{version}") {
+	if ps.version {
 		n, err := parseVersion(r.PathValue("version"))
 		if err != nil {
 			return nil, err
@@ -49,6 +54,9 @@ func parseRequest(rt route, r *http.Request) (*request, error) {
 	}
 	return rq, nil
 }
+
+// pathParams are the path values of a route's pattern: {keyTag}, {version}.
+type pathParams struct{ tag, version bool }
 
 // result is a handler's answer: the value of the success body's "data",
 // and the facts of the call that the request did not carry.
@@ -75,11 +83,15 @@ type outcome struct {
 
 // reqInfo is what ServeHTTP hands down a request's context: its id (for
 // every log line), when ServeHTTP took it (its time limit counts from
-// then), and the outcome its route fills in.
+// then), the outcome its route fills in, and, when the fast table routed
+// it (fastroute.go), its raw keyTag path value.
 type reqInfo struct {
-	id    string
-	start time.Time
-	out   *outcome
+	id     string
+	start  time.Time
+	out    *outcome
+	keyTag string
+	routed bool    // by the fast table: keyTag holds the path value
+	rq     request // the route's parsed request (parseRequest)
 }
 
 type reqInfoKey struct{}
@@ -97,6 +109,7 @@ func requestID(ctx context.Context) string { return info(ctx).id }
 // authentication, rate limits, handler, answer. Authorization is the
 // Service's: every handler calls one Service method, which checks the caller.
 func (s *Server) serve(rt route) http.Handler {
+	ps := pathParams{strings.Contains(rt.path, "{keyTag}"), strings.Contains(rt.path, "{version}")}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri := info(r.Context())
 		out := ri.out
@@ -104,7 +117,7 @@ func (s *Server) serve(rt route) http.Handler {
 		if rt.kind.v3() {
 			fail = s.writeErrorV3
 		}
-		rq, err := parseRequest(rt, r)
+		rq, err := parseRequest(rt, ps, r, ri)
 		if err != nil {
 			out.code = fail(w, r, err)
 			return

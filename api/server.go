@@ -5,15 +5,15 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,6 +83,7 @@ type Server struct {
 	replays           *replayCache // nil: signatures may be used again
 	authFailures      *authFailureLimit
 	auditLim          auditLimiter
+	fast              map[fastKey]fastRoute // the routes found without the mux (fastroute.go)
 }
 
 // New returns the HTTP handler of the whole API.
@@ -107,13 +108,17 @@ func New(svc *nkms.Service, cfg Config) *Server {
 			s.cfg.Audit = countingAuditor{Auditor: cfg.Audit, failures: m.auditFailures}
 		}
 	}
-	for _, rt := range s.routes() {
+	rs := s.routes()
+	hs := make([]http.Handler, len(rs))
+	for i, rt := range rs {
 		h := s.serve(rt)
 		if rt.handle == nil {
 			h = http.HandlerFunc(s.health)
 		}
 		s.mux.Handle(rt.method+" "+rt.path, h)
+		hs[i] = h
 	}
+	s.fast = newFastRoutes(rs, hs)
 	s.mux.HandleFunc("/", s.unknownRoute)
 	return s
 }
@@ -121,22 +126,27 @@ func New(svc *nkms.Service, cfg Config) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := newRequestID()
-	w.Header().Set(canonicalRequestID, id)
 	start := time.Now()
-	st := &served{rec: statusRecorder{ResponseWriter: w}}
+	st := &served{rec: statusRecorder{ResponseWriter: w}, idHeader: [1]string{id}}
+	w.Header()[canonicalRequestID] = st.idHeader[:] // as Header.Set, without a slice of its own
 	st.info = reqInfo{id: id, start: start, out: &st.out}
 	out, rec := &st.out, &st.rec
 	// One read scope per request: on a cluster, its reads share one check that
 	// this node has caught up with etcd (nkms.ReadScope).
-	r = r.WithContext(context.WithValue(nkms.WithReadScope(r.Context()), reqInfoKey{}, &st.info))
+	st.ctx = reqContext{Context: nkms.WithReadScope(r.Context()), info: &st.info}
+	r = r.WithContext(&st.ctx)
 	sink, held := s.auditStart(rec) // with an audit log, holds the answer until its line is written
 	if s.auditRefuses(sink, r) {
 		// Fail-closed, and the audit log cannot take a line: 500, nothing done.
 		out.code = failureCode(errAuditUnavailable)
-	} else if p := r.URL.Path; p == "" || p[0] != '/' || path.Clean(p) != p {
+	} else if p := r.URL.Path; !canonicalPath(p) {
 		// No route has a non-canonical path; answer 404 rather than let the
 		// mux redirect a signed request elsewhere.
 		out.code = s.writeError(sink, r, errNoRoute)
+	} else if fr, tag, ok := s.fastRoute(r, p); ok {
+		// r.Pattern as the mux sets it: the metrics and the audit line read it.
+		r.Pattern, st.info.keyTag, st.info.routed = fr.pattern, tag, true
+		fr.h.ServeHTTP(sink, r)
 	} else {
 		s.mux.ServeHTTP(sink, r)
 	}
@@ -146,7 +156,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.observeRequest(r.Pattern, out.code, rec.status, elapsed) // r.Pattern: set by the mux when it routed r
 	}
-	if h := s.log.Handler(); h.Enabled(r.Context(), slog.LevelInfo) {
+	h := s.log.Handler()
+	if ih, ok := h.(requestIDHandler); ok {
+		h = ih.Handler // the line carries its requestId already
+	}
+	if h.Enabled(r.Context(), slog.LevelInfo) {
 		// The record is made here rather than by Logger.LogAttrs, without
 		// the caller's program counter: finding it costs a stack walk per
 		// request, and the source of this line is always this function.
@@ -158,13 +172,58 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// canonicalPath reports whether p is rooted and path.Clean leaves it as it
+// is: no empty, "." or ".." segment, and no trailing slash but the root's.
+func canonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	if p == "/" {
+		return true
+	}
+	for start := 1; ; {
+		end := strings.IndexByte(p[start:], '/')
+		if end < 0 {
+			end = len(p)
+		} else {
+			end += start
+		}
+		switch p[start:end] {
+		case "", ".", "..":
+			return false
+		}
+		if end == len(p) {
+			return true
+		}
+		start = end + 1
+	}
+}
+
 // served is what ServeHTTP keeps of one request, in one allocation: the
-// reqInfo its context carries, the outcome the route fills in, and the
-// recorder of the answer's status.
+// reqInfo its context carries, the outcome the route fills in, the
+// recorder of the answer's status, the value of its request-id header and
+// its context.
 type served struct {
-	info reqInfo
-	out  outcome
-	rec  statusRecorder
+	info     reqInfo
+	out      outcome
+	rec      statusRecorder
+	idHeader [1]string
+	ctx      reqContext
+}
+
+// reqContext is the context of a request that ServeHTTP serves: its parent's,
+// with the request's reqInfo under reqInfoKey, as context.WithValue would
+// make it, but in served's allocation.
+type reqContext struct {
+	context.Context
+	info *reqInfo
+}
+
+func (c *reqContext) Value(key any) any {
+	if key == (reqInfoKey{}) {
+		return c.info
+	}
+	return c.Context.Value(key)
 }
 
 // RequestIDHeader is the response header that carries the request id, as
@@ -279,21 +338,36 @@ func (s *Server) unknownRoute(w http.ResponseWriter, r *http.Request) {
 // Unknown fields are ignored, as a gateway would; anything else malformed is
 // INVALID_REQUEST, and a body over the route's limit is 413.
 func decode(rq *request, v any) error {
+	buf, err := readBody(rq)
+	if err != nil {
+		return err
+	}
+	defer putBodyBuffer(buf)
+	return decodeBytes(buf.Bytes(), v)
+}
+
+// readBody reads the body of the request into a pooled buffer, which the
+// caller gives back with putBodyBuffer.
+func readBody(rq *request) (*bytes.Buffer, error) {
 	r := rq.Request
 	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer putBodyBuffer(buf)
 	buf.Reset()
 	if n := r.ContentLength; n > 0 && n <= maxPresize {
 		buf.Grow(int(n) + bytes.MinRead) // one read, and ReadFrom sees the end without growing
 	}
 	if _, err := buf.ReadFrom(r.Body); err != nil {
+		putBodyBuffer(buf)
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return errTooLarge
+			return nil, errTooLarge
 		}
-		return nkms.Errorf(nkms.Invalid, "cannot read request body")
+		return nil, nkms.Errorf(nkms.Invalid, "cannot read request body")
 	}
-	b := buf.Bytes()
+	return buf, nil
+}
+
+// decodeBytes is decode of the body b.
+func decodeBytes(b []byte, v any) error {
 	if len(trimJSONSpace(b)) == 0 {
 		return nil
 	}
@@ -352,10 +426,14 @@ func jsonProblem(err error) string {
 	return "malformed"
 }
 
-// newRequestID returns 12 random bytes in hex.
+// newRequestID returns 12 random bytes in hex. A request id tells requests
+// apart in logs; it guards nothing, so it comes from the runtime's generator
+// (ChaCha8, seeded from the OS at start), which costs a fraction of
+// crypto/rand's per request.
 func newRequestID() string {
 	var b [12]byte
-	rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint32(b[8:], rand.Uint32())
 	var h [2 * len(b)]byte
 	hex.Encode(h[:], b[:])
 	return string(h[:])

@@ -76,36 +76,37 @@ func setEntryCount(log *bbolt.Bucket, n int) error {
 	return nil
 }
 
-// headKeys returns copies of the keys of the (at most n) oldest entries of
-// log that are below end (nil: no bound), and a copy of the key that follows
-// them, nil when there is none. The caller deletes them after the walk, as
-// bbolt's cursor may skip items when its bucket changes under it.
-func headKeys(log *bbolt.Bucket, n int, end []byte) (keys [][]byte, next []byte) {
-	var buf []byte // the keys, one after another
-	var ends []int
+// deleteHead deletes the (at most n) oldest entries of log that are below end
+// (nil: no bound) and returns how many it deleted and a copy of the key that
+// now comes first, nil when there is none. It walks forward to the last
+// entry to delete, then deletes backwards through the same cursor: Prev
+// after Delete is exact (the entries before a deleted one stay where they
+// are), where Next after Delete may skip one and a Seek per entry would go
+// down from the root again. Bucket.Delete would also cost a cursor and a
+// copy of the key per entry.
+func deleteHead(log *bbolt.Bucket, n int, end []byte) (deleted int, next []byte, err error) {
 	c := log.Cursor()
+	count := 0
 	k, _ := c.First()
-	for ; k != nil && len(ends) < n && (end == nil || bytes.Compare(k, end) < 0); k, _ = c.Next() {
-		buf = append(buf, k...)
-		ends = append(ends, len(buf))
+	for ; k != nil && count < n && (end == nil || bytes.Compare(k, end) < 0); k, _ = c.Next() {
+		count++
 	}
-	keys = make([][]byte, len(ends))
-	from := 0
-	for i, to := range ends {
-		keys[i] = buf[from:to:to]
-		from = to
+	next = bytes.Clone(k)
+	if count == 0 {
+		return 0, next, nil
 	}
-	return keys, bytes.Clone(k)
-}
-
-// deleteAll deletes keys from bk.
-func deleteAll(bk *bbolt.Bucket, keys [][]byte) error {
-	for _, k := range keys {
-		if err := bk.Delete(k); err != nil {
-			return err
+	if k == nil {
+		c.Last()
+	} else {
+		c.Prev()
+	}
+	for ; deleted < count; c.Prev() {
+		if err := c.Delete(); err != nil {
+			return deleted, nil, err
 		}
+		deleted++
 	}
-	return nil
+	return deleted, next, nil
 }
 
 // refusedSuffix ends the name of a key's refusal log.
@@ -318,11 +319,11 @@ func (b *buckets) settleLog(l *touchedLog) error {
 	n := entryCount(l.log) + l.added
 	var first []byte
 	if l.limit > 0 && n > l.limit {
-		old, next := headKeys(l.log, n-l.limit, nil)
-		if err := deleteAll(l.log, old); err != nil {
+		deleted, next, err := deleteHead(l.log, n-l.limit, nil)
+		if err != nil {
 			return fmt.Errorf("trim: %w", err)
 		}
-		n -= len(old)
+		n -= deleted
 		first = next
 	} else if k, _ := l.log.Cursor().First(); k != nil {
 		first = bytes.Clone(k[:8])
@@ -406,18 +407,18 @@ func (b *buckets) pruneActivities(end []byte, limit int) (int, error) {
 		if log == nil {
 			continue // a row without a log; cannot happen
 		}
-		old, next := headKeys(log, limit-removed, end)
-		if err := deleteAll(log, old); err != nil {
+		deleted, next, err := deleteHead(log, limit-removed, end)
+		if err != nil {
 			return 0, fmt.Errorf("prune activities of key %s: %w", tag, err)
 		}
-		removed += len(old)
+		removed += deleted
 		if next == nil {
 			if err := b.activities.DeleteBucket(tag); err != nil {
 				return 0, fmt.Errorf("prune activities of key %s: %w", tag, err)
 			}
 			continue
 		}
-		if err := setEntryCount(log, entryCount(log)-len(old)); err != nil {
+		if err := setEntryCount(log, entryCount(log)-deleted); err != nil {
 			return 0, err
 		}
 		if err := b.activityOldest.Put(oldestKey(next, tag), []byte{}); err != nil {

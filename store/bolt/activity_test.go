@@ -400,3 +400,57 @@ func TestRefusalsInAFileOfBefore(t *testing.T) {
 	}
 	checkActivityIndex(t, s)
 }
+
+// TestTrimAcrossLeaves: batches of 1000 entries into a log capped at 2500,
+// so that every trim deletes entries of many leaves in the transaction that
+// adds entries at the log's end: the log keeps exactly the newest 2500, in
+// order, and its count and index agree.
+func TestTrimAcrossLeaves(t *testing.T) {
+	t.Parallel()
+	s := openTest(t, filepath.Join(t.TempDir(), "nkms.db"), Options{})
+	k, err := s.Create(t.Context(), testKey(t, 1, "busy", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch, limit = 1000, 2500
+	start := time.Now().Add(-time.Hour)
+	for b := range 6 {
+		entries := make([]nkms.Activity, batch)
+		for i := range entries {
+			n := b*batch + i
+			entries[i] = testActivity(k, start.Add(time.Duration(n)*time.Millisecond), fmt.Sprint(n))
+		}
+		if err := s.AppendActivities(t.Context(), entries, limit); err != nil {
+			t.Fatal(err)
+		}
+		total := (b + 1) * batch
+		want := min(total, limit)
+		var got []string
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			log := tx.Bucket(bucketActivities).Bucket([]byte(k.Tag))
+			if n := entryCount(log); n != want {
+				t.Errorf("batch %d: count %d, want %d", b, n, want)
+			}
+			return log.ForEach(func(_, v []byte) error {
+				a, err := codec.UnmarshalActivity(v)
+				if err != nil {
+					return err
+				}
+				got = append(got, a.Message)
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != want {
+			t.Fatalf("batch %d: %d entries, want %d", b, len(got), want)
+		}
+		for i, m := range got {
+			if w := fmt.Sprint(total - want + i); m != w {
+				t.Fatalf("batch %d: entry %d is %s, want %s", b, i, m, w)
+			}
+		}
+		checkActivityIndex(t, s)
+	}
+}

@@ -78,7 +78,13 @@ func benchActivities(k *nkms.Key, start time.Time, n int) []nkms.Activity {
 // BenchmarkAppendActivities100 appends batches of 100 entries of one key
 // whose log is capped at 10,000 entries, so that it reaches the steady state
 // in which every batch also trims the 100 oldest.
-func BenchmarkAppendActivities100(b *testing.B) {
+func BenchmarkAppendActivities100(b *testing.B) { benchAppendActivities(b, 100) }
+
+// BenchmarkAppendActivities1000 is BenchmarkAppendActivities100 with the
+// batches of the usage-log recorder under load: 1000 entries.
+func BenchmarkAppendActivities1000(b *testing.B) { benchAppendActivities(b, 1000) }
+
+func benchAppendActivities(b *testing.B, size int) {
 	s, tags := benchStore(b, 1)
 	k, err := s.Get(b.Context(), tags[0])
 	if err != nil {
@@ -87,7 +93,7 @@ func BenchmarkAppendActivities100(b *testing.B) {
 	start := time.Now()
 	i := 0
 	for b.Loop() {
-		batch := benchActivities(k, start.Add(time.Duration(i)*100*time.Millisecond), 100)
+		batch := benchActivities(k, start.Add(time.Duration(i*size)*time.Millisecond), size)
 		if err := s.AppendActivities(b.Context(), batch, 10_000); err != nil {
 			b.Fatal(err)
 		}
