@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,4 +236,46 @@ func etcdCPU() (time.Duration, bool) {
 		}
 	}
 	return 0, false
+}
+
+// BenchmarkCatchUp: CatchUps from 16 goroutines, as requests of a loaded
+// node call them (each shares a quorum read with those that wait with it).
+// It reports the quorum reads per CatchUp and the CPU per quorum read of
+// this process and, when it finds it, of etcd (compare runs made together:
+// the machine may be shared).
+func BenchmarkCatchUp(b *testing.B) {
+	_, cli := sharedEtcd(b)
+	st := open(b, cli, newPrefix(b, cli))
+	f, err := st.Follow(b.Context(), Changes{Key: func(string) {}, AccessKey: func(string) {}, All: func() {}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rounds0 := f.Rounds()
+	cpu0, haveCPU := etcdCPU()
+	self0 := selfCPU()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := f.CatchUp(b.Context()); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	rounds := float64(f.Rounds() - rounds0)
+	b.ReportMetric(rounds/float64(b.N), "reads/op")
+	b.ReportMetric(float64(selfCPU()-self0)/rounds/1e3, "self-µs/read")
+	if cpu1, ok := etcdCPU(); ok && haveCPU {
+		b.ReportMetric(float64(cpu1-cpu0)/rounds/1e3, "etcd-µs/read")
+	}
+}
+
+// selfCPU is the CPU time (user+system) of this process so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -74,18 +75,26 @@ type Follower struct {
 	next     *round        // the read that starts next, once one in flight ends
 
 	rounds atomic.Uint64 // quorum reads of CatchUp so far
+
+	rangeKV      pb.KVClient      // the client's connection, without clientv3's wrapping
+	changesRange *pb.RangeRequest // of CatchUp's quorum read; never changed
 }
 
 // round is one quorum read that several CatchUps share.
 type round struct {
 	done chan struct{}
 	err  error
+	// expired is closed the store's timeout after the round was made: its
+	// CatchUps, which all joined it since, give up then. One timer per round
+	// rather than per CatchUp: under load a round serves many.
+	expired chan struct{}
+	timer   *time.Timer
 }
 
 // Follow starts following the changes on s's prefix until ctx ends; it
 // reports them to changes. It fails if etcd does not answer.
 func (s *Store) Follow(ctx context.Context, changes Changes) (*Follower, error) {
-	f := &Follower{s: s, changes: changes, ctx: ctx, advanced: make(chan struct{})}
+	f := newFollower(ctx, s, changes)
 	rev, err := f.currentRevision(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("etcd store: follow changes: %w", err)
@@ -93,6 +102,13 @@ func (s *Store) Follow(ctx context.Context, changes Changes) (*Follower, error) 
 	f.reported = rev
 	go f.watch(rev)
 	return f, nil
+}
+
+// newFollower returns a follower of s's changes, not started.
+func newFollower(ctx context.Context, s *Store, changes Changes) *Follower {
+	return &Follower{s: s, changes: changes, ctx: ctx, advanced: make(chan struct{}),
+		rangeKV:      pb.NewKVClient(s.client.ActiveConnection()),
+		changesRange: &pb.RangeRequest{Key: []byte(s.changesKey()), KeysOnly: true}}
 }
 
 // currentRevision reads meta/changes from a quorum and returns the store's
@@ -187,14 +203,12 @@ func (f *Follower) reportedRevision() int64 {
 // when etcd does not say within the store's timeout.
 func (f *Follower) CatchUp(ctx context.Context) error {
 	r := f.join()
-	t := time.NewTimer(f.s.timeout)
-	defer t.Stop()
 	select {
 	case <-r.done:
 		return r.err
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-t.C:
+	case <-r.expired:
 		return fmt.Errorf("etcd store: catch up with the cluster: %w", ErrUnavailable)
 	}
 }
@@ -207,7 +221,8 @@ func (f *Follower) join() *round {
 	if f.next != nil {
 		return f.next
 	}
-	r := &round{done: make(chan struct{})}
+	r := &round{done: make(chan struct{}), expired: make(chan struct{})}
+	r.timer = time.AfterFunc(f.s.timeout, func() { close(r.expired) })
 	if f.inFlight < maxRounds {
 		f.inFlight++
 		go f.run(r)
@@ -226,6 +241,7 @@ func (f *Follower) run(r *round) {
 	for r != nil {
 		f.rounds.Add(1)
 		r.err = f.catchUpOnce()
+		r.timer.Stop()
 		close(r.done)
 		f.mu.Lock()
 		r, f.next = f.next, nil
@@ -239,18 +255,19 @@ func (f *Follower) run(r *round) {
 // catchUpOnce reads the mod revision of meta/changes from a quorum and waits
 // until the watch has reported up to it.
 func (f *Follower) catchUpOnce() error {
-	// The read has the store's timeout (boundedKV), which makes its expiry
-	// ErrUnavailable; the wait for the watch has the same time again.
-	resp, err := f.s.kv.Get(f.ctx, f.s.changesKey())
+	want, err := f.changesRevision()
 	if err != nil {
 		return fmt.Errorf("etcd store: catch up with the cluster: %w", err)
 	}
+	f.mu.Lock()
+	reported := f.reported
+	f.mu.Unlock()
+	if reported >= want {
+		return nil
+	}
+	// The wait for the watch has the store's timeout again.
 	ctx, cancel := context.WithTimeout(f.ctx, f.s.timeout)
 	defer cancel()
-	var want int64
-	if kv := first(resp.Kvs); kv != nil {
-		want = kv.ModRevision
-	}
 	for {
 		f.mu.Lock()
 		reported, advanced := f.reported, f.advanced
@@ -265,4 +282,21 @@ func (f *Follower) catchUpOnce() error {
 				reported, want, ErrUnavailable)
 		}
 	}
+}
+
+// changesRevision reads the mod revision of meta/changes (0 if it is not
+// there) by a linearizable read: a Range of the one row, keys only, sent as
+// it is (the same request every time) under the store's timeout, whose expiry
+// is ErrUnavailable.
+func (f *Follower) changesRevision() (int64, error) {
+	ctx, cancel := context.WithTimeout(f.ctx, f.s.timeout)
+	defer cancel()
+	resp, err := f.rangeKV.Range(ctx, f.changesRange)
+	if err != nil {
+		return 0, unavailable(f.ctx, rpctypes.Error(err))
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, nil
+	}
+	return resp.Kvs[0].ModRevision, nil
 }

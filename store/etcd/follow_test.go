@@ -277,12 +277,12 @@ func TestFollowerAfterCompaction(t *testing.T) {
 	all := make(chan struct{}, 1)
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	f := &Follower{s: st, ctx: fctx, advanced: make(chan struct{}), reported: start,
-		changes: Changes{
-			Key:       func(string) { t.Error("a change reported from compacted history") },
-			AccessKey: func(string) {},
-			All:       func() { all <- struct{}{} },
-		}}
+	f := newFollower(fctx, st, Changes{
+		Key:       func(string) { t.Error("a change reported from compacted history") },
+		AccessKey: func(string) {},
+		All:       func() { all <- struct{}{} },
+	})
+	f.reported = start
 	go f.watch(start) // as if the watch had broken at start and resumed after the compaction
 	select {
 	case <-all:
