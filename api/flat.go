@@ -1,6 +1,10 @@
 package api
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/nkms/nkms/internal/jsontext"
+)
 
 // Fast paths for the bodies that nearly every crypto call sends and gets:
 // a JSON object of a plain string (or a list of them), such as
@@ -59,26 +63,6 @@ func flatStrings(b []byte, set func(name, value []byte) bool) bool {
 	}
 }
 
-// verbatim reports whether encoding/json writes s as it is between quotes:
-// printable ASCII without '"', '\\' and the characters it escapes for HTML.
-func verbatim(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !verbatimByte[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// verbatimByte tells the bytes of verbatim strings: one load per byte
-// rather than seven comparisons (every answer's ciphertexts pass here).
-var verbatimByte = func() (t [256]bool) {
-	for c := 0x20; c <= 0x7e; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
-
 // flatEncoder is an answer's data that can write itself as a flat object.
 type flatEncoder interface {
 	// flatMember returns the name and value of the object's one member: a
@@ -104,11 +88,11 @@ func writeFlat(buf *bytes.Buffer, v any) bool {
 	default:
 		return false
 	}
-	if len(items) == 0 || !verbatim(name) { // encoding/json writes an empty list as []: not this path
+	if len(items) == 0 || !jsontext.Verbatim(name) { // encoding/json writes an empty list as []: not this path
 		return false
 	}
 	for _, s := range items {
-		if !verbatim(s) {
+		if !jsontext.Verbatim(s) {
 			return false
 		}
 	}

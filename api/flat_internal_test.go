@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -109,20 +108,4 @@ func FuzzFlatAnswer(f *testing.F) {
 			checkFlatAnswer(t, a)
 		}
 	})
-}
-
-// TestVerbatimByte: every single byte that verbatim takes is one that
-// encoding/json writes as it is, and it takes exactly the printable ASCII
-// bytes but '"', '\\', '<', '>' and '&'.
-func TestVerbatimByte(t *testing.T) {
-	for c := 0; c < 256; c++ {
-		s := string([]byte{byte(c)})
-		want := c >= 0x20 && c <= 0x7e && !strings.ContainsRune(`"\<>&`, rune(c))
-		if got := verbatim(s); got != want {
-			t.Errorf("verbatim(%q) = %v, want %v", s, got, want)
-		}
-		if b, _ := json.Marshal(s); verbatim(s) && string(b) != `"`+s+`"` {
-			t.Errorf("verbatim(%q), but encoding/json writes %s", s, b)
-		}
-	}
 }

@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/nkms/nkms"
+	"github.com/nkms/nkms/internal/jsontext"
 )
 
 // activityRecord is the stored form of nkms.Activity, format 1. It holds no
@@ -49,7 +49,7 @@ func AppendActivity(dst []byte, a *nkms.Activity) ([]byte, error) {
 		return dst, fmt.Errorf("encode activity of key %s: time: %w", a.Tag, err)
 	}
 	for _, s := range [...]string{a.Tag, a.KeyName, a.RequestType, a.Requestor, a.IP, a.Result, a.Action, a.AuthType, a.Message} {
-		if !verbatim(s) {
+		if !jsontext.Verbatim(s) {
 			return appendActivityJSON(dst, a, at)
 		}
 	}
@@ -102,25 +102,6 @@ func appendActivityJSON(dst []byte, a *nkms.Activity, at int64) ([]byte, error) 
 	}
 	return append(dst, b...), nil
 }
-
-// verbatim reports whether encoding/json writes s as it is between quotes:
-// printable ASCII without '"', '\\' and the characters it escapes for HTML.
-func verbatim(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !verbatimByte[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// verbatimByte tells the bytes of verbatim strings.
-var verbatimByte = func() (t [256]bool) {
-	for c := 0x20; c <= 0x7e; c++ {
-		t[c] = !strings.ContainsRune(`"\<>&`, rune(c))
-	}
-	return t
-}()
 
 // appendString appends name (`,"field":`) and s, verbatim, in quotes.
 func appendString(dst []byte, name, s string) []byte {
