@@ -63,15 +63,18 @@ func segmentsMeet(a, b []string) bool {
 // also match is left to the mux, which decides between them.
 func newFastRoutes(rs []route, hs []http.Handler) map[fastKey]fastRoute {
 	m := map[fastKey]fastRoute{}
+	segs := make([][]string, len(rs)) // each route's path, split once
+	for i, rt := range rs {
+		segs[i] = strings.Split(rt.path, "/")
+	}
 	for i, rt := range rs {
 		prefix, action, ok := fastShape(rt.path)
 		if !ok {
 			continue
 		}
-		segs := strings.Split(rt.path, "/")
 		shared := false
 		for j, other := range rs {
-			if j != i && (other.method == rt.method || other.method == "") && segmentsMeet(segs, strings.Split(other.path, "/")) {
+			if j != i && (other.method == rt.method || other.method == "") && segmentsMeet(segs[i], segs[j]) {
 				shared = true
 				break
 			}
