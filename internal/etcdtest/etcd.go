@@ -227,9 +227,14 @@ type etcdMember struct {
 // output is logged.
 func Start(t testing.TB, members int) *Cluster {
 	t.Helper()
-	bin := Binary(t)
-	dir := t.TempDir()
-	c, err := startEtcd(bin, dir, members, nil)
+	return startFor(t, Binary(t), t.TempDir(), members, nil)
+}
+
+// startFor starts the cluster of Start in dir, with TLS when files is not
+// nil, and has it killed when t ends (its output logged if t failed).
+func startFor(t testing.TB, bin, dir string, members int, files *TLSFiles) *Cluster {
+	t.Helper()
+	c, err := startEtcd(bin, dir, members, files)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,17 +46,7 @@ func StartTLS(t testing.TB, members int) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := startEtcd(bin, dir, members, files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			t.Logf("etcd output:\n%s", c.Output())
-		}
-	})
-	return c
+	return startFor(t, bin, dir, members, files)
 }
 
 // TLS returns the PEM files of a cluster of StartTLS; nil for a cluster
@@ -177,8 +167,6 @@ func writeTLSFiles(dir string) (*TLSFiles, error) {
 	return files, nil
 }
 
-// newCert makes a P-256 key and a certificate of it from tmpl, signed by
-// parent and its key (self-signed when parent is nil).
 // caTemplate is a self-signed CA certificate named name, valid around now.
 func caTemplate(name string, now time.Time) *x509.Certificate {
 	return &x509.Certificate{
@@ -191,6 +179,8 @@ func caTemplate(name string, now time.Time) *x509.Certificate {
 	}
 }
 
+// newCert makes a P-256 key and a certificate of it from tmpl, signed by
+// parent and its key (self-signed when parent is nil).
 func newCert(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
