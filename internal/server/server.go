@@ -39,43 +39,81 @@ const (
 )
 
 // Run validates cfg and runs the server until ctx ends, then shuts down
-// gracefully: it stops taking connections, waits up to 30s for the requests
-// in flight, stops the scheduler and writes the queued usage-log entries.
-// Its log lines and its notices for the operator (the address it serves on,
-// the first access key, the --dev certificate's fingerprint) go to stderr.
-// It returns an error when the server cannot start or stops serving on its
-// own; errors with a Hint method carry a suggestion for the operator.
+// gracefully (Server.Close). It returns an error when the server cannot
+// start or stops serving on its own; errors with a Hint method carry a
+// suggestion for the operator.
 func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
-	if err := cfg.Validate(); err != nil {
+	s, err := Start(ctx, cfg, stderr)
+	if err != nil {
 		return err
+	}
+	select {
+	case err := <-s.served:
+		s.Close()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	return s.Close()
+}
+
+// Server is a running nkms server, from Start until Close.
+type Server struct {
+	// URL is where the API is served: http:// or https:// and the address
+	// the listener got (the port is filled in for --listen with port 0).
+	URL string
+
+	srv    *http.Server
+	served chan error // what Serve returned, once it has
+	logOut *logBuffer
+	stderr io.Writer
+	// undo releases, in reverse order, what Start set up after the listener:
+	// the scheduler and recorder, the extra listeners, the audit log, the store.
+	undo      []func()
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start validates cfg, opens its store and serves the API in the
+// background; ctx bounds only the start-up (opening the store). Its log
+// lines and its notices for the operator (the address it serves on, the
+// first access key, the --dev certificate's fingerprint) go to stderr.
+// When it returns an error, everything it set up is released again.
+func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if err := disableCoreDumps(); err != nil {
-		return err
+		return nil, err
 	}
 	level, _ := cfg.logLevel() // checked by Validate
-	logOut := newLogBuffer(stderr)
-	defer logOut.Flush()
-	log := slog.New(api.LogHandler(newLogHandler(cfg.LogFormat, logOut, level)))
+	s := &Server{logOut: newLogBuffer(stderr), stderr: stderr, served: make(chan error, 1)}
+	s.undo = append(s.undo, s.logOut.Flush)
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+	log := slog.New(api.LogHandler(newLogHandler(cfg.LogFormat, s.logOut, level)))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	root, err := LoadRootKey(cfg.RootKeyFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	be, err := openBackend(ctx, cfg, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer be.close()
+	s.undo = append(s.undo, func() { be.close() })
 	if err := bindRootKey(ctx, be, root); err != nil {
-		return err
+		return nil, err
 	}
 	auditor, closeAudit, err := openAuditLog(cfg, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer closeAudit()
+	s.undo = append(s.undo, closeAudit)
 	store := be.store
 	var metrics *api.Metrics
 	if cfg.MetricsListen != "" {
@@ -84,38 +122,38 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 	svc := &nkms.Service{Store: store, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log,
 		Recorder: nkms.NewRecorder(store, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey,
 		Heavy: nkms.NewHeavyPool(cfg.CryptoWorkers, cfg.CryptoQueueTimeout)}
-	logOut.Flush()
+	s.logOut.Flush()
 	if err := bootstrapAccessKey(ctx, svc, cfg, stderr); err != nil {
-		return err
+		return nil, err
 	}
 
 	proxies, err := cfg.trustedProxies()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	ln = limitConnections(ln, cfg.MaxConnections)
 	tlsConf, err := serverTLS(cfg, stderr)
 	if err != nil {
 		ln.Close()
-		return err
+		return nil, err
 	}
-	url := "http://" + ln.Addr().String()
+	s.URL = "http://" + ln.Addr().String()
 	if tlsConf != nil {
-		url = "https://" + ln.Addr().String()
+		s.URL = "https://" + ln.Addr().String()
 	}
 	if cfg.PublicURL == "" {
-		cfg.PublicURL = url
+		cfg.PublicURL = s.URL
 	}
 	handler := api.New(svc, api.Config{PublicURL: cfg.PublicURL, TrustedProxies: proxies, Log: log,
 		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerCaller: cfg.RateLimitPerCall,
 		AuthFailuresPerSecond: cfg.AuthFailureRate, AuthFailureBurst: cfg.AuthFailureBurst,
 		RejectReplayedSignatures: cfg.RejectReplays, Audit: auditor, AuditFailClosed: cfg.AuditFailClosed,
 		Ready: be.ready, Metrics: metrics, RequestTimeout: requestTimeout})
-	srv := &http.Server{
+	s.srv = &http.Server{
 		Handler:           withConsole(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -142,47 +180,60 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) error {
 		wg.Go(func() { be.watchDeleted(schedCtx, svc.ForgetKey) })
 	}
 	wg.Go(func() { svc.Recorder.Run(schedCtx) }) // writes what is queued before it returns
-	defer func() { stopSched(); wg.Wait() }()
+	s.undo = append(s.undo, func() { stopSched(); wg.Wait() })
 
-	served := make(chan error, 1)
 	go func() {
 		if tlsConf != nil {
-			served <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			s.served <- s.srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
 		} else {
-			served <- srv.Serve(ln)
+			s.served <- s.srv.Serve(ln)
 		}
 	}()
-	logOut.Flush() // what was logged so far comes before the lines written directly to stderr
+	s.logOut.Flush() // what was logged so far comes before the lines written directly to stderr
 	if metrics != nil {
 		stop, err := serveMetrics(cfg.MetricsListen, metrics, stderr)
 		if err != nil {
-			srv.Close()
-			return err
+			s.srv.Close()
+			return nil, err
 		}
-		defer stop()
+		s.undo = append(s.undo, stop)
 	}
-	fmt.Fprintf(stderr, "nkms: serving on %s (%s)\n", url, be.where)
+	fmt.Fprintf(stderr, "nkms: serving on %s (%s)\n", s.URL, be.where)
 	if cfg.PprofListen != "" {
 		stop, err := servePprof(cfg.PprofListen, stderr)
 		if err != nil {
-			return err
+			s.srv.Close()
+			return nil, err
 		}
-		defer stop()
+		s.undo = append(s.undo, stop)
 	}
+	return s, nil
+}
 
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+// Close shuts the server down gracefully: it stops taking connections,
+// waits up to 30s for the requests in flight, stops the scheduler, writes
+// the queued usage-log entries and closes the store. Only the first call
+// does it; every call returns its result.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.logOut.Flush()
+		fmt.Fprintln(s.stderr, "nkms: shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.srv.Shutdown(shutdownCtx); err != nil {
+			s.closeErr = fmt.Errorf("shutdown: %w", err)
+		}
+		s.release()
+	})
+	return s.closeErr
+}
+
+// release undoes what Start set up, newest first.
+func (s *Server) release() {
+	for i := len(s.undo) - 1; i >= 0; i-- {
+		s.undo[i]()
 	}
-	logOut.Flush()
-	fmt.Fprintln(stderr, "nkms: shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	s.undo = nil
 }
 
 // limitConnections caps at n (0: no cap) the connections of ln that are

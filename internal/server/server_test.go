@@ -145,3 +145,36 @@ func TestRunRefusesABadConfig(t *testing.T) {
 		t.Fatalf("Run with a bad config made the data dir: %v", serr)
 	}
 }
+
+// TestStartAndClose: Start serves in the background on the port the
+// listener got and reports its URL; Close stops it, releases the data file
+// (a second Start on the same data dir opens it) and may be called again.
+func TestStartAndClose(t *testing.T) {
+	cfg := testConfig(t)
+	ctx := context.Background()
+	s, err := Start(ctx, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(s.URL, testAccessKey, testSecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Health(ctx); err != nil {
+		t.Fatalf("health at %s: %v", s.URL, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := c.Health(ctx); err == nil {
+		t.Fatal("the API still answers after Close")
+	}
+	s2, err := Start(ctx, cfg, io.Discard)
+	if err != nil {
+		t.Fatalf("Start again on the same data dir: %v", err)
+	}
+	s2.Close()
+}
