@@ -61,7 +61,7 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.IntVar(&cfg.AuthFailureBurst, "auth-failure-burst", 0, "failed authentications an address may make at once (0: ten seconds' worth of --auth-failure-rate)")
 	f.IntVar(&cfg.CryptoWorkers, "crypto-workers", nkms.DefaultHeavyWorkers(), "RSA-2048 private-key operations (sign, decrypt; ~1.3 ms of CPU each) run at once; more wait, so that they cannot starve cheap requests (by default one less than the CPUs Go uses, at least 1; 0: no bound)")
 	f.DurationVar(&cfg.CryptoQueueTimeout, "crypto-queue-timeout", 100*time.Millisecond, "how long an RSA-2048 private-key operation waits for one of --crypto-workers; past it the request gets 503 with Retry-After (0: as long as the request lasts)")
-	f.StringVar(&cfg.Store, "store", "bolt", "where keys live: bolt (a file in --data-dir, one node) or etcd (a cluster of nodes)")
+	f.StringVar(&cfg.Store, "store", "bolt", "where keys live: bolt (a file in --data-dir, one node), etcd (a cluster of nodes), or mem (in memory, lost when the server stops: for tests)")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "--store etcd: client URLs of the etcd members (http:// or https://)")
 	f.StringVar(&cfg.EtcdPrefix, "etcd-prefix", server.DefaultEtcdPrefix, "--store etcd: key prefix; every node of one nkms cluster uses the same")
 	f.StringVar(&cfg.EtcdCACert, "etcd-ca-cert", "", "--store etcd: PEM CA certificates that sign the etcd members' certificates")

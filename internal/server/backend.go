@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/store/bolt"
 	"github.com/nkms/nkms/store/cache"
+	"github.com/nkms/nkms/store/mem"
 )
 
 // backend is the store of `nkms server` and what the server needs to run on
@@ -41,8 +43,11 @@ var errNoEtcd = errors.New("--store etcd: this nkms binary was built without etc
 
 // openBackend opens the store that cfg.Store names.
 func openBackend(ctx context.Context, cfg Config, log *slog.Logger) (*backend, error) {
-	if cfg.Store == "etcd" {
+	switch cfg.Store {
+	case "etcd":
 		return openEtcd(ctx, cfg, log)
+	case "mem":
+		return openMem(), nil
 	}
 	path := filepath.Join(cfg.DataDir, bolt.FileName)
 	st, err := bolt.Open(path, bolt.Options{Log: log})
@@ -57,6 +62,28 @@ func openBackend(ctx context.Context, cfg Config, log *slog.Logger) (*backend, e
 		rootCheck: st.RootCheck,
 		where:     path,
 	}, nil
+}
+
+// openMem is a store in memory (store/mem): nothing outlives the process.
+// It is for tests (nkmstest), where a data file would only cost time.
+func openMem() *backend {
+	st := mem.New()
+	var mu sync.Mutex
+	var check []byte
+	return &backend{
+		store: cache.New(st, 0),
+		close: st.Close,
+		lead:  func(ctx context.Context, fn func(context.Context)) { fn(ctx) },
+		rootCheck: func(_ context.Context, candidate []byte) ([]byte, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if check == nil {
+				check = candidate
+			}
+			return check, nil
+		},
+		where: "in memory",
+	}
 }
 
 // nodeID names this node in leader elections: host name and process id.

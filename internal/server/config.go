@@ -32,7 +32,7 @@ type Config struct {
 	// Where the keys live.
 	DataDir           string        // the bbolt data file, and the root key by default
 	RootKeyFile       string        // empty: <DataDir>/root.key (filled by Validate)
-	Store             string        // "bolt" (default) or "etcd"
+	Store             string        // "bolt" (default), "etcd", or "mem" (nothing kept: for tests)
 	EtcdEndpoints     []string      // Store "etcd": client URLs of the etcd cluster
 	EtcdPrefix        string        // key prefix in etcd; clusters sharing an etcd use different ones
 	EtcdCACert        string        // PEM CA bundle for https:// endpoints
@@ -141,6 +141,10 @@ func (c *Config) Validate() error {
 		if len(c.EtcdEndpoints) > 0 {
 			return errors.New("--etcd-endpoints needs --store etcd")
 		}
+	case "mem":
+		if len(c.EtcdEndpoints) > 0 {
+			return errors.New("--etcd-endpoints needs --store etcd")
+		}
 	case "etcd":
 		if !withEtcd {
 			return errNoEtcd
@@ -155,7 +159,7 @@ func (c *Config) Validate() error {
 			return errors.New("--etcd-timeout must not be negative")
 		}
 	default:
-		return fmt.Errorf("--store %q: want bolt or etcd", c.Store)
+		return fmt.Errorf("--store %q: want bolt, etcd or mem", c.Store)
 	}
 	if c.AuditFailClosed && c.AuditLog == "" {
 		return errors.New("--audit-fail-closed needs --audit-log")

@@ -178,3 +178,39 @@ func TestStartAndClose(t *testing.T) {
 	}
 	s2.Close()
 }
+
+// TestMemStoreKeepsNothing: --store mem serves the API, and a second start
+// on the same data dir (same root key) has none of the first one's keys.
+func TestMemStoreKeepsNothing(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Store = "mem"
+	ctx := context.Background()
+	s, err := Start(ctx, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(s.URL, testAccessKey, testSecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "gone", KeyType: "AES256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := Start(ctx, cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	c2, err := client.New(s2.URL, testAccessKey, testSecretKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.GetKey(ctx, k.KeyTag); err == nil {
+		t.Fatal("a key of the first in-memory server is still there")
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "nkms.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("--store mem made a data file: %v", err)
+	}
+}
