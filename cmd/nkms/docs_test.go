@@ -1,0 +1,103 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// tourHeading is the README heading whose commands readme_tour.txtar runs.
+const tourHeading = "A five-minute tour"
+
+// TestDocs: every command of a ```sh block of README.md and docs/ names a
+// command of the real command tree with flags that exist and values of
+// their kind (nkms, go run ./cmd/nkms), a package, test and flag that exist
+// (go test), or a program of otherPrograms; the README's tour is run by
+// testdata/script/readme_tour.txtar; relative links resolve, anchors too.
+func TestDocs(t *testing.T) {
+	t.Parallel()
+	d := &docsCheck{root: "../..", repo: "../..", tourScript: "testdata/script/readme_tour.txtar", tourHead: tourHeading}
+	problems, err := d.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	// The docs show about fifty commands: far fewer means the
+	// check stopped finding them.
+	if d.commands < 40 {
+		t.Errorf("checked %d commands in README.md and docs/, want at least 40", d.commands)
+	}
+	t.Logf("checked %d commands", d.commands)
+}
+
+// TestDocsCheckCatches runs the check on testdata/docs, a README and docs/
+// with a mistake of each kind, and wants exactly the problems of want.txt.
+func TestDocsCheckCatches(t *testing.T) {
+	t.Parallel()
+	d := &docsCheck{root: "testdata/docs", repo: "../..", tourScript: "testdata/docs/tour.txtar", tourHead: tourHeading}
+	problems, err := d.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("testdata/docs/want.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(strings.Split(strings.TrimSpace(string(want)), "\n"), problems); diff != "" {
+		t.Errorf("problems found in testdata/docs (-want +got):\n%s", diff)
+	}
+}
+
+// TestDocsSigningExample runs the shell example of signing a request in
+// docs/api.md, with bash, openssl and curl, against a server and wants the
+// key list it asks for.
+func TestDocsSigningExample(t *testing.T) {
+	t.Parallel()
+	for _, prog := range []string{"bash", "openssl", "curl", "base64"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is not installed: %v", prog, err)
+			}
+			t.Skipf("%s is not installed: %v", prog, err)
+		}
+	}
+	text, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, _ := commandLines("docs/api.md", string(text))
+	var script []string
+	for _, l := range lines {
+		if strings.HasPrefix(l.text, "ts=") || len(script) > 0 && len(script) < 3 {
+			script = append(script, l.text)
+		}
+	}
+	if len(script) != 3 || !strings.Contains(script[1], "openssl dgst") || !strings.Contains(script[2], "curl") {
+		t.Fatalf("docs/api.md: the signing example is not the three lines ts=…, sig=…, curl …: %q", script)
+	}
+	url, stop, err := startScriptServer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	const docURL = "http://127.0.0.1:8383"
+	body := strings.Join(script, "\n")
+	if !strings.Contains(body, docURL) {
+		t.Fatalf("the signing example does not call %s: %s", docURL, body)
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", strings.ReplaceAll(body, docURL, url))
+	cmd.Env = append(os.Environ(), "NKMS_ACCESS_KEY="+testAccessKey, "NKMS_SECRET_KEY="+testSecretKey)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the signing example: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"code":"SUCCESS"`) {
+		t.Errorf("the signing example answered %s, want a key list with \"code\":\"SUCCESS\"", out)
+	}
+}
