@@ -101,3 +101,39 @@ func TestDocsSigningExample(t *testing.T) {
 		t.Errorf("the signing example answered %s, want a key list with \"code\":\"SUCCESS\"", out)
 	}
 }
+
+// TestDocsFirstScreen: the README's first block is the two commands of its
+// first screen, the server that needs no setup and the test command, and
+// .ci/run runs that test command (uncached, with -count=1).
+func TestDocsFirstScreen(t *testing.T) {
+	t.Parallel()
+	text, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, _ := commandLines("README.md", string(text))
+	var first []string
+	for _, l := range lines {
+		if l.section != "nkms" {
+			break
+		}
+		cmds, err := splitCommands(l.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cmds {
+			first = append(first, strings.Join(texts(c), " "))
+		}
+	}
+	want := []string{"go run ./cmd/nkms server", "go test -race ./..."}
+	if diff := cmp.Diff(want, first[:min(len(first), 2)]); diff != "" {
+		t.Errorf("README.md's first commands (-want +got):\n%s", diff)
+	}
+	ci, err := os.ReadFile("../../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ci), "\ngo test -race -count=1 ./...\n") {
+		t.Errorf(".ci/run does not run the README's test command, go test -race ./... (as go test -race -count=1 ./...)")
+	}
+}
