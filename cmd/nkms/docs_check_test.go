@@ -100,6 +100,7 @@ func (d *docsCheck) run() ([]string, error) {
 			}
 		}
 		d.checkLinks(f, string(text))
+		d.checkInline(f, string(text))
 	}
 	if err := d.checkTour(tour); err != nil {
 		return nil, err
@@ -116,21 +117,65 @@ func (d *docsCheck) checkLine(l docLine) {
 	}
 	for _, c := range cmds {
 		d.commands++
-		if err := d.checkCommand(c); err != nil {
+		if err := d.checkCommand(c, true); err != nil {
 			d.fail("%s: %s: %v", l.pos(), strings.Join(texts(c), " "), err)
 		}
 	}
 }
 
-func (d *docsCheck) checkCommand(c []word) error {
+// inlineCodeSpanRE is a code span of prose, which may cross a line break.
+var inlineCodeSpanRE = regexp.MustCompile("`([^`]+)`")
+
+// checkInline checks the code spans of prose that are whole nkms or go
+// commands (`nkms bench --concurrency 64`): the command and its flags must
+// exist, as in checkLine, but the span may leave out arguments and required
+// flags (`nkms audit verify`, `nkms config`); a span of alternatives
+// (`nkms seal\|unseal`) is skipped.
+func (d *docsCheck) checkInline(file, text string) {
+	lines := strings.Split(text, "\n")
+	var prose strings.Builder
+	lineOf := []int{} // line number of each byte of prose
+	inBlock := false
+	for i, l := range lines {
+		if strings.HasPrefix(strings.TrimSpace(l), "```") {
+			inBlock = !inBlock
+			l = ""
+		}
+		if inBlock {
+			l = ""
+		}
+		prose.WriteString(l + "\n")
+		for range len(l) + 1 {
+			lineOf = append(lineOf, i+1)
+		}
+	}
+	for _, m := range inlineCodeSpanRE.FindAllStringSubmatchIndex(prose.String(), -1) {
+		span := strings.Join(strings.Fields(prose.String()[m[2]:m[3]]), " ")
+		if strings.Contains(prose.String()[m[2]:m[3]], "\n\n") || strings.Contains(span, "\\|") ||
+			!(strings.HasPrefix(span, "nkms ") || strings.HasPrefix(span, "go run ") || strings.HasPrefix(span, "go test ") ||
+				strings.HasPrefix(span, "go build ") || strings.HasPrefix(span, "go install ")) {
+			continue
+		}
+		cmds, err := splitCommands(span)
+		if err != nil || len(cmds) != 1 {
+			continue
+		}
+		d.commands++
+		if err := d.checkCommand(cmds[0], false); err != nil {
+			d.fail("%s:%d: %s: %v", file, lineOf[m[2]], span, err)
+		}
+	}
+}
+
+func (d *docsCheck) checkCommand(c []word, whole bool) error {
 	if c[0].dynamic {
 		return fmt.Errorf("the program is a variable")
 	}
 	switch prog := c[0].text; prog {
 	case "nkms":
-		return checkNkms(c[1:])
+		return checkNkms(c[1:], whole)
 	case "go":
-		return d.checkGo(c[1:])
+		return d.checkGo(c[1:], whole)
 	case "bash":
 		if len(c) < 2 || c[1].dynamic {
 			return errors.New("bash needs a script of the repository")
@@ -151,9 +196,10 @@ func (d *docsCheck) checkCommand(c []word) error {
 // way cobra executes one up to calling it: the command must exist and be
 // runnable, its flags must exist and parse (a number for an int flag, a Go
 // duration for a duration flag, …), and its arguments and required flags
-// must satisfy it. A variable is accepted as a string flag's value or an
+// must satisfy it (when whole: a code span of prose may name a command
+// without its arguments, `nkms audit verify`). A variable is accepted as a string flag's value or an
 // argument only.
-func checkNkms(args []word) error {
+func checkNkms(args []word, whole bool) error {
 	root := rootCommand(&cli{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }})
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
@@ -189,7 +235,13 @@ func checkNkms(args []word) error {
 		if len(positional) > 0 {
 			return fmt.Errorf("%s has no command %q", cmd.CommandPath(), positional[0])
 		}
+		if !whole {
+			return nil
+		}
 		return fmt.Errorf("%s needs a command", cmd.CommandPath())
+	}
+	if !whole {
+		return nil
 	}
 	if err := cmd.ValidateArgs(positional); err != nil {
 		return fmt.Errorf("%s: %w", cmd.CommandPath(), err)
@@ -205,7 +257,7 @@ func checkNkms(args []word) error {
 
 // checkGo checks go run ./cmd/nkms (as nkms), go test, go build and go
 // install.
-func (d *docsCheck) checkGo(args []word) error {
+func (d *docsCheck) checkGo(args []word, whole bool) error {
 	if len(args) == 0 {
 		return errors.New("go needs a command")
 	}
@@ -227,7 +279,7 @@ func (d *docsCheck) checkGo(args []word) error {
 				if a != "./cmd/nkms" {
 					return fmt.Errorf("go run of %s: the check knows only ./cmd/nkms", a)
 				}
-				return checkNkms(rest[i+1:])
+				return checkNkms(rest[i+1:], whole)
 			}
 		}
 		return nil

@@ -137,3 +137,28 @@ func TestDocsFirstScreen(t *testing.T) {
 		t.Errorf(".ci/run does not run the README's test command, go test -race ./... (as go test -race -count=1 ./...)")
 	}
 }
+
+// FuzzSplitCommands: the docs check's shell splitter never panics, and
+// every command it returns has a program.
+func FuzzSplitCommands(f *testing.F) {
+	for _, s := range []string{
+		`TAG=$(nkms key create --name payroll)   # a comment`,
+		`source <(nkms completion bash)`,
+		`sig=$(printf 'GET %s\n' "$uri" | openssl dgst -sha256 -binary | base64)`,
+		`nkms encrypt --key $TAG "a \"b\" c" 2>&1 > out && nkms key list; echo ${X}`,
+		`nkms encrypt --key $TAG 'unclosed`, `$(`, `<(`, `"$(`, `\`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		cmds, err := splitCommands(line)
+		if err != nil {
+			return
+		}
+		for _, c := range cmds {
+			if len(c) == 0 {
+				t.Fatalf("splitCommands(%q): an empty command", line)
+			}
+		}
+	})
+}
