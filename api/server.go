@@ -45,7 +45,7 @@ type Config struct {
 	AuthFailuresPerSecond float64
 	AuthFailureBurst      int
 	// RejectReplayedSignatures refuses a signature seen before within its
-	// 5-minute window (401); off by default, see README.
+	// 5-minute window (401); off by default, see docs/api.md ("Replayed signatures").
 	RejectReplayedSignatures bool
 	// Audit, when set, takes one line per request, written before the
 	// answer is sent (package audit). With AuditFailClosed, requests answer

@@ -31,7 +31,15 @@ func main() {
 
 // run executes the command line args; it is main without the process.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	root := rootCommand(&cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv})
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// rootCommand is the whole command tree, writing to c's streams (the docs
+// check, docs_test.go, walks it too).
+func rootCommand(c *cli) *cobra.Command {
+	stdout, stderr := c.stdout, c.stderr
 	root := &cobra.Command{
 		Use:   "nkms",
 		Short: "A key management service that speaks NAVER Cloud Platform's KMS API",
@@ -52,7 +60,6 @@ or a profile file: see nkms config --help.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	group := func(id, title string, cmds ...*cobra.Command) {
@@ -69,7 +76,7 @@ or a profile file: see nkms config --help.`,
 	group("bench", "Measuring:", benchCommand(c), benchCeilingCommand(stderr), benchSeedCommand(stdout, stderr))
 	root.SetHelpCommandGroupID("setup")
 	root.SetCompletionCommandGroupID("setup")
-	return root.ExecuteContext(ctx)
+	return root
 }
 
 // version is the module version and VCS revision the binary was built from.

@@ -70,7 +70,7 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.DurationVar(&cfg.EtcdTimeout, "etcd-timeout", time.Second, "--store etcd: the longest one etcd request may take; a request that waits longer (no etcd leader, an unreachable cluster) answers 503 with Retry-After")
 	f.StringVar(&cfg.AuditLog, "audit-log", "", "append one hash-chained JSON line per request to this file (off by default; check it with nkms audit verify)")
 	f.BoolVar(&cfg.AuditFailClosed, "audit-fail-closed", false, "answer 500 and do nothing while the audit log cannot be written, instead of serving unaudited")
-	f.BoolVar(&cfg.RejectReplays, "reject-replayed-signatures", false, "refuse a signature used before within its 5-minute window (401); see README for the trade-off")
+	f.BoolVar(&cfg.RejectReplays, "reject-replayed-signatures", false, "refuse a signature used before within its 5-minute window (401); see docs/api.md#replayed-signatures for the trade-off")
 	f.StringVar(&cfg.PprofListen, "pprof-listen", "", "address for Go's /debug/pprof/ profiles, on its own listener (off by default; keep it on loopback)")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDR list of proxies whose X-Forwarded-For gives the client address for IP ACLs")
 	return cmd

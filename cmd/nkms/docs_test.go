@@ -1,0 +1,164 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// tourHeading is the README heading whose commands readme_tour.txtar runs.
+const tourHeading = "A five-minute tour"
+
+// TestDocs: every command of a ```sh block of README.md and docs/ names a
+// command of the real command tree with flags that exist and values of
+// their kind (nkms, go run ./cmd/nkms), a package, test and flag that exist
+// (go test), or a program of otherPrograms; the README's tour is run by
+// testdata/script/readme_tour.txtar; relative links resolve, anchors too.
+func TestDocs(t *testing.T) {
+	t.Parallel()
+	d := &docsCheck{root: "../..", repo: "../..", tourScript: "testdata/script/readme_tour.txtar", tourHead: tourHeading}
+	problems, err := d.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	// The docs show about fifty commands: far fewer means the
+	// check stopped finding them.
+	if d.commands < 40 {
+		t.Errorf("checked %d commands in README.md and docs/, want at least 40", d.commands)
+	}
+	t.Logf("checked %d commands", d.commands)
+}
+
+// TestDocsCheckCatches runs the check on testdata/docs, a README and docs/
+// with a mistake of each kind, and wants exactly the problems of want.txt.
+func TestDocsCheckCatches(t *testing.T) {
+	t.Parallel()
+	d := &docsCheck{root: "testdata/docs", repo: "../..", tourScript: "testdata/docs/tour.txtar", tourHead: tourHeading}
+	problems, err := d.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("testdata/docs/want.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(strings.Split(strings.TrimSpace(string(want)), "\n"), problems); diff != "" {
+		t.Errorf("problems found in testdata/docs (-want +got):\n%s", diff)
+	}
+}
+
+// TestDocsSigningExample runs the shell example of signing a request in
+// docs/api.md, with bash, openssl and curl, against a server and wants the
+// key list it asks for.
+func TestDocsSigningExample(t *testing.T) {
+	t.Parallel()
+	for _, prog := range []string{"bash", "openssl", "curl", "base64"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is not installed: %v", prog, err)
+			}
+			t.Skipf("%s is not installed: %v", prog, err)
+		}
+	}
+	text, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, _ := commandLines("docs/api.md", string(text))
+	var script []string
+	for _, l := range lines {
+		if strings.HasPrefix(l.text, "ts=") || len(script) > 0 && len(script) < 3 {
+			script = append(script, l.text)
+		}
+	}
+	if len(script) != 3 || !strings.Contains(script[1], "openssl dgst") || !strings.Contains(script[2], "curl") {
+		t.Fatalf("docs/api.md: the signing example is not the three lines ts=…, sig=…, curl …: %q", script)
+	}
+	url, stop, err := startScriptServer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	const docURL = "http://127.0.0.1:8383"
+	body := strings.Join(script, "\n")
+	if !strings.Contains(body, docURL) {
+		t.Fatalf("the signing example does not call %s: %s", docURL, body)
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", strings.ReplaceAll(body, docURL, url))
+	cmd.Env = append(os.Environ(), "NKMS_ACCESS_KEY="+testAccessKey, "NKMS_SECRET_KEY="+testSecretKey)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the signing example: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"code":"SUCCESS"`) {
+		t.Errorf("the signing example answered %s, want a key list with \"code\":\"SUCCESS\"", out)
+	}
+}
+
+// TestDocsFirstScreen: the README's first block is the two commands of its
+// first screen, the server that needs no setup and the test command, and
+// .ci/run runs that test command (uncached, with -count=1).
+func TestDocsFirstScreen(t *testing.T) {
+	t.Parallel()
+	text, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, _ := commandLines("README.md", string(text))
+	var first []string
+	for _, l := range lines {
+		if l.section != "nkms" {
+			break
+		}
+		cmds, err := splitCommands(l.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cmds {
+			first = append(first, strings.Join(texts(c), " "))
+		}
+	}
+	want := []string{"go run ./cmd/nkms server", "go test -race ./..."}
+	if diff := cmp.Diff(want, first[:min(len(first), 2)]); diff != "" {
+		t.Errorf("README.md's first commands (-want +got):\n%s", diff)
+	}
+	ci, err := os.ReadFile("../../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ci), "\ngo test -race -count=1 ./...\n") {
+		t.Errorf(".ci/run does not run the README's test command, go test -race ./... (as go test -race -count=1 ./...)")
+	}
+}
+
+// FuzzSplitCommands: the docs check's shell splitter never panics, and
+// every command it returns has a program.
+func FuzzSplitCommands(f *testing.F) {
+	for _, s := range []string{
+		`TAG=$(nkms key create --name payroll)   # a comment`,
+		`source <(nkms completion bash)`,
+		`sig=$(printf 'GET %s\n' "$uri" | openssl dgst -sha256 -binary | base64)`,
+		`nkms encrypt --key $TAG "a \"b\" c" 2>&1 > out && nkms key list; echo ${X}`,
+		`nkms encrypt --key $TAG 'unclosed`, `$(`, `<(`, `"$(`, `\`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		cmds, err := splitCommands(line)
+		if err != nil {
+			return
+		}
+		for _, c := range cmds {
+			if len(c) == 0 {
+				t.Fatalf("splitCommands(%q): an empty command", line)
+			}
+		}
+	})
+}
