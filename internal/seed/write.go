@@ -10,22 +10,17 @@ import (
 	"github.com/nkms/nkms"
 )
 
-// FromExport is the file of an export. Secrets that the export does not
-// carry are written as ${NKMS_SECRET_<ID>} placeholders (SecretVar), which
-// the file then reads from the environment; strings are escaped so that
-// Parse gives them back as they are ($${ for ${).
+// FromExport is the file of an export, its values as they are (Marshal
+// escapes them and writes placeholders for the secrets it lacks): the
+// answer of the export route.
 func FromExport(x *nkms.SeedExport) File {
 	f := File{AccessKeys: []AccessKey{}, Keys: []Key{}, Skipped: x.Skipped}
 	for _, a := range x.AccessKeys {
-		secret := escape(a.SecretKey)
-		if a.SecretKey == "" {
-			secret = "${" + SecretVar(a.AccessKey) + "}"
-		}
-		f.AccessKeys = append(f.AccessKeys, AccessKey{AccessKey: a.AccessKey, SecretKey: secret, Keystore: a.Keystore, Role: string(a.Role)})
+		f.AccessKeys = append(f.AccessKeys, AccessKey{AccessKey: a.AccessKey, SecretKey: a.SecretKey, Keystore: a.Keystore, Role: string(a.Role)})
 	}
 	for _, k := range x.Keys {
 		d := Key{Keystore: k.Keystore, Name: k.Name, Type: string(k.Type), ProtectionType: string(k.Protection), Convergent: k.Convergent,
-			Tag: k.Tag.String(), Memo: escape(k.Memo),
+			Tag: k.Tag.String(), Memo: k.Memo,
 			AutoRotation: &Rotation{Enabled: k.AutoRotation, PeriodDays: k.RotationPeriod}}
 		if k.Disabled {
 			d.Enabled = new(bool)
@@ -49,9 +44,24 @@ func SecretVar(id string) string { return "NKMS_SECRET_" + strings.ReplaceAll(id
 // escape writes every ${ of s as $${, which Expand reads back as ${.
 func escape(s string) string { return strings.ReplaceAll(s, "${", "$${") }
 
-// Marshal writes f as YAML, with the lines of header and f.Skipped as
-// comments above it.
+// Marshal writes f as YAML that Parse reads back as f, with the lines of
+// header and f.Skipped as comments above it. Every ${ in a value is written
+// $${; an access key without a secret gets the placeholder
+// ${NKMS_SECRET_<ID>} (SecretVar), which Parse reads from the environment.
 func Marshal(f File, header ...string) ([]byte, error) {
+	f.AccessKeys = append([]AccessKey(nil), f.AccessKeys...)
+	for i := range f.AccessKeys {
+		a := &f.AccessKeys[i]
+		if a.SecretKey == "" {
+			a.SecretKey = "${" + SecretVar(a.AccessKey) + "}"
+		} else {
+			a.SecretKey = escape(a.SecretKey)
+		}
+	}
+	f.Keys = append([]Key(nil), f.Keys...)
+	for i := range f.Keys {
+		f.Keys[i].Memo = escape(f.Keys[i].Memo)
+	}
 	var b bytes.Buffer
 	for _, h := range header {
 		b.WriteString("# " + h + "\n")
