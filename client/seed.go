@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 )
 
@@ -66,3 +67,20 @@ func (c *Client) ExportSeed(ctx context.Context, material bool) (*Seed, error) {
 	}
 	return &s, nil
 }
+
+// String and GoString describe a without its secret, so that printing the
+// value does not leak it.
+func (a SeedAccessKey) String() string {
+	return fmt.Sprintf("SeedAccessKey{AccessKey:%s Keystore:%d Role:%s}", a.AccessKey, a.Keystore, a.Role)
+}
+
+// GoString describes a without its secret.
+func (a SeedAccessKey) GoString() string { return a.String() }
+
+// String and GoString describe k without its material.
+func (k SeedKey) String() string {
+	return fmt.Sprintf("SeedKey{Keystore:%d Name:%s Type:%s Tag:%s}", k.Keystore, k.Name, k.Type, k.Tag)
+}
+
+// GoString describes k without its material.
+func (k SeedKey) GoString() string { return k.String() }
