@@ -85,7 +85,7 @@ func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err er
 	if err := disableCoreDumps(); err != nil {
 		return nil, err
 	}
-	level, _ := cfg.logLevel() // checked by Validate
+	level, _ := cfg.logLevel()     // checked by Validate
 	declared, err := readSeed(cfg) // before anything is written
 	if err != nil {
 		return nil, err
