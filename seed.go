@@ -97,8 +97,8 @@ func (e *SeedError) Error() string {
 
 // Validate checks every declaration on its own and the file as a whole (no
 // access key, tag, or name in a keystore declared twice). It returns every
-// problem it finds, each a *SeedError, joined with errors.Join; the joined
-// error is Invalid for ErrorCode.
+// problem it finds, each a *SeedError (SeedProblems lists them); the error
+// matches errors.Is(err, &Error{Code: Invalid}).
 func (s *Seed) Validate() error {
 	var errs []error
 	add := func(section string, i int, label, field, format string, args ...any) {

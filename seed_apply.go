@@ -68,8 +68,8 @@ func (c SeedConflict) String() string {
 }
 
 // SeedConflictError is ApplySeed's answer when existing data contradicts
-// the seed: every conflict, and nothing was applied. It is a Conflict for
-// ErrorCode and errors.Is.
+// the seed: every conflict, and nothing was applied. It matches
+// errors.Is(err, &Error{Code: Conflict}).
 type SeedConflictError struct {
 	Conflicts []SeedConflict
 }
