@@ -177,6 +177,7 @@ var operations = map[Action]operation{
 	ActListAccessKeys:  {PermAdmin, false, ""},
 	ActRevokeAccessKey: {PermAdmin, false, ""},
 	ActBackup:          {PermAdmin, false, ""},
+	ActExportSeed:      {PermAdmin, false, ""},
 }
 
 // Allows reports whether caller c may call operation act at all (before any

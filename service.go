@@ -33,6 +33,9 @@ type Service struct {
 	// Heavy bounds the expensive crypto operations running at once
 	// (heavy.go); nil runs them all at once, unbounded.
 	Heavy *HeavyPool
+	// AllowMaterialExport lets ExportSeed hand out key material and
+	// secrets in plaintext (nkms server --allow-material-export).
+	AllowMaterialExport bool
 
 	keys keyCache // unsealed key versions (keycache.go)
 	macs macCache // keyed HMACs of access-key secrets (maccache.go)

@@ -269,6 +269,7 @@ func TestAuthorizationTable(t *testing.T) {
 		"Backup": {admin, "", func(c nkms.Caller) error {
 			return ignore(s.Backup(ctx, c, func(nkms.Snapshot) error { return nil }), nkms.Invalid)
 		}},
+		"ExportSeed": {admin, "", func(c nkms.Caller) error { _, err := s.ExportSeed(ctx, c, false); return err }},
 	}
 
 	// Every exported Service method that takes a Caller is in the table.

@@ -94,6 +94,7 @@ func (s *Server) routes() []route {
 		{"GET", "/nkms/v1/access-keys", authAccount, smallBody, s.listAccessKeys, plain},
 		{"DELETE", "/nkms/v1/access-keys/{accessKey}", authAccount, smallBody, s.revokeAccessKey, plain},
 		{"GET", "/nkms/v1/backup", authAccount, smallBody, s.backup, streamed},
+		{"GET", "/nkms/v1/seed", authAccount, smallBody, s.exportSeed, plain},
 	}
 	// API 1.0 crypto routes: the same operations under /keys/v1 and /keys/v2.
 	v1 := []struct {

@@ -27,6 +27,7 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.AccessKey, cfg.SecretKey = os.Getenv("NKMS_ACCESS_KEY"), os.Getenv("NKMS_SECRET_KEY")
+			cfg.SeedEnv = os.LookupEnv
 			if _, set := os.LookupEnv("GOGC"); !set {
 				// The live heap is small (a few MiB) and each request allocates a few
 				// KiB, so Go's default (collect at 2× live) collects ~70 times a second
@@ -72,6 +73,8 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.BoolVar(&cfg.AuditFailClosed, "audit-fail-closed", false, "answer 500 and do nothing while the audit log cannot be written, instead of serving unaudited")
 	f.BoolVar(&cfg.RejectReplays, "reject-replayed-signatures", false, "refuse a signature used before within its 5-minute window (401); see docs/api.md#replayed-signatures for the trade-off")
 	f.StringVar(&cfg.PprofListen, "pprof-listen", "", "address for Go's /debug/pprof/ profiles, on its own listener (off by default; keep it on loopback)")
+	f.StringVar(&cfg.Seed, "seed", "", "YAML file of access keys and keys to create at start-up when missing (${VAR} read from the environment; see nkms seed --help)")
+	f.BoolVar(&cfg.AllowMaterialExport, "allow-material-export", false, "let operators export key material and secrets in plaintext (nkms seed export --material); for test data only")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDR list of proxies whose X-Forwarded-For gives the client address for IP ACLs")
 	return cmd
 }

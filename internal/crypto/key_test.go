@@ -394,3 +394,34 @@ func TestRandomBytes(t *testing.T) {
 		t.Error("RandomBytes(-1) succeeded")
 	}
 }
+
+func TestValidateMaterial(t *testing.T) {
+	for _, alg := range []Algorithm{AES256, RSA2048, ECDSA} {
+		m, err := GenerateMaterial(alg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ValidateMaterial(alg, m); err != nil {
+			t.Errorf("%s: its own material: %v", alg, err)
+		}
+	}
+	ec, _ := GenerateMaterial(ECDSA)
+	for _, tc := range []struct {
+		name     string
+		alg      Algorithm
+		material []byte
+	}{
+		{"AES256 of 16 bytes", AES256, make([]byte, 16)},
+		{"RSA2048 not DER", RSA2048, []byte("not a key")},
+		{"RSA2048 given an ECDSA key", RSA2048, ec},
+		{"ECDSA not DER", ECDSA, make([]byte, 32)},
+		{"unknown algorithm", "DES", make([]byte, 8)},
+	} {
+		err := ValidateMaterial(tc.alg, tc.material)
+		if err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		} else if strings.Contains(err.Error(), string(tc.material)) && len(tc.material) > 0 && tc.material[0] != 0 {
+			t.Errorf("%s: error %q shows the material", tc.name, err)
+		}
+	}
+}

@@ -68,6 +68,15 @@ type Config struct {
 	// The first access key: both or neither (NKMS_ACCESS_KEY, NKMS_SECRET_KEY).
 	// Neither: one is made and printed once when there is none.
 	AccessKey, SecretKey string
+
+	// Declared access keys and keys (seed.go): a YAML file applied at
+	// start-up, after the first access key; empty: none.
+	Seed string
+	// SeedEnv gives the values of ${VAR} in the seed file; nil: os.LookupEnv.
+	SeedEnv func(string) (string, bool)
+	// AllowMaterialExport lets operators export key material and secrets
+	// in plaintext (nkms seed export --material); start-up warns.
+	AllowMaterialExport bool
 }
 
 // Validate checks the configuration and fills derived defaults.

@@ -85,7 +85,11 @@ func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err er
 	if err := disableCoreDumps(); err != nil {
 		return nil, err
 	}
-	level, _ := cfg.logLevel() // checked by Validate
+	level, _ := cfg.logLevel()     // checked by Validate
+	declared, err := readSeed(cfg) // before anything is written
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{logOut: newLogBuffer(stderr), stderr: stderr, served: make(chan error, 1)}
 	s.undo = append(s.undo, s.logOut.Flush)
 	defer func() {
@@ -121,9 +125,12 @@ func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err er
 	}
 	svc := &nkms.Service{Store: store, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log,
 		Recorder: nkms.NewRecorder(store, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey,
-		Heavy: nkms.NewHeavyPool(cfg.CryptoWorkers, cfg.CryptoQueueTimeout)}
+		Heavy: nkms.NewHeavyPool(cfg.CryptoWorkers, cfg.CryptoQueueTimeout), AllowMaterialExport: cfg.AllowMaterialExport}
 	s.logOut.Flush()
-	if err := bootstrapAccessKey(ctx, svc, cfg, stderr); err != nil {
+	if err := bootstrapAccessKey(ctx, svc, cfg, declaresOperator(declared), stderr); err != nil {
+		return nil, err
+	}
+	if err := applySeed(ctx, svc, cfg, declared, s.logOut, stderr); err != nil {
 		return nil, err
 	}
 
@@ -339,12 +346,16 @@ func withConsole(api http.Handler) http.Handler {
 }
 
 // bootstrapAccessKey applies NKMS_ACCESS_KEY / NKMS_SECRET_KEY, or creates and
-// prints a first access key when there is none.
-func bootstrapAccessKey(ctx context.Context, svc *nkms.Service, cfg Config, stderr io.Writer) error {
+// prints a first access key when there is none and the seed declares no
+// operator (seeded).
+func bootstrapAccessKey(ctx context.Context, svc *nkms.Service, cfg Config, seeded bool, stderr io.Writer) error {
 	if cfg.AccessKey != "" {
 		if err := svc.EnsureAccessKey(ctx, cfg.AccessKey, cfg.SecretKey); err != nil {
 			return fmt.Errorf("NKMS_ACCESS_KEY / NKMS_SECRET_KEY: %w", err)
 		}
+		return nil
+	}
+	if seeded {
 		return nil
 	}
 	cred, err := svc.Bootstrap(ctx)
