@@ -33,6 +33,9 @@ type Service struct {
 	// Heavy bounds the expensive crypto operations running at once
 	// (heavy.go); nil runs them all at once, unbounded.
 	Heavy *HeavyPool
+	// DevClock, when set, is the clock that AdvanceClock moves
+	// (service_clock.go); Now must then be DevClock.Now.
+	DevClock *DevClock
 
 	keys keyCache // unsealed key versions (keycache.go)
 	macs macCache // keyed HMACs of access-key secrets (maccache.go)
