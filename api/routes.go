@@ -95,6 +95,9 @@ func (s *Server) routes() []route {
 		{"DELETE", "/nkms/v1/access-keys/{accessKey}", authAccount, smallBody, s.revokeAccessKey, plain},
 		{"GET", "/nkms/v1/backup", authAccount, smallBody, s.backup, streamed},
 	}
+	if s.svc != nil && s.svc.DevClock != nil { // nkms server --dev-clock (devclock.go)
+		rs = append(rs, s.devClockRoutes()...)
+	}
 	// API 1.0 crypto routes: the same operations under /keys/v1 and /keys/v2.
 	v1 := []struct {
 		path   string
