@@ -72,6 +72,7 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.BoolVar(&cfg.AuditFailClosed, "audit-fail-closed", false, "answer 500 and do nothing while the audit log cannot be written, instead of serving unaudited")
 	f.BoolVar(&cfg.RejectReplays, "reject-replayed-signatures", false, "refuse a signature used before within its 5-minute window (401); see README for the trade-off")
 	f.StringVar(&cfg.PprofListen, "pprof-listen", "", "address for Go's /debug/pprof/ profiles, on its own listener (off by default; keep it on loopback)")
+	f.BoolVar(&cfg.DevClock, "dev-clock", false, "tests only: a clock that operators move forward with nkms dev advance (POST /nkms/v1/dev/clock), saved in --data-dir; not with --store etcd")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDR list of proxies whose X-Forwarded-For gives the client address for IP ACLs")
 	return cmd
 }
