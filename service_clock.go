@@ -47,9 +47,13 @@ func (s *Service) AdvanceClock(ctx context.Context, c Caller, d time.Duration) (
 	return ClockResult{Now: s.now(), Offset: offset, Pass: pass}, err
 }
 
-// Clock tells what the dev clock says, to any caller (the same time is in
-// every date the API answers).
-func (s *Service) Clock(_ context.Context, _ Caller) (ClockResult, error) {
+// Clock tells what the dev clock says, to any caller that may read (every
+// role; the same time is in every date the API answers), but not to a key
+// token.
+func (s *Service) Clock(_ context.Context, c Caller) (ClockResult, error) {
+	if c.Token || !c.Role.Can(PermRead) {
+		return ClockResult{}, errPermission("read the server's clock")
+	}
 	if s.DevClock == nil {
 		return ClockResult{}, errNoDevClock
 	}
