@@ -36,6 +36,9 @@ type Service struct {
 	// AllowMaterialExport lets ExportSeed hand out key material and
 	// secrets in plaintext (nkms server --allow-material-export).
 	AllowMaterialExport bool
+	// DevClock, when set, is the clock that AdvanceClock moves
+	// (service_clock.go); Now must then be DevClock.Now.
+	DevClock *DevClock
 
 	keys keyCache // unsealed key versions (keycache.go)
 	macs macCache // keyed HMACs of access-key secrets (maccache.go)

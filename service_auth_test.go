@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nkms/nkms"
 )
@@ -270,6 +271,14 @@ func TestAuthorizationTable(t *testing.T) {
 			return ignore(s.Backup(ctx, c, func(nkms.Snapshot) error { return nil }), nkms.Invalid)
 		}},
 		"ExportSeed": {admin, "", func(c nkms.Caller) error { _, err := s.ExportSeed(ctx, c, false); return err }},
+		"AdvanceClock": {admin, "", func(c nkms.Caller) error { // operators only (devclock_test.go)
+			_, err := s.AdvanceClock(ctx, c, time.Hour)
+			return ignore(err, nkms.Invalid) // this service has no DevClock
+		}},
+		"Clock": {read, "", func(c nkms.Caller) error {
+			_, err := s.Clock(ctx, c)
+			return ignore(err, nkms.Invalid)
+		}},
 	}
 
 	// Every exported Service method that takes a Caller is in the table.

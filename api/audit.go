@@ -133,7 +133,7 @@ func (s *Server) auditLine(r *http.Request, status int) error {
 		ip = a.String()
 	}
 	err := s.cfg.Audit.Write(audit.Entry{
-		Time: s.svc.Now(), RequestID: ri.id, AccessKey: out.caller.AccessKey, Keystore: out.caller.Keystore, ClientIP: ip,
+		Time: s.now(), RequestID: ri.id, AccessKey: out.caller.AccessKey, Keystore: out.caller.Keystore, ClientIP: ip,
 		Route: route, KeyTag: out.tag.String(), Version: out.version, Status: status, Code: code,
 	})
 	switch {

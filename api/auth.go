@@ -30,7 +30,7 @@ var errBadCredential = errAuth("access key or signature is not valid")
 // authenticate checks the account signature (decisions.md D2) or the key
 // token of r for key tag, as the route allows, and returns the caller. ip is
 // the client's address (clientIP), ipText its text (addrText) and now the
-// Service's time, read once per request by the caller. Messages say what is wrong with the request's form
+// wall clock (Config.Now), read once per request by the caller. Messages say what is wrong with the request's form
 // without echoing secrets, and never whether an access key exists.
 func (s *Server) authenticate(r *http.Request, kind authKind, tag nkms.Tag, ip netip.Addr, ipText string, now time.Time) (nkms.Caller, error) {
 	if kind == authNone {

@@ -63,7 +63,7 @@ func (s *Server) authenticateLimited(w http.ResponseWriter, r *http.Request, kin
 		return nkms.Caller{}, nil
 	}
 	l := s.authFailures
-	ip, now := s.clientIP(r), s.svc.Now()
+	ip, now := s.clientIP(r), s.now()
 	ipText := addrText(r, ip)
 	var addr string
 	if l.buckets != nil {

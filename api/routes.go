@@ -96,6 +96,9 @@ func (s *Server) routes() []route {
 		{"GET", "/nkms/v1/backup", authAccount, smallBody, s.backup, streamed},
 		{"GET", "/nkms/v1/seed", authAccount, smallBody, s.exportSeed, plain},
 	}
+	if s.svc != nil && s.svc.DevClock != nil { // nkms server --dev-clock (devclock.go)
+		rs = append(rs, s.devClockRoutes()...)
+	}
 	// API 1.0 crypto routes: the same operations under /keys/v1 and /keys/v2.
 	v1 := []struct {
 		path   string

@@ -70,6 +70,13 @@ type Config struct {
 	// loops also stop when the client goes away.) A streamed answer (backup)
 	// moves its own write deadline and is not bound by it.
 	RequestTimeout time.Duration
+	// Now is the wall clock of the HTTP layer: the signature's 5-minute
+	// window (and the replay cache's), the rate limits, the auth-failure
+	// limit and the audit line's time. nil: the Service's clock, so that a
+	// test that fixes Service.Now signs with the same clock. Set it to
+	// time.Now when Service.Now is a DevClock: clients sign with their own
+	// wall clock, which does not move when the dev clock does.
+	Now func() time.Time
 }
 
 // Server serves the NAVER Cloud KMS API over a Service.
@@ -84,6 +91,7 @@ type Server struct {
 	authFailures      *authFailureLimit
 	auditLim          auditLimiter
 	fast              map[fastKey]fastRoute // the routes found without the mux (fastroute.go)
+	now               func() time.Time      // Config.Now, or the Service's clock
 }
 
 // New returns the HTTP handler of the whole API.
@@ -93,6 +101,10 @@ func New(svc *nkms.Service, cfg Config) *Server {
 		authFailures: newAuthFailureLimit(cfg)}
 	if cfg.RejectReplayedSignatures {
 		s.replays = &replayCache{}
+	}
+	s.now = cfg.Now
+	if s.now == nil {
+		s.now = func() time.Time { return s.svc.Now() }
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -293,7 +305,7 @@ func (s *Server) rateLimit(w http.ResponseWriter, c nkms.Caller, tag nkms.Tag) e
 	if c.AccessKey == "" || (s.perCaller == nil && s.perKey == nil) { // an unauthenticated route, or no limits
 		return nil
 	}
-	now := s.svc.Now()
+	now := s.now()
 	if !s.perCaller.allow(c.AccessKey, now) {
 		w.Header().Set("Retry-After", "1")
 		return errRateLimited("this access key is over its rate limit")

@@ -81,7 +81,8 @@ func setupScript(e *testscript.Env) error {
 }
 
 // startScriptServer runs the API over a bbolt store in dir, as nkms server
-// does, on a loopback port, with the test admin access key in keystore 1.
+// --dev-clock does, on a loopback port, with the test admin access key in
+// keystore 1.
 func startScriptServer(dir string) (url string, stop func(), err error) {
 	st, err := bolt.Open(filepath.Join(dir, "nkms.db"), bolt.Options{})
 	if err != nil {
@@ -99,7 +100,8 @@ func startScriptServer(dir string) (url string, stop func(), err error) {
 		st.Close()
 		return "", nil, err
 	}
-	svc := &nkms.Service{Store: store, Root: root, Now: time.Now, DeletionWindow: nkms.DefaultDeletionWindow, Log: log,
+	dev, _ := nkms.NewDevClock(time.Now, 0, nil) // as with --dev-clock, unsaved (an offset of 0 is in range)
+	svc := &nkms.Service{Store: store, Root: root, Now: dev.Now, DevClock: dev, DeletionWindow: nkms.DefaultDeletionWindow, Log: log,
 		Recorder: nkms.NewRecorder(store, 0, log)}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := svc.EnsureAccessKey(ctx, testAccessKey, testSecretKey); err != nil {
@@ -109,7 +111,7 @@ func startScriptServer(dir string) (url string, stop func(), err error) {
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	url = "http://" + srv.Listener.Addr().String()
-	srv.Config.Handler = api.New(svc, api.Config{PublicURL: url, Log: log})
+	srv.Config.Handler = api.New(svc, api.Config{PublicURL: url, Log: log, Now: time.Now})
 	srv.Start()
 	var wg sync.WaitGroup
 	wg.Go(func() { svc.Recorder.Run(ctx) })

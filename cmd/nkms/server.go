@@ -75,6 +75,7 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.PprofListen, "pprof-listen", "", "address for Go's /debug/pprof/ profiles, on its own listener (off by default; keep it on loopback)")
 	f.StringVar(&cfg.Seed, "seed", "", "YAML file of access keys and keys to create at start-up when missing (${VAR} read from the environment; see nkms seed --help)")
 	f.BoolVar(&cfg.AllowMaterialExport, "allow-material-export", false, "let operators export key material and secrets in plaintext (nkms seed export --material); for test data only")
+	f.BoolVar(&cfg.DevClock, "dev-clock", false, "tests only: a clock that operators move forward with nkms dev advance (POST /nkms/v1/dev/clock), saved in --data-dir; not with --store etcd")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDR list of proxies whose X-Forwarded-For gives the client address for IP ACLs")
 	return cmd
 }

@@ -58,6 +58,10 @@ type Config struct {
 	CryptoWorkers      int           // at most this many run at once (0: no bound; cmd/nkms: nkms.DefaultHeavyWorkers)
 	CryptoQueueTimeout time.Duration // how long one waits for a worker before 503 (0: while its request lasts)
 
+	// DevClock makes the Service's clock a nkms.DevClock that operators can
+	// move forward (POST /nkms/v1/dev/clock), saved in the data dir. Tests only.
+	DevClock bool
+
 	// Logs and audit.
 	LogLevel         string // debug, info, warn or error
 	LogFormat        string // text or json
@@ -169,6 +173,10 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("--store %q: want bolt, etcd or mem", c.Store)
+	}
+	if c.DevClock && c.Store == "etcd" {
+		return &hintError{errors.New("--dev-clock cannot be used with --store etcd: every node would need the same moved clock, and an advance reaches only the node that takes it"),
+			"run the test server on one node with the bolt store (the default)"}
 	}
 	if c.AuditFailClosed && c.AuditLog == "" {
 		return errors.New("--audit-fail-closed needs --audit-log")

@@ -123,10 +123,20 @@ func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err er
 	if cfg.MetricsListen != "" {
 		metrics = newMetrics(be)
 	}
+	clock, clockNotice, err := openDevClock(cfg) // devclock.go
+	if err != nil {
+		return nil, err
+	}
 	svc := &nkms.Service{Store: store, Root: root, Now: time.Now, DeletionWindow: cfg.DeletionWindow, Log: log,
 		Recorder: nkms.NewRecorder(store, cfg.UsagePerKey, log), ActivityRetention: cfg.UsageRetention, ActivityPerKey: cfg.UsagePerKey,
 		Heavy: nkms.NewHeavyPool(cfg.CryptoWorkers, cfg.CryptoQueueTimeout), AllowMaterialExport: cfg.AllowMaterialExport}
+	if clock != nil {
+		svc.Now, svc.DevClock = clock.Now, clock
+	}
 	s.logOut.Flush()
+	if clockNotice != "" {
+		fmt.Fprintln(stderr, clockNotice)
+	}
 	if err := bootstrapAccessKey(ctx, svc, cfg, declaresOperator(declared), stderr); err != nil {
 		return nil, err
 	}
@@ -159,7 +169,7 @@ func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err er
 		RateLimitPerKey: cfg.RateLimitPerKey, RateLimitPerCaller: cfg.RateLimitPerCall,
 		AuthFailuresPerSecond: cfg.AuthFailureRate, AuthFailureBurst: cfg.AuthFailureBurst,
 		RejectReplayedSignatures: cfg.RejectReplays, Audit: auditor, AuditFailClosed: cfg.AuditFailClosed,
-		Ready: be.ready, Metrics: metrics, RequestTimeout: requestTimeout})
+		Ready: be.ready, Metrics: metrics, RequestTimeout: requestTimeout, Now: time.Now})
 	s.srv = &http.Server{
 		Handler:           withConsole(handler),
 		ReadHeaderTimeout: 10 * time.Second,
