@@ -194,6 +194,7 @@ func (p *podman) waitHealthy(name string) {
 		// versions print "healthy").
 		out, err := p.run("healthcheck", "run", name)
 		if err == nil {
+			p.note("exit 0: healthy")
 			return
 		}
 		if time.Now().After(deadline) {
