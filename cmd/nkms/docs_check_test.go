@@ -176,6 +176,8 @@ func (d *docsCheck) checkCommand(c []word, whole bool) error {
 		return checkNkms(c[1:], whole)
 	case "go":
 		return d.checkGo(c[1:], whole)
+	case "podman":
+		return checkPodman(c[1:], whole)
 	case "bash":
 		if len(c) < 2 || c[1].dynamic {
 			return errors.New("bash needs a script of the repository")
@@ -190,6 +192,45 @@ func (d *docsCheck) checkCommand(c []word, whole bool) error {
 		}
 		return nil
 	}
+}
+
+// podmanCommands are the podman commands the docs may show: those that
+// deploy/container's tests (and testcontainers' TestMain, for system
+// service) run.
+var podmanCommands = map[string]bool{
+	"volume create": true, "run": true, "healthcheck run": true, "port": true, "exec": true, "cp": true,
+	"system service": true,
+}
+
+// checkPodman checks a podman line: a command the container tests run, and
+// the nkms command line it gives the image (after the image's name in
+// podman run, after /nkms in podman exec) checked as checkNkms does.
+func checkPodman(args []word, whole bool) error {
+	if len(args) == 0 {
+		return errors.New("podman without a command")
+	}
+	sub := args[0].text
+	if len(args) > 1 && (sub == "volume" || sub == "healthcheck" || sub == "system") {
+		sub += " " + args[1].text
+	}
+	if !podmanCommands[sub] {
+		return fmt.Errorf("podman %s is not one of the podman commands the container tests run (podmanCommands)", sub)
+	}
+	for i, a := range args {
+		switch {
+		case sub == "run" && strings.HasPrefix(a.text, "localhost/nkms:"):
+			if i+1 < len(args) {
+				return checkNkms(args[i+1:], whole)
+			}
+			return nil
+		case sub == "exec" && a.text == "/nkms":
+			return checkNkms(args[i+1:], whole)
+		}
+	}
+	if sub == "run" || sub == "exec" {
+		return fmt.Errorf("podman %s of something other than the nkms image (localhost/nkms:TAG, /nkms)", sub)
+	}
+	return nil
 }
 
 // checkNkms checks an nkms command line against the real command tree, the
