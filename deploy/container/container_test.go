@@ -83,6 +83,19 @@ func (p *podman) run(args ...string) (string, error) {
 	return strings.TrimSpace(stdout.String()), err
 }
 
+// logs is what the container wrote, on stdout and stderr (podman logs
+// gives each on its own stream).
+func (p *podman) logs(name string) string {
+	p.t.Helper()
+	cmd := exec.Command("podman", "logs", name)
+	cmd.Env = p.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("podman logs %s: %v\n%s", name, err, out)
+	}
+	return string(out)
+}
+
 // must is run that fails the test on an error.
 func (p *podman) must(args ...string) string {
 	p.t.Helper()
@@ -169,9 +182,17 @@ func unique(t *testing.T, what string) string {
 // removes the container at the end of the test.
 func (p *podman) start(image, volume string, env []string, cmd ...string) string {
 	p.t.Helper()
+	return p.startWith(image, volume, nil, env, cmd...)
+}
+
+// startWith is start with more options of podman run (extra), e.g. another
+// mount.
+func (p *podman) startWith(image, volume string, extra, env []string, cmd ...string) string {
+	p.t.Helper()
 	name := unique(p.t, "ctr")
 	args := []string{"run", "-d", "--runtime", "runc", "--name", name,
 		"-p", "127.0.0.1::8383", "-v", volume + ":/data"}
+	args = append(args, extra...)
 	for _, e := range env {
 		args = append(args, "-e", e)
 	}
@@ -340,4 +361,67 @@ func TestImageDevTLS(t *testing.T) {
 		t.Fatalf("list keys over TLS through %s: %v", url, err)
 	}
 	p.note("through %s, trusting /data/dev-tls-cert.pem: listed keys", url)
+}
+
+// seedFile declares an admin access key whose secret the container's
+// environment gives, and a key with a fixed tag and material.
+const seedFile = `accessKeys:
+  - {accessKey: CISEEDADMIN0001, secretKey: "${CI_SECRET}", keystore: 1, role: admin}
+keys:
+  - keystore: 1
+    name: cards
+    type: AES256
+    tag: 6e6b6d7374657374c0ffee00000000000000000000000000000000000000cafe
+    material: bmttc3Rlc3QgZXhhbXBsZSBrZXkgLSBub3QgYSBzZWM=
+`
+
+// TestImageSeedAndDevClock: the image with a seed file mounted read-only and
+// --dev-clock, as docs/testing.md tells users: the declared key decrypts a
+// ciphertext made by another server seeded the same way
+// (nkmstest's TestWithSeed), and after a deletion request, advancing the
+// clock 72 hours destroys the key.
+func TestImageSeedAndDevClock(t *testing.T) {
+	p := newPodman(t)
+	image := p.image()
+	volume := unique(t, "data")
+	p.must("volume", "create", volume)
+	t.Cleanup(func() { p.run("volume", "rm", "-f", volume) })
+	seed := filepath.Join(t.TempDir(), "seed.yaml")
+	if err := os.WriteFile(seed, []byte(seedFile), 0o644); err != nil { // the image's user must read it
+		t.Fatal(err)
+	}
+	const secret = "ci-seed-secret-0123456789"
+	name := p.startWith(image, volume, []string{"-v", seed + ":/seed.yaml:ro"}, []string{"CI_SECRET=" + secret},
+		"server", "--listen", "0.0.0.0:8383", "--data-dir", "/data", "--insecure-http", "--seed", "/seed.yaml", "--dev-clock")
+	p.waitHealthy(name)
+
+	ctx := context.Background()
+	c, err := client.New(p.url("http", name), "CISEEDADMIN0001", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tag = "6e6b6d7374657374c0ffee00000000000000000000000000000000000000cafe"
+	pt, err := c.Decrypt(ctx, tag, "ncpkms:v1:p+yRO2U4aSUgvFZuT21zKN7gncCbkRIXMUiJ6qDmSrOxo0Ra9BlVrc6/HVxF7nU=", nil)
+	if err != nil || string(pt) != "4111 1111 1111 1111" {
+		t.Fatalf("decrypt with the seeded key: %q, %v", pt, err)
+	}
+	p.note("the seeded key %s decrypted a ciphertext made by another server", tag)
+	if _, err := c.RequestDeletion(ctx, tag); err != nil {
+		t.Fatal(err)
+	}
+	clock, err := c.AdvanceClock(ctx, 72*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if clock.Destroyed != 1 {
+		t.Fatalf("advance 72h: %+v, want 1 key destroyed", clock)
+	}
+	var e *client.Error
+	if _, err := c.GetKey(ctx, tag); !errors.As(err, &e) || e.Status != 404 {
+		t.Fatalf("the key after advancing 72h: %v, want 404", err)
+	}
+	p.note("requested deletion, advanced the clock 72h: %d key destroyed, GET answers 404", clock.Destroyed)
+	if logs := p.logs(name); !strings.Contains(logs, "WARNING: --dev-clock is on") {
+		t.Fatalf("no --dev-clock warning in the container's log:\n%s", logs)
+	}
 }

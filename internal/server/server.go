@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -158,9 +159,9 @@ func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err er
 		ln.Close()
 		return nil, err
 	}
-	s.URL = "http://" + ln.Addr().String()
+	s.URL = "http://" + listenAddr(cfg.Listen, ln.Addr())
 	if tlsConf != nil {
-		s.URL = "https://" + ln.Addr().String()
+		s.URL = "https://" + listenAddr(cfg.Listen, ln.Addr())
 	}
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = s.URL
@@ -251,6 +252,18 @@ func (s *Server) release() {
 		s.undo[i]()
 	}
 	s.undo = nil
+}
+
+// listenAddr is the host of --listen with the port the listener got (the
+// port is new for port 0): "0.0.0.0:8383" stays 0.0.0.0 (decisions.md D8's
+// http://<listen>), where the listener's own address would say [::].
+func listenAddr(listen string, got net.Addr) string {
+	host, _, err := net.SplitHostPort(listen)
+	tcp, ok := got.(*net.TCPAddr)
+	if err != nil || !ok || host == "" {
+		return got.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
 }
 
 // limitConnections caps at n (0: no cap) the connections of ln that are

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -212,5 +213,25 @@ func TestMemStoreKeepsNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "nkms.db")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("--store mem made a data file: %v", err)
+	}
+}
+
+// TestListenAddr: the URL a server reports keeps the host of --listen
+// (0.0.0.0, not the listener's [::]) with the port it got.
+func TestListenAddr(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		port   int
+		want   string
+	}{
+		{"0.0.0.0:8383", 8383, "0.0.0.0:8383"},
+		{"127.0.0.1:0", 41234, "127.0.0.1:41234"},
+		{"[::1]:0", 41234, "[::1]:41234"},
+		{"localhost:8383", 8383, "localhost:8383"},
+		{":8383", 8383, "[::]:8383"}, // no host: the listener's
+	} {
+		if got := listenAddr(tc.listen, &net.TCPAddr{IP: net.IPv6unspecified, Port: tc.port}); got != tc.want {
+			t.Errorf("listenAddr(%q) = %q, want %q", tc.listen, got, tc.want)
+		}
 	}
 }
