@@ -475,7 +475,9 @@ func keyRequestDeletionCommand(c *cli) *cobra.Command {
 			}
 			c.note("key %s is pending deletion", s.KeyTag)
 			if after, err := kms.GetKey(ctx, tag); err == nil && after.DestroyDate != nil {
-				c.note("it will be destroyed at %s", destroyWhen(*after.DestroyDate, time.Now()))
+				// From the server's time of the change, not this machine's: they
+				// differ under a moved dev clock (nkms dev advance) or a skewed clock.
+				c.note("it will be destroyed at %s", destroyWhen(*after.DestroyDate, time.UnixMilli(s.StatusDate)))
 			}
 			c.note("to keep it: nkms key cancel-deletion %s", s.KeyTag)
 			return nil
