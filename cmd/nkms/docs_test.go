@@ -162,3 +162,30 @@ func FuzzSplitCommands(f *testing.F) {
 		}
 	})
 }
+
+// TestDocsSeedExample: the seed file docs/testing.md shows is
+// docs/examples/seed.yaml (without its opening comment), the file the seed
+// tests start servers with (seed_e2e_test.go, internal/server).
+func TestDocsSeedExample(t *testing.T) {
+	t.Parallel()
+	page, err := os.ReadFile("../../docs/testing.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(page), "\n```yaml\n")
+	if !ok {
+		t.Fatal("docs/testing.md has no ```yaml block")
+	}
+	block, _, _ = strings.Cut(block, "\n```")
+	file, err := os.ReadFile("../../docs/examples/seed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(file)), "\n")
+	for len(lines) > 0 && (strings.HasPrefix(lines[0], "#") || lines[0] == "") {
+		lines = lines[1:]
+	}
+	if diff := cmp.Diff(strings.Join(lines, "\n"), strings.TrimSpace(block)); diff != "" {
+		t.Errorf("docs/testing.md's seed file differs from docs/examples/seed.yaml (-file +docs):\n%s", diff)
+	}
+}
