@@ -1,12 +1,16 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // tourHeading is the README heading whose commands readme_tour.txtar runs.
@@ -188,4 +192,47 @@ func TestDocsSeedExample(t *testing.T) {
 	if diff := cmp.Diff(strings.Join(lines, "\n"), strings.TrimSpace(block)); diff != "" {
 		t.Errorf("docs/testing.md's seed file differs from docs/examples/seed.yaml (-file +docs):\n%s", diff)
 	}
+}
+
+// TestDocsNameEveryCommandAndServerFlag: docs/cli.md's table of commands
+// names every command and subcommand of the real command tree, and
+// docs/operations/server.md's table every flag of nkms server, so that a new
+// one cannot go undocumented.
+func TestDocsNameEveryCommandAndServerFlag(t *testing.T) {
+	t.Parallel()
+	cliPage, err := os.ReadFile("../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(cliPage), "## Commands\n")
+	table, _, _ = strings.Cut(table, "\n## ")
+	root := rootCommand(&cli{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(string) string { return "" }})
+	var walk func(c *cobra.Command, path string)
+	walk = func(c *cobra.Command, path string) {
+		for _, sub := range c.Commands() {
+			if sub.Hidden {
+				continue
+			}
+			// A top-level command appears as `nkms NAME…`; a subcommand as
+			// NAME among its parent's (`nkms key create\|list`).
+			if path == "nkms" && !strings.Contains(table, "`nkms "+sub.Name()) && !strings.Contains(table, `\|`+sub.Name()) {
+				t.Errorf("docs/cli.md's table of commands does not name nkms %s", sub.Name())
+			}
+			if path != "nkms" && !regexp.MustCompile(`[ |]`+regexp.QuoteMeta(sub.Name())+`[ \\|`+"`"+`]`).MatchString(table) {
+				t.Errorf("docs/cli.md's table of commands does not name %s %s", path, sub.Name())
+			}
+			walk(sub, path+" "+sub.Name())
+		}
+	}
+	walk(root, "nkms")
+
+	serverPage, err := os.ReadFile("../../docs/operations/server.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCommand(io.Discard).Flags().VisitAll(func(f *pflag.Flag) {
+		if !strings.Contains(string(serverPage), "`--"+f.Name) {
+			t.Errorf("docs/operations/server.md does not describe nkms server --%s", f.Name)
+		}
+	})
 }
