@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
@@ -45,6 +46,8 @@ type Container struct {
 
 type options struct {
 	accessKey, secretKey string
+	seed                 string // YAML of --seed; "" for none
+	devClock             bool   // --dev-clock
 }
 
 // Option is an option of Run that belongs to this module.
@@ -63,6 +66,29 @@ func WithCredentials(accessKey, secretKey string) Option {
 			return errors.New("nkms: WithCredentials needs an access key and a secret of at least 16 characters")
 		}
 		o.accessKey, o.secretKey = accessKey, secretKey
+		return nil
+	}
+}
+
+// WithSeed declares access keys and keys, as `nkms server --seed FILE`
+// does with the YAML of FILE (docs/testing.md of the nkms repository): the
+// text is copied into the container as /seed.yaml. ${VAR} in it reads the
+// container's environment (testcontainers.WithEnv).
+func WithSeed(yaml string) Option {
+	return func(o *options) error {
+		if strings.TrimSpace(yaml) == "" {
+			return errors.New("nkms: WithSeed needs the YAML of a seed file")
+		}
+		o.seed = yaml
+		return nil
+	}
+}
+
+// WithDevClock runs the server with a clock that tests move forward
+// (Container.Advance): `nkms server --dev-clock`. For tests only.
+func WithDevClock() Option {
+	return func(o *options) error {
+		o.devClock = true
 		return nil
 	}
 }
@@ -100,6 +126,20 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 				return err == nil && strings.TrimSpace(string(b)) == "ok"
 			})),
 	}
+	if settings.seed != "" || settings.devClock {
+		// The image's command, and the flags of the options.
+		cmd := []string{"server", "--listen", "0.0.0.0:8383", "--data-dir", "/data", "--insecure-http"}
+		if settings.seed != "" {
+			cmd = append(cmd, "--seed", "/seed.yaml")
+			moduleOpts = append(moduleOpts, testcontainers.WithFiles(testcontainers.ContainerFile{
+				Reader: strings.NewReader(settings.seed), ContainerFilePath: "/seed.yaml", FileMode: 0o644, // the image's user reads it
+			}))
+		}
+		if settings.devClock {
+			cmd = append(cmd, "--dev-clock")
+		}
+		moduleOpts = append(moduleOpts, testcontainers.WithCmd(cmd...))
+	}
 	moduleOpts = append(moduleOpts, opts...)
 
 	ctr, err := testcontainers.Run(ctx, img, moduleOpts...)
@@ -116,6 +156,18 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 // BaseURL is the base URL of the API on the host, e.g. http://localhost:32771.
 func (c *Container) BaseURL(ctx context.Context) (string, error) {
 	return c.PortEndpoint(ctx, Port, "http")
+}
+
+// Advance moves the server's clock forward by d and runs its scheduler at
+// once (POST /nkms/v1/dev/clock): every key whose pending deletion ended is
+// destroyed, and every key whose rotation was due rotated, before it
+// returns. The container must run WithDevClock.
+func (c *Container) Advance(ctx context.Context, d time.Duration) (*client.Clock, error) {
+	kms, err := c.Client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return kms.AdvanceClock(ctx, d)
 }
 
 // AccessKey is the access key id the server made sure of.

@@ -171,3 +171,49 @@ func TestWithCredentials(t *testing.T) {
 		t.Fatal("Run took a secret of 5 characters")
 	}
 }
+
+// TestWithSeedAndDevClock: a seeded key (fixed tag and material, and an
+// access key whose secret the container's environment gives) decrypts a
+// ciphertext another server made, and after a deletion request, Advance
+// 72h destroys it.
+func TestWithSeedAndDevClock(t *testing.T) {
+	const (
+		tag  = "6e6b6d7374657374c0ffee00000000000000000000000000000000000000cafe"
+		seed = `accessKeys:
+  - {accessKey: CARDSAPP0001, secretKey: "${CARDS_SECRET}", keystore: 1, role: crypto}
+keys:
+  - {keystore: 1, name: cards, type: AES256, tag: ` + tag + `,
+     material: bmttc3Rlc3QgZXhhbXBsZSBrZXkgLSBub3QgYSBzZWM=}
+`
+	)
+	ctx := context.Background()
+	ctr, err := nkms.Run(ctx, image, nkms.WithSeed(seed), nkms.WithDevClock(),
+		testcontainers.WithEnv(map[string]string{"CARDS_SECRET": "cards-app-secret-0123456789"}))
+	testcontainers.CleanupContainer(t, ctr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := ctr.BaseURL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _ := client.New(url, "CARDSAPP0001", "cards-app-secret-0123456789")
+	pt, err := app.Decrypt(ctx, tag, "ncpkms:v1:p+yRO2U4aSUgvFZuT21zKN7gncCbkRIXMUiJ6qDmSrOxo0Ra9BlVrc6/HVxF7nU=", nil)
+	if err != nil || string(pt) != "4111 1111 1111 1111" {
+		t.Fatalf("decrypt with the seeded key: %q, %v", pt, err)
+	}
+	c, err := ctr.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RequestDeletion(ctx, tag); err != nil {
+		t.Fatal(err)
+	}
+	clock, err := ctr.Advance(ctx, 72*time.Hour)
+	if err != nil || clock.Destroyed != 1 {
+		t.Fatalf("advance 72h: %+v, %v; want 1 key destroyed", clock, err)
+	}
+	if _, err := c.GetKey(ctx, tag); err == nil {
+		t.Fatal("the key is still there 72h after its deletion was requested")
+	}
+}
