@@ -91,10 +91,11 @@ func (e *SeedConflictError) Is(target error) bool {
 
 // seedPlan is what ApplySeed found and will write.
 type seedPlan struct {
-	report     SeedReport
-	conflicts  []SeedConflict
-	accessKeys []*AccessKey // to create, sealed
-	keys       []int        // indexes of the keys to create
+	report         SeedReport
+	conflicts      []SeedConflict
+	accessKeys     []*AccessKey // to create, sealed
+	accessKeyIndex []int        // the declaration of each of accessKeys
+	keys           []int        // indexes of the keys to create
 }
 
 // ApplySeed makes sure that the access keys and keys of sd exist, for the
@@ -110,38 +111,84 @@ type seedPlan struct {
 //
 // A declared tag that does not exist is created, also when a key of that
 // tag existed once and was destroyed: nkms keeps no record of destroyed
-// tags. Plan and writes are not one transaction: when another node writes
-// the same declarations at the same time, a write that finds its tag or name
-// taken fails with an error, and a restart plans again.
+// tags. Plan and writes are not one transaction: when another node of a
+// cluster applies the same seed at the same time, a write that finds its
+// tag, name or access key taken makes ApplySeed plan again (up to
+// seedAttempts plans), and the new plan finds that node's work present.
 func (s *Service) ApplySeed(ctx context.Context, sd Seed) (SeedReport, error) {
 	if err := sd.Validate(); err != nil {
 		return SeedReport{}, err
 	}
-	p, err := s.planSeed(ctx, &sd)
-	if err != nil {
-		return SeedReport{}, err
+	// Another node of a cluster started with the same seed may create a
+	// declaration between this plan and its write: the write then finds the
+	// tag, name or access key taken, and a new plan sees what that node made
+	// (the same declaration: present, or a conflict if it differs).
+	created := map[[2]any]bool{} // section, index: created by this call
+	for attempt := 1; ; attempt++ {
+		p, err := s.planSeed(ctx, &sd)
+		if err != nil {
+			return SeedReport{}, err
+		}
+		if len(p.conflicts) > 0 {
+			return SeedReport{}, &SeedConflictError{Conflicts: p.conflicts}
+		}
+		err = s.applySeedPlan(ctx, &sd, p, created)
+		if err != nil && attempt < seedAttempts && isSeedRace(err) {
+			s.log().InfoContext(ctx, "seed: another writer created a declaration at the same time; planning again", "err", err)
+			continue
+		}
+		if err != nil {
+			return SeedReport{}, err
+		}
+		for j := range p.report.Results {
+			if r := &p.report.Results[j]; created[[2]any{r.Section, r.Index}] {
+				r.Outcome = SeedCreated
+			}
+		}
+		for _, r := range p.report.Results {
+			if len(r.Kept) > 0 {
+				s.log().WarnContext(ctx, "seed: an existing key's settings differ from the seed; left as they are",
+					"declaration", fmt.Sprintf("%s[%d]", r.Section, r.Index), "keyTag", r.Tag, "settings", strings.Join(r.Kept, ","))
+			}
+		}
+		return p.report, nil
 	}
-	if len(p.conflicts) > 0 {
-		return SeedReport{}, &SeedConflictError{Conflicts: p.conflicts}
-	}
+}
+
+// seedAttempts is how many times ApplySeed plans when its writes race with
+// another writer's.
+const seedAttempts = 3
+
+// isSeedRace reports whether a seed write failed because what it was to
+// create appeared since the plan.
+func isSeedRace(err error) bool {
+	return errors.Is(err, ErrKeyExists) || errors.Is(err, ErrNameConflict) || errors.Is(err, ErrAccessKeyExists)
+}
+
+// applySeedPlan creates what p found absent, and marks each declaration it
+// created in created.
+func (s *Service) applySeedPlan(ctx context.Context, sd *Seed, p *seedPlan, created map[[2]any]bool) error {
 	// Material first (RSA keys take a while to generate), then the writes.
 	keys := make([]*Key, len(p.keys))
 	for n, i := range p.keys {
+		var err error
 		if keys[n], err = s.seedKey(&sd.Keys[i]); err != nil {
-			return SeedReport{}, err
+			return err
 		}
 	}
-	for _, a := range p.accessKeys {
+	for n, a := range p.accessKeys {
 		if err := s.Store.CreateAccessKey(ctx, a); err != nil {
-			return SeedReport{}, fmt.Errorf("seed: create access key %s: %w", a.ID, err)
+			return fmt.Errorf("seed: create access key %s: %w", a.ID, err)
 		}
+		created[[2]any{"accessKeys", p.accessKeyIndex[n]}] = true
 		s.log().InfoContext(ctx, "seed: access key created", "accessKey", a.ID, "keystore", a.Keystore, "role", a.Role)
 	}
 	for n, i := range p.keys {
 		k, err := s.Store.Create(ctx, keys[n])
 		if err != nil {
-			return SeedReport{}, fmt.Errorf("seed: create keys[%d] (%s): %w", i, sd.Keys[i].label(), err)
+			return fmt.Errorf("seed: create keys[%d] (%s): %w", i, sd.Keys[i].label(), err)
 		}
+		created[[2]any{"keys", i}] = true
 		s.keys.forget(k.Tag) // a destroyed key's tag may come back: never its old material
 		for j := range p.report.Results {
 			if r := &p.report.Results[j]; r.Section == "keys" && r.Index == i {
@@ -151,13 +198,7 @@ func (s *Service) ApplySeed(ctx context.Context, sd Seed) (SeedReport, error) {
 		s.log().InfoContext(ctx, "seed: key created", "keyTag", k.Tag, "keystore", k.Keystore, "name", k.Name,
 			"type", k.Type, "versions", len(k.Versions))
 	}
-	for _, r := range p.report.Results {
-		if len(r.Kept) > 0 {
-			s.log().WarnContext(ctx, "seed: an existing key's settings differ from the seed; left as they are",
-				"declaration", fmt.Sprintf("%s[%d]", r.Section, r.Index), "keyTag", r.Tag, "settings", strings.Join(r.Kept, ","))
-		}
-	}
-	return p.report, nil
+	return nil
 }
 
 // planSeed reads what exists and classifies every declaration.
@@ -176,6 +217,7 @@ func (s *Service) planSeed(ctx context.Context, sd *Seed) (*seedPlan, error) {
 				return nil, err
 			}
 			p.accessKeys = append(p.accessKeys, a)
+			p.accessKeyIndex = append(p.accessKeyIndex, i)
 			p.report.Results = append(p.report.Results, SeedResult{Section: "accessKeys", Index: i, Label: label, Outcome: SeedCreated})
 			continue
 		}

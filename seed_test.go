@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -246,5 +247,56 @@ func TestApplySeedConflicts(t *testing.T) {
 	}
 	if _, err := s.Store.GetAccessKey(ctx, "NEWKEY"); !errors.Is(err, nkms.ErrAccessKeyNotFound) {
 		t.Fatalf("the access key of a refused seed: %v", err)
+	}
+}
+
+// raceStore is a store on which another writer applies the same seed just
+// before the first key (or access key) is created through it: the race of
+// two nodes of a cluster started with the same seed at the same moment.
+type raceStore struct {
+	nkms.Store
+	once  sync.Once
+	other func()
+}
+
+func (r *raceStore) Create(ctx context.Context, k *nkms.Key) (*nkms.Key, error) {
+	r.once.Do(r.other)
+	return r.Store.Create(ctx, k)
+}
+
+func (r *raceStore) CreateAccessKey(ctx context.Context, a *nkms.AccessKey) error {
+	r.once.Do(r.other)
+	return r.Store.CreateAccessKey(ctx, a)
+}
+
+// TestApplySeedRacingAnotherNode: when another node creates the seed's
+// declarations between this node's plan and its writes, ApplySeed plans
+// again and finds them present (one key each, under the other node's
+// random tags and material) instead of failing the start-up.
+func TestApplySeedRacingAnotherNode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, _ := newService(t)
+	b := &nkms.Service{Store: a.Store, Root: a.Root, Now: a.Now, DeletionWindow: a.DeletionWindow}
+	sd := testSeed(t, material(t, crypto.AES256))
+	var otherReport nkms.SeedReport
+	a.Store = &raceStore{Store: a.Store, other: func() {
+		var err error
+		if otherReport, err = b.ApplySeed(ctx, sd); err != nil {
+			t.Errorf("the other node's seed: %v", err)
+		}
+	}}
+	rep, err := a.ApplySeed(ctx, sd)
+	if err != nil {
+		t.Fatalf("ApplySeed racing another node: %v", err)
+	}
+	if n := otherReport.Count(nkms.SeedCreated); n != 5 {
+		t.Fatalf("the other node created %d declarations, want 5", n)
+	}
+	if n := rep.Count(nkms.SeedPresent); n != 5 {
+		t.Fatalf("after planning again, %d declarations present, want 5: %+v", n, rep.Results)
+	}
+	if keys := allKeys(t, b); len(keys) != 3 {
+		t.Fatalf("%d keys after two nodes applied the seed, want 3", len(keys))
 	}
 }
