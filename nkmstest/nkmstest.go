@@ -28,6 +28,7 @@ import (
 
 	"github.com/nkms/nkms"
 	"github.com/nkms/nkms/client"
+	"github.com/nkms/nkms/client/kmsv3"
 	"github.com/nkms/nkms/internal/server"
 )
 
@@ -127,6 +128,17 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 
 // Client returns a client of the server with the operator's credentials.
 func (s *Server) Client() *client.Client { return s.client }
+
+// ClientV3 returns a client of the server's API 3.0 (/kms/v3) with the
+// operator's credentials.
+func (s *Server) ClientV3() *kmsv3.Client {
+	s.t.Helper()
+	c, err := kmsv3.New(s.URL, s.AccessKey, s.SecretKey, kmsv3.WithHTTPClient(s.hc))
+	if err != nil {
+		s.t.Fatalf("nkmstest: %v", err)
+	}
+	return c
+}
 
 // NewClient returns a client of the server that signs with another access
 // key, for example one a test created for a viewer or another keystore. Its

@@ -39,6 +39,16 @@ func TestServerServesTheAPI(t *testing.T) {
 	}
 }
 
+// TestClientV3: the API 3.0 client reaches the same keys.
+func TestClientV3(t *testing.T) {
+	srv := nkmstest.NewServer(t, nkmstest.InMemory())
+	key := srv.CreateKey(client.CreateKeyRequest{KeyName: "both-wires"})
+	got, err := srv.ClientV3().GetKey(context.Background(), key.KeyTag)
+	if err != nil || got.KeyName != "both-wires" {
+		t.Fatalf("GetKey through API 3.0: %+v, %v", got, err)
+	}
+}
+
 // TestTwoServersAreApart: each server has its own data, credentials and
 // port.
 func TestTwoServersAreApart(t *testing.T) {
