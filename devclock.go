@@ -56,6 +56,9 @@ func (c *DevClock) read() (time.Time, time.Duration) {
 	return c.wall().Add(off), off
 }
 
+// Wall is the wall clock that c runs ahead of.
+func (c *DevClock) Wall() time.Time { return c.wall() }
+
 // Offset is how far ahead of the wall clock c is.
 func (c *DevClock) Offset() time.Duration { return time.Duration(c.offset.Load()) }
 

@@ -30,7 +30,7 @@ func newDevEnv(t *testing.T) (*env, *nkms.DevClock) {
 	svc := &nkms.Service{Store: mem.New(), Root: testkit.RootKey(t), Now: dev.Now, DevClock: dev,
 		DeletionWindow: nkms.DefaultDeletionWindow, Log: log}
 	e := &env{t: t, svc: svc, clk: clk, creds: map[int64]*nkms.Credentials{}, logs: logs}
-	e.srv = httptest.NewServer(api.New(svc, api.Config{PublicURL: "https://kms.example", Log: log, Now: clk.Now}))
+	e.srv = httptest.NewServer(api.New(svc, api.Config{PublicURL: "https://kms.example", Log: log})) // Now: the DevClock's wall clock
 	t.Cleanup(e.srv.Close)
 	ctx := context.Background()
 	first, err := svc.Bootstrap(ctx)

@@ -72,10 +72,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Now is the wall clock of the HTTP layer: the signature's 5-minute
 	// window (and the replay cache's), the rate limits, the auth-failure
-	// limit and the audit line's time. nil: the Service's clock, so that a
-	// test that fixes Service.Now signs with the same clock. Set it to
-	// time.Now when Service.Now is a DevClock: clients sign with their own
-	// wall clock, which does not move when the dev clock does.
+	// limit and the audit line's time. nil: the wall clock of the Service's
+	// DevClock when it has one (clients sign with their own wall clock,
+	// which does not move when the dev clock does), else the Service's
+	// clock, so that a test that fixes Service.Now signs with the same clock.
 	Now func() time.Time
 }
 
@@ -103,7 +103,11 @@ func New(svc *nkms.Service, cfg Config) *Server {
 		s.replays = &replayCache{}
 	}
 	s.now = cfg.Now
-	if s.now == nil {
+	switch {
+	case s.now != nil:
+	case svc != nil && svc.DevClock != nil:
+		s.now = svc.DevClock.Wall // a moved clock never moves the signature window
+	default:
 		s.now = func() time.Time { return s.svc.Now() }
 	}
 	if s.log == nil {

@@ -111,7 +111,7 @@ func startScriptServer(dir string) (url string, stop func(), err error) {
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	url = "http://" + srv.Listener.Addr().String()
-	srv.Config.Handler = api.New(svc, api.Config{PublicURL: url, Log: log, Now: time.Now})
+	srv.Config.Handler = api.New(svc, api.Config{PublicURL: url, Log: log})
 	srv.Start()
 	var wg sync.WaitGroup
 	wg.Go(func() { svc.Recorder.Run(ctx) })
