@@ -130,7 +130,7 @@ func TestConfirmOnTerminal(t *testing.T) {
 	if err := p.wait(t); err != nil {
 		t.Fatalf("request-deletion: %v\n%s", err, p.seen)
 	}
-	if status() != "REVOKE" || !strings.Contains(p.seen.String(), "(in 71h 59m)") {
+	if status() != "REVOKE" || !strings.Contains(p.seen.String(), "(in 72h 0m)") {
 		t.Fatalf("after the right name the key is %s; the terminal shows:\n%s", status(), p.seen)
 	}
 
