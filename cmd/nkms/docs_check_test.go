@@ -347,7 +347,7 @@ func (d *docsCheck) checkPackage(pkg string) error {
 // of tests (and TestScripts/NAME of scripts) that exist in them, and the
 // package's own flags (-crashloop.duration=10m).
 func (d *docsCheck) checkGoTest(args []word) error {
-	var pkgs, runs, own []string
+	var pkgs, runs, benches, own []string
 	for i := 0; i < len(args); i++ {
 		a := args[i].text
 		if !strings.HasPrefix(a, "-") {
@@ -367,8 +367,12 @@ func (d *docsCheck) checkGoTest(args []word) error {
 			i++
 			value = args[i].text
 		}
-		if name == "run" {
+		switch {
+		case name == "run" && value == "^$": // no test: only benchmarks or fuzzing
+		case name == "run":
 			runs = append(runs, strings.Split(value, "|")...)
+		case name == "bench":
+			benches = append(benches, strings.Split(value, "|")...)
 		}
 	}
 	if len(pkgs) == 0 {
@@ -379,7 +383,7 @@ func (d *docsCheck) checkGoTest(args []word) error {
 			return err
 		}
 	}
-	if len(runs) == 0 && len(own) == 0 {
+	if len(runs) == 0 && len(benches) == 0 && len(own) == 0 {
 		return nil
 	}
 	if len(pkgs) != 1 || strings.HasSuffix(pkgs[0], "/...") {
@@ -398,6 +402,12 @@ func (d *docsCheck) checkGoTest(args []word) error {
 			if _, err := os.Stat(filepath.Join(d.repo, pkgs[0], "testdata/script", sub+".txtar")); err != nil {
 				return fmt.Errorf("-run %s: no script testdata/script/%s.txtar in %s", r, sub, pkgs[0])
 			}
+		}
+	}
+	for _, b := range benches {
+		bench, _, _ := strings.Cut(strings.Trim(b, "^$"), "/")
+		if bench != "." && !regexp.MustCompile(`(?m)^func ` + regexp.QuoteMeta(bench) + `\(b \*testing\.B\)`).MatchString(src) {
+			return fmt.Errorf("-bench %s: no benchmark %s in %s", b, bench, pkgs[0])
 		}
 	}
 	for _, f := range own {
