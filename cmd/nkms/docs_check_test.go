@@ -406,7 +406,7 @@ func (d *docsCheck) checkGoTest(args []word) error {
 	}
 	for _, b := range benches {
 		bench, _, _ := strings.Cut(strings.Trim(b, "^$"), "/")
-		if bench != "." && !regexp.MustCompile(`(?m)^func ` + regexp.QuoteMeta(bench) + `\(b \*testing\.B\)`).MatchString(src) {
+		if bench != "." && !regexp.MustCompile(`(?m)^func `+regexp.QuoteMeta(bench)+`\(b \*testing\.B\)`).MatchString(src) {
 			return fmt.Errorf("-bench %s: no benchmark %s in %s", b, bench, pkgs[0])
 		}
 	}
