@@ -52,7 +52,7 @@ var ErrBackupUnsupported = &Error{Code: Invalid,
 // CanBackup reports whether c may take a backup: an admin (role.go) of the
 // bootstrap keystore (an operator). A backup holds every keystore's keys.
 func (c Caller) CanBackup() bool {
-	return c.Keystore == BootstrapKeystore && c.Allows(ActBackup)
+	return c.operates(ActBackup)
 }
 
 // BackupAllowed reports, without taking a backup, why Backup would refuse

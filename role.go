@@ -178,6 +178,8 @@ var operations = map[Action]operation{
 	ActRevokeAccessKey: {PermAdmin, false, ""},
 	ActBackup:          {PermAdmin, false, ""},
 	ActExportSeed:      {PermAdmin, false, ""},
+	ActAdvanceClock:    {PermAdmin, false, ""},
+	ActReadClock:       {PermRead, false, ""},
 }
 
 // Allows reports whether caller c may call operation act at all (before any
@@ -192,6 +194,13 @@ func (c Caller) Allows(act Action) bool {
 		return false
 	}
 	return c.Role.Can(op.perm)
+}
+
+// operates reports whether c may call act as an operator: an admin of the
+// bootstrap keystore (decisions.md D10) for an operation of the whole
+// server (backups, the seed export, the dev clock).
+func (c Caller) operates(act Action) bool {
+	return c.Keystore == BootstrapKeystore && c.Allows(act)
 }
 
 // Logged reports whether calls of act enter the key's usage log.

@@ -38,7 +38,7 @@ type SeedExport struct {
 // states (a seed creates every version enabled) and ACLs, token generators
 // and usage logs, which a seed does not declare.
 func (s *Service) ExportSeed(ctx context.Context, c Caller, material bool) (*SeedExport, error) {
-	if c.Keystore != BootstrapKeystore || !c.Allows(ActExportSeed) {
+	if !c.operates(ActExportSeed) {
 		return nil, errPermission("export the seed of the server: only an admin of keystore 1 may")
 	}
 	if material && !s.AllowMaterialExport {

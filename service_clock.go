@@ -16,11 +16,11 @@ type ClockResult struct {
 // errNoDevClock answers the clock operations of a service without a DevClock.
 var errNoDevClock = Errorf(Invalid, "this server's clock cannot be moved: it runs without a dev clock (nkms server --dev-clock)")
 
-// isOperator reports whether c is an operator: an admin of the bootstrap
-// keystore, signing its requests (decisions.md D10).
-func (c Caller) isOperator() bool {
-	return !c.Token && c.Keystore == BootstrapKeystore && c.Role.Can(PermAdmin)
-}
+// The operations of the dev clock.
+const (
+	ActAdvanceClock Action = "AdvanceClock"
+	ActReadClock    Action = "ReadClock"
+)
 
 // AdvanceClock moves the dev clock forward by d, for an operator, and then
 // runs one scheduler pass (RunDue) at the new time, so that every key the
@@ -32,7 +32,7 @@ func (c Caller) isOperator() bool {
 // The counts of the pass are this call's: a background pass that runs at
 // the same moment may do some of the work (it is done either way).
 func (s *Service) AdvanceClock(ctx context.Context, c Caller, d time.Duration) (ClockResult, error) {
-	if !c.isOperator() {
+	if !c.operates(ActAdvanceClock) {
 		return ClockResult{}, errPermission("move the server's clock: only an admin of keystore 1 may")
 	}
 	if s.DevClock == nil {
@@ -51,7 +51,7 @@ func (s *Service) AdvanceClock(ctx context.Context, c Caller, d time.Duration) (
 // role; the same time is in every date the API answers), but not to a key
 // token.
 func (s *Service) Clock(_ context.Context, c Caller) (ClockResult, error) {
-	if c.Token || !c.Role.Can(PermRead) {
+	if !c.Allows(ActReadClock) {
 		return ClockResult{}, errPermission("read the server's clock")
 	}
 	if s.DevClock == nil {
