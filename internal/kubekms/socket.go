@@ -35,13 +35,15 @@ func SocketPath(listen string) (string, error) {
 	} else if strings.Contains(listen, "://") {
 		return "", fmt.Errorf("--listen %q: want unix:///path/to/kms.sock", clip(listen, 80))
 	}
-	switch {
-	case strings.HasPrefix(path, "/@"):
-		return "", errors.New("--listen: an abstract socket (unix:///@name) has no file mode to keep other processes out; give a file path")
-	case !filepath.IsAbs(path):
+	if !filepath.IsAbs(path) {
 		return "", fmt.Errorf("--listen %q: want an absolute path, unix:///path/to/kms.sock", clip(listen, 80))
 	}
-	return filepath.Clean(path), nil
+	path = filepath.Clean(path)
+	if strings.HasPrefix(path, "/@") {
+		// kube-apiserver would dial the abstract socket "@name" for this endpoint.
+		return "", errors.New("--listen: an abstract socket (unix:///@name) has no file mode to keep other processes out; give a file path")
+	}
+	return path, nil
 }
 
 // Listen creates the Unix socket at path with mode 0600, so that only its

@@ -35,7 +35,7 @@ func TestSocketPath(t *testing.T) {
 			t.Errorf("SocketPath(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "kms.sock", "unix://kms.sock", "tcp://127.0.0.1:1", "unix:///@abstract", "http:///x"} {
+	for _, in := range []string{"", "kms.sock", "unix://kms.sock", "tcp://127.0.0.1:1", "unix:///@abstract", "unix:///./@abstract", "http:///x"} {
 		if got, err := kubekms.SocketPath(in); err == nil {
 			t.Errorf("SocketPath(%q) = %q, want an error", in, got)
 		}
@@ -210,4 +210,21 @@ func TestKMSRestart(t *testing.T) {
 	if got := pl.decrypt(t, enc); string(got) != string(d) {
 		t.Fatalf("Decrypt after restart = %x, want %x", got, d)
 	}
+}
+
+// FuzzSocketPath: SocketPath never panics, and what it accepts is a clean
+// absolute path that is not an abstract socket.
+func FuzzSocketPath(f *testing.F) {
+	for _, s := range []string{"unix:///run/kms.sock", "/run/kms.sock", "unix:///@x", "unix://x", "tcp://1:1", "unix:////a/../../b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := kubekms.SocketPath(s)
+		if err != nil {
+			return
+		}
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p || strings.HasPrefix(p, "/@") {
+			t.Fatalf("SocketPath(%q) = %q: not a clean absolute file path", s, p)
+		}
+	})
 }
