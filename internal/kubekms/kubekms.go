@@ -205,6 +205,11 @@ func (p *Plugin) probe(ctx context.Context) probeResult {
 	}
 	r := probeResult{at: now}
 	r.healthz, r.version = p.runProbe(ctx)
+	if r.healthz != Healthy && ctx.Err() != nil {
+		// The caller went away or its deadline was shorter than the
+		// probe: that says nothing of the KMS, so it is not kept.
+		return r
+	}
 	if !p.probed || r.healthz != p.last.healthz || r.version != p.last.version {
 		if r.healthz == Healthy {
 			p.log.Info("kms plugin healthy", "key_id", FormatKeyID(p.tag, r.version))
