@@ -45,14 +45,23 @@ func ParseBaseURL(prefix, raw string) (string, error) {
 }
 
 // DefaultHTTPClient returns a new HTTP client as a client uses when it is
-// not given one: a 30-second timeout, and no redirect followed.
+// not given one: a 30-second timeout, no redirect followed, and a
+// connection pool of the clients' own (transport).
 func DefaultHTTPClient() *http.Client {
 	return &http.Client{
-		Timeout: 30 * time.Second,
+		Transport: transport,
+		Timeout:   30 * time.Second,
 		// A KMS API never redirects; do not replay signed headers or a token elsewhere.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
+
+// transport is the connection pool of every client made with
+// DefaultHTTPClient: http.DefaultTransport's settings, but not its pool, so
+// that other code closing that pool's idle connections cannot break a
+// request of ours that just took one (httptest.Server.Close does it, and
+// so do the test suites of the applications that use these clients).
+var transport = http.DefaultTransport.(*http.Transport).Clone()
 
 // UseRootCAs makes def, the client of DefaultHTTPClient, trust only the
 // certificates of pool for HTTPS (TLS 1.2 at least); a nil pool changes
