@@ -73,9 +73,8 @@ func (s *Service) runKey(ctx context.Context, tag string, now time.Time, res *Pa
 		return
 	}
 	if err == nil && k.State == StateRevoke {
-		err = s.Store.Delete(ctx, tag, func(k *Key) error { return k.CheckPurge(now) })
+		err = s.deleteKey(ctx, tag, func(k *Key) error { return k.CheckPurge(now) })
 		if err == nil {
-			s.keys.forget(tag)
 			res.Destroyed++
 			s.log().Info("key destroyed after pending-deletion window", "keyTag", tag, "requestType", "SYSTEM")
 			return

@@ -39,6 +39,12 @@ type Service struct {
 	// DevClock, when set, is the clock that AdvanceClock moves
 	// (service_clock.go); Now must then be DevClock.Now.
 	DevClock *DevClock
+	// HSM keeps the versions of new COMMON_HSM keys (hsm.go); nil: none.
+	HSM HSM
+	// HSMEmulate accepts COMMON_HSM keys without an HSM, kept in software
+	// like BASIC ones (--hsm-emulate-software, --dev); without it and an
+	// HSM they are refused.
+	HSMEmulate bool
 
 	keys keyCache // unsealed key versions (keycache.go)
 	macs macCache // keyed HMACs of access-key secrets (maccache.go)
@@ -166,6 +172,9 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	if in.Convergent && in.Type != AES256 {
 		return nil, invalid("isConvergent is allowed only for AES256 keys")
 	}
+	if err := s.checkProtection(in.Protection, in.Convergent); err != nil {
+		return nil, err
+	}
 	if in.RotationPeriod == 0 {
 		in.RotationPeriod = DefaultRotationPeriod
 	}
@@ -176,7 +185,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := s.newMaterial(in.Type, tag, 1)
+	sealed, undo, err := s.newVersion(in.Type, in.Protection, tag, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +203,8 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	k, err = s.Store.Create(ctx, k)
 	if err == nil {
 		s.recordCall(ctx, c, ActCreateKey, tag, 1, nil)
+	} else if undo != nil {
+		undo()
 	}
 	return k, err
 }
@@ -309,7 +320,7 @@ func (s *Service) CancelDeletion(ctx context.Context, c Caller, tag Tag) (*Key, 
 // DeleteKey destroys a REVOKE key at once.
 func (s *Service) DeleteKey(ctx context.Context, c Caller, tag Tag) error {
 	_, err := call(ctx, s, c, ActDeleteKey, tag, func() (struct{}, error) {
-		return struct{}{}, s.Store.Delete(ctx, tag.s, func(k *Key) error {
+		return struct{}{}, s.deleteKey(ctx, tag.s, func(k *Key) error {
 			if k.Keystore != c.Keystore {
 				return ErrKeyNotFound
 			}
@@ -317,7 +328,6 @@ func (s *Service) DeleteKey(ctx context.Context, c Caller, tag Tag) error {
 		})
 	})
 	if err == nil {
-		s.keys.forget(tag.s)
 		s.log().InfoContext(ctx, "key destroyed", "keyTag", tag, "by", c.AccessKey)
 	}
 	return err
@@ -422,7 +432,7 @@ func (s *Service) rotate(ctx context.Context, tag Tag, apply func(*Key, time.Tim
 		if err := apply(cur.Clone(), now, nil); err != nil {
 			return nil, err
 		}
-		sealed, err := s.newMaterial(cur.Type, tag, next)
+		sealed, undo, err := s.newVersion(cur.Type, cur.Protection, tag, next)
 		if err != nil {
 			return nil, err
 		}
@@ -432,6 +442,9 @@ func (s *Service) rotate(ctx context.Context, tag Tag, apply func(*Key, time.Tim
 			}
 			return apply(k, now, sealed)
 		})
+		if err != nil && undo != nil {
+			undo()
+		}
 		if errors.Is(err, errVersionRace) {
 			if attempt < maxRotationAttempts {
 				continue

@@ -52,7 +52,7 @@ func (s *Service) useVersion(k *Key, n int) (*versionKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unseal %s v%d: %w", k.Tag, n, err)
 	}
-	ck, err := crypto.LoadKey(crypto.Algorithm(k.Type), k.Convergent, m)
+	ck, err := s.loadVersion(k, n, m)
 	clear(m)
 	if err != nil {
 		return nil, fmt.Errorf("load %s v%d: %w", k.Tag, n, err)

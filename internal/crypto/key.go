@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	gocrypto "crypto"
 	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -59,6 +60,16 @@ type Key struct {
 	rsa        *rsa.PrivateKey   // RSA2048
 	ec         *ecdsa.PrivateKey // ECDSA
 	publicPEM  string            // RSA2048 and ECDSA
+
+	// A key in a hardware token (token.go) has no private material here:
+	// token (AES256) or signer (RSA2048, ECDSA; decrypter for RSA2048) run
+	// its secret operations, and rsaPub / ecPub its public ones. Software
+	// keys set rsaPub and ecPub too.
+	token     TokenAEAD
+	signer    TokenSigner
+	decrypter gocrypto.Decrypter
+	rsaPub    *rsa.PublicKey
+	ecPub     *ecdsa.PublicKey
 }
 
 // LoadKey parses material produced by GenerateMaterial for alg. convergent
@@ -90,7 +101,7 @@ func LoadKey(alg Algorithm, convergent bool, material []byte) (*Key, error) {
 		if err != nil || !ok || rk.N.BitLen() != 2048 {
 			return nil, errors.New("crypto: RSA2048 material is not a PKCS#8 2048-bit RSA private key")
 		}
-		k.rsa = rk
+		k.rsa, k.rsaPub = rk, &rk.PublicKey
 		return k, k.setPublicPEM(&rk.PublicKey)
 	case ECDSA:
 		priv, err := x509.ParsePKCS8PrivateKey(material)
@@ -98,7 +109,7 @@ func LoadKey(alg Algorithm, convergent bool, material []byte) (*Key, error) {
 		if err != nil || !ok || ek.Curve != elliptic.P256() {
 			return nil, errors.New("crypto: ECDSA material is not a PKCS#8 P-256 private key")
 		}
-		k.ec = ek
+		k.ec, k.ecPub = ek, &ek.PublicKey
 		return k, k.setPublicPEM(&ek.PublicKey)
 	default:
 		return nil, unknownAlgorithm(alg)
@@ -127,6 +138,9 @@ func (k *Key) setPublicPEM(pub any) error {
 func (k *Key) Encrypt(plaintext, context []byte) ([]byte, error) {
 	switch k.alg {
 	case AES256:
+		if k.token != nil {
+			return k.tokenSeal(plaintext)
+		}
 		if !k.convergent {
 			return gcmSealRandom(k.aead, plaintext, nil)
 		}
@@ -136,7 +150,7 @@ func (k *Key) Encrypt(plaintext, context []byte) ([]byte, error) {
 		}
 		return gcmSeal(k.aead, nonce, plaintext, context), nil
 	case RSA2048:
-		return oaepEncrypt(&k.rsa.PublicKey, plaintext)
+		return oaepEncrypt(k.rsaPub, plaintext)
 	default:
 		return nil, ErrUnsupported
 	}
@@ -162,12 +176,18 @@ func (k *Key) convergentNonce(plaintext, context []byte) ([]byte, error) {
 func (k *Key) Decrypt(body, context []byte) ([]byte, error) {
 	switch k.alg {
 	case AES256:
+		if k.token != nil {
+			return k.tokenOpen(body)
+		}
 		var ad []byte
 		if k.convergent {
 			ad = context
 		}
 		return gcmOpen(k.aead, body, ad)
 	case RSA2048:
+		if k.decrypter != nil {
+			return k.tokenOAEPDecrypt(body)
+		}
 		return oaepDecrypt(k.rsa, body, nil)
 	default:
 		return nil, ErrUnsupported
@@ -179,6 +199,9 @@ func (k *Key) Decrypt(body, context []byte) ([]byte, error) {
 // produce an ASN.1 DER ECDSA-Sig-Value over P-256. AES256 keys give
 // ErrUnsupported.
 func (k *Key) Sign(msg []byte) ([]byte, error) {
+	if k.signer != nil && (k.alg == RSA2048 || k.alg == ECDSA) {
+		return k.tokenSign(msg)
+	}
 	switch k.alg {
 	case RSA2048:
 		return pssSign(k.rsa, msg, pssSaltSize)
@@ -197,9 +220,9 @@ func (k *Key) Sign(msg []byte) ([]byte, error) {
 func (k *Key) Verify(msg, sig []byte) (bool, error) {
 	switch k.alg {
 	case RSA2048:
-		return pssVerify(&k.rsa.PublicKey, msg, sig, pssSaltSize), nil
+		return pssVerify(k.rsaPub, msg, sig, pssSaltSize), nil
 	case ECDSA:
-		return ecdsaVerifyDER(&k.ec.PublicKey, msg, sig)
+		return ecdsaVerifyDER(k.ecPub, msg, sig)
 	default:
 		return false, ErrUnsupported
 	}

@@ -1,0 +1,297 @@
+package nkms
+
+// COMMON_HSM keys in a PKCS#11 token (issue 18). The Service sees the token
+// through the HSM interface (internal/hsm implements it). A version of a
+// COMMON_HSM key made with an HSM has no material in the store: its Sealed
+// field holds a token reference — hsmRefMagic ‖ the object's CKA_ID —
+// sealed under the root key with the version's usual associated data, so
+// that a reference can neither be read nor moved to another key or version
+// by someone who can write the store.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nkms/nkms/internal/crypto"
+)
+
+// HSM is a PKCS#11 token that keeps COMMON_HSM key versions.
+type HSM interface {
+	// Generate makes a new non-extractable key of type alg in the token,
+	// with CKA_ID id and CKA_LABEL label.
+	Generate(alg crypto.Algorithm, id []byte, label string) error
+	// Load returns the key with CKA_ID id, its secret operations running in the token.
+	Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.Key, error)
+	// Destroy deletes every key object with CKA_ID id; none is not an error.
+	Destroy(id []byte) error
+	// Objects lists the token's nkms key objects.
+	Objects() ([]HSMObject, error)
+}
+
+// HSMObject is one key object in the token: its CKA_ID and CKA_LABEL.
+type HSMObject struct {
+	ID    []byte
+	Label string
+}
+
+// hsmRefMagic starts the (sealed) token reference of a version kept in an
+// HSM. No generated material starts with it: AES256 material is 32 bytes
+// (a reference is 36), RSA2048 and ECDSA material
+// is PKCS#8 DER, which starts with 0x30.
+const hsmRefMagic = "nkms-hsm-ref-v1:"
+
+// hsmIDSize is the length of a token object's CKA_ID: random bytes.
+const hsmIDSize = 20
+
+func hsmRef(id []byte) []byte { return append([]byte(hsmRefMagic), id...) }
+
+// isHSMRef reports whether opened material m is a token reference, and
+// returns the object id.
+func isHSMRef(m []byte) ([]byte, bool) {
+	if len(m) != len(hsmRefMagic)+hsmIDSize || !bytes.HasPrefix(m, []byte(hsmRefMagic)) {
+		return nil, false
+	}
+	return m[len(hsmRefMagic):], true
+}
+
+// hsmSweepGrace is how old an unreferenced token object must be before the
+// start-up sweep deletes it: younger ones may belong to a create or
+// rotation still running on another node (a shared store), whose key
+// record is not yet written.
+const hsmSweepGrace = time.Hour
+
+// inHSM reports whether new versions of k's kind are made in the token.
+func (s *Service) inHSM(p Protection) bool { return p == ProtectionCommonHSM && s.HSM != nil }
+
+// checkProtection refuses a COMMON_HSM key that this server cannot keep in
+// an HSM (issue 18: no silent downgrade): without one, unless the operator
+// chose software emulation (--hsm-emulate-software, --dev); with one, a
+// convergent key, whose nonce key the token does not hold yet.
+func (s *Service) checkProtection(p Protection, convergent bool) error {
+	if p != ProtectionCommonHSM {
+		return nil
+	}
+	if s.HSM == nil && !s.HSMEmulate {
+		return FieldErrorf("protectionType", "COMMON_HSM keys need an HSM and this server has none; "+
+			"create a BASIC key, or ask the operator to configure one")
+	}
+	if s.HSM != nil && convergent {
+		return FieldErrorf("protectionType", "convergent COMMON_HSM keys are not supported yet; create a BASIC convergent key")
+	}
+	return nil
+}
+
+// newVersion makes the material of version n of key tag: sealed software
+// material, or for a COMMON_HSM key on a server with an HSM a new token
+// object and its sealed reference. undo deletes that object again when the
+// version is not stored after all (nil: nothing to undo).
+func (s *Service) newVersion(t KeyType, p Protection, tag Tag, n int) (sealed []byte, undo func(), err error) {
+	if !s.inHSM(p) {
+		sealed, err = s.newMaterial(t, tag, n)
+		return sealed, nil, err
+	}
+	id, err := crypto.RandomBytes(hsmIDSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	label := fmt.Sprintf("%s%s:v%d:%d", hsmLabelPrefix, tag.s, n, s.Now().UnixMilli())
+	if err := s.HSM.Generate(crypto.Algorithm(t), id, label); err != nil {
+		return nil, nil, fmt.Errorf("generate key in the HSM: %w", err)
+	}
+	undo = func() {
+		if err := s.HSM.Destroy(id); err != nil {
+			s.log().Error("deleting an unused HSM key object failed; the start-up sweep will retry", "keyTag", tag.s, "version", n, "err", err)
+		}
+	}
+	sealed, err = s.Root.Seal(hsmRef(id), crypto.SealAD(tag.s, n))
+	if err != nil {
+		undo()
+		return nil, nil, fmt.Errorf("seal the HSM reference: %w", err)
+	}
+	return sealed, undo, nil
+}
+
+// hsmLabelPrefix starts the CKA_LABEL of nkms's token objects:
+// "nkms:<keyTag>:v<version>:<Unix milliseconds of creation>".
+const hsmLabelPrefix = "nkms:"
+
+// loadVersion turns opened material m of version n of k into a crypto.Key:
+// software material is parsed; a token reference is looked up in the HSM.
+func (s *Service) loadVersion(k *Key, n int, m []byte) (*crypto.Key, error) {
+	id, ok := isHSMRef(m)
+	if !ok {
+		return crypto.LoadKey(crypto.Algorithm(k.Type), k.Convergent, m)
+	}
+	if s.HSM == nil {
+		return nil, fmt.Errorf("version %d is kept in an HSM and this server has none", n)
+	}
+	return s.HSM.Load(crypto.Algorithm(k.Type), k.Convergent, id)
+}
+
+// hsmIDs returns the token object ids that k's versions refer to.
+func (s *Service) hsmIDs(k *Key) [][]byte {
+	var ids [][]byte
+	if k.Protection != ProtectionCommonHSM {
+		return nil
+	}
+	for _, v := range k.Versions {
+		m, err := s.Root.Open(v.Sealed, crypto.SealAD(k.Tag, v.Number))
+		if err != nil {
+			continue
+		}
+		if id, ok := isHSMRef(m); ok {
+			ids = append(ids, bytes.Clone(id))
+		}
+		clear(m)
+	}
+	return ids
+}
+
+// deleteKey removes key tag from the store when check allows it, and then
+// at once deletes the token objects of its versions. A crash between the two
+// leaves objects that no key refers to; SweepHSM deletes them at the next
+// start-up.
+func (s *Service) deleteKey(ctx context.Context, tag string, check func(*Key) error) error {
+	var ids [][]byte
+	err := s.Store.Delete(ctx, tag, func(k *Key) error {
+		if err := check(k); err != nil {
+			return err
+		}
+		ids = nil
+		if k.Protection == ProtectionCommonHSM {
+			ids = s.hsmIDs(k)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.keys.forget(tag)
+	if len(ids) > 0 && s.HSM == nil {
+		s.log().ErrorContext(ctx, "the destroyed key's versions are in an HSM and this server has none: its objects stay in the token", "keyTag", tag)
+		return nil
+	}
+	for _, id := range ids {
+		if err := s.HSM.Destroy(id); err != nil {
+			s.log().ErrorContext(ctx, "deleting the HSM objects of a destroyed key failed; the start-up sweep will retry", "keyTag", tag, "err", err)
+		}
+	}
+	return nil
+}
+
+// HSMReport is what StartHSM found.
+type HSMReport struct {
+	SoftwareKeys  int // COMMON_HSM keys with versions kept in software (made before issue 18, or emulated)
+	TokenVersions int // key versions kept in the HSM
+	Swept         int // token objects no key refers to, deleted
+}
+
+// StartHSM checks the COMMON_HSM keys at start-up: it counts those kept in
+// software and the versions kept in the token, refuses to start when
+// versions are in an HSM but none is configured, and with an HSM deletes
+// the token objects that no key refers to (SweepHSM). It reads the keys of
+// every keystore that has an access key.
+func (s *Service) StartHSM(ctx context.Context) (HSMReport, error) {
+	var r HSMReport
+	aks, err := s.Store.ListAccessKeys(ctx)
+	if err != nil {
+		return r, err
+	}
+	seen := map[int64]bool{}
+	for _, a := range aks {
+		if seen[a.Keystore] {
+			continue
+		}
+		seen[a.Keystore] = true
+		for page := 1; ; page++ {
+			keys, _, err := s.Store.List(ctx, a.Keystore, page, MaxPageSize)
+			if err != nil {
+				return r, err
+			}
+			for _, k := range keys {
+				if k.Protection != ProtectionCommonHSM {
+					continue
+				}
+				full, err := s.Store.Get(ctx, k.Tag)
+				if err != nil {
+					continue // deleted meanwhile
+				}
+				ids := s.hsmIDs(full)
+				r.TokenVersions += len(ids)
+				if len(ids) < len(full.Versions) {
+					r.SoftwareKeys++
+				}
+			}
+			if len(keys) < MaxPageSize {
+				break
+			}
+		}
+	}
+	if r.TokenVersions > 0 && s.HSM == nil {
+		return r, fmt.Errorf("%d COMMON_HSM key versions are kept in an HSM and no HSM is configured (--hsm-module, --hsm-token)", r.TokenVersions)
+	}
+	if s.HSM != nil {
+		r.Swept, err = s.SweepHSM(ctx)
+	}
+	return r, err
+}
+
+// SweepHSM deletes the nkms token objects that no key refers to and that
+// are older than hsmSweepGrace: those of a key destroyed by a process that
+// stopped before deleting them, or made for a version that was never
+// stored. It decides from each object's label (the key tag) and the key's
+// sealed references, never from a list of all keys.
+func (s *Service) SweepHSM(ctx context.Context) (int, error) {
+	objs, err := s.HSM.Objects()
+	if err != nil {
+		return 0, fmt.Errorf("list the HSM's objects: %w", err)
+	}
+	refs := map[string][][]byte{} // keyTag -> ids its versions refer to
+	swept := 0
+	for _, o := range objs {
+		tag, created, ok := parseHSMLabel(o.Label)
+		if !ok || s.Now().Sub(created) < hsmSweepGrace {
+			continue
+		}
+		ids, read := refs[tag]
+		if !read {
+			k, err := s.Store.Get(ctx, tag)
+			switch {
+			case errors.Is(err, ErrKeyNotFound):
+			case err != nil:
+				return swept, err
+			default:
+				ids = s.hsmIDs(k)
+			}
+			refs[tag] = ids
+		}
+		if slices.ContainsFunc(ids, func(id []byte) bool { return bytes.Equal(id, o.ID) }) {
+			continue
+		}
+		if err := s.HSM.Destroy(o.ID); err != nil {
+			return swept, fmt.Errorf("delete an orphaned HSM object of key %s: %w", tag, err)
+		}
+		swept++
+		s.log().InfoContext(ctx, "deleted an HSM key object that no key refers to", "keyTag", tag, "label", o.Label)
+	}
+	return swept, nil
+}
+
+// parseHSMLabel reads "nkms:<keyTag>:v<version>:<Unix ms>".
+func parseHSMLabel(label string) (tag string, created time.Time, ok bool) {
+	parts := strings.Split(label, ":")
+	if len(parts) != 4 || parts[0]+":" != hsmLabelPrefix || !strings.HasPrefix(parts[2], "v") {
+		return "", time.Time{}, false
+	}
+	ms, err := strconv.ParseInt(parts[3], 10, 64)
+	if err != nil || parts[1] == "" {
+		return "", time.Time{}, false
+	}
+	return parts[1], time.UnixMilli(ms), true
+}

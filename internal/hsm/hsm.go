@@ -1,0 +1,61 @@
+// Package hsm keeps COMMON_HSM key versions in a PKCS#11 token (an HSM, or
+// SoftHSM2 in tests) through github.com/ThalesGroup/crypto11 over
+// github.com/miekg/pkcs11. Every version is a non-extractable, sensitive
+// token object generated in the token; its operations run there, wrapped by
+// internal/crypto in the same Key type as software keys.
+//
+// PKCS#11 needs cgo. Built with CGO_ENABLED=0 this package still compiles,
+// Supported is false and Open says that the binary has no HSM support.
+//
+// Mechanisms: CKM_AES_KEY_GEN and CKM_AES_GCM (AES256),
+// CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS_OAEP (SHA-256, MGF1-SHA-256) and
+// CKM_RSA_PKCS_PSS (SHA-256, MGF1-SHA-256, salt 222) (RSA2048),
+// CKM_EC_KEY_PAIR_GEN (P-256) and CKM_ECDSA over a SHA-256 digest (ECDSA).
+package hsm
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nkms/nkms"
+)
+
+// Config selects a token and logs in to it.
+type Config struct {
+	Module string // path of the PKCS#11 module (a .so file)
+	Token  string // the token's label
+	PIN    string // the user PIN; never logged, never in an error
+}
+
+// ErrNotBuilt is what Open returns in a binary built without cgo.
+var ErrNotBuilt = errors.New("this nkms binary was built without HSM support (PKCS#11 needs cgo: build with CGO_ENABLED=1)")
+
+// LabelPrefix starts the CKA_LABEL of every object nkms makes; objects with
+// other labels are never listed or deleted.
+const LabelPrefix = "nkms:"
+
+// Object is one nkms key object in the token: its CKA_ID and CKA_LABEL.
+type Object = nkms.HSMObject
+
+// checkConfig refuses an incomplete Config before the module is loaded.
+func checkConfig(c Config) error {
+	switch {
+	case c.Module == "":
+		return errors.New("hsm: no PKCS#11 module")
+	case c.Token == "":
+		return errors.New("hsm: no token label")
+	case c.PIN == "":
+		return errors.New("hsm: no PIN")
+	}
+	return nil
+}
+
+// redact removes the PIN from a message of the PKCS#11 library, in case one
+// ever quotes it.
+func redact(err error, pin string) error {
+	if err == nil || pin == "" || !strings.Contains(err.Error(), pin) {
+		return err
+	}
+	return fmt.Errorf("%s", strings.ReplaceAll(err.Error(), pin, "***"))
+}

@@ -1,0 +1,175 @@
+//go:build cgo
+
+package hsm
+
+import (
+	"crypto/elliptic"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ThalesGroup/crypto11"
+	"github.com/nkms/nkms/internal/crypto"
+)
+
+// Supported reports whether this binary can talk to a PKCS#11 module.
+const Supported = true
+
+// Token is a logged-in session pool on one token. It is safe for concurrent use.
+type Token struct {
+	ctx *crypto11.Context
+}
+
+// Open loads the module, finds the token by its label and logs in with the
+// PIN. A wrong module, token label or PIN is an error that names what is
+// wrong, never the PIN.
+func Open(c Config) (*Token, error) {
+	if err := checkConfig(c); err != nil {
+		return nil, err
+	}
+	ctx, err := crypto11.Configure(&crypto11.Config{Path: c.Module, TokenLabel: c.Token, Pin: c.PIN})
+	if err != nil {
+		msg := redact(err, c.PIN).Error()
+		switch {
+		case strings.Contains(msg, "CKR_PIN_INCORRECT"), strings.Contains(msg, "CKR_PIN_LOCKED"),
+			strings.Contains(msg, "CKR_PIN_INVALID"), strings.Contains(msg, "CKR_PIN_LEN_RANGE"):
+			return nil, fmt.Errorf("hsm: logging in to token %q refused: wrong PIN (%s)", c.Token, msg)
+		case strings.Contains(msg, "could not find PKCS#11 token"):
+			return nil, fmt.Errorf("hsm: no token labelled %q in %s", c.Token, c.Module)
+		}
+		return nil, fmt.Errorf("hsm: opening token %q of %s: %s", c.Token, c.Module, msg)
+	}
+	return &Token{ctx: ctx}, nil
+}
+
+// Close logs out and releases the module.
+func (t *Token) Close() error { return t.ctx.Close() }
+
+// Generate makes a new non-extractable key of type alg in the token with
+// CKA_ID id and CKA_LABEL label: an AES-256 secret key (CKM_AES_KEY_GEN),
+// an RSA-2048 key pair (CKM_RSA_PKCS_KEY_PAIR_GEN, e = 65537) or a P-256
+// key pair (CKM_EC_KEY_PAIR_GEN). crypto11 marks secret and private keys
+// CKA_SENSITIVE and not CKA_EXTRACTABLE.
+func (t *Token) Generate(alg crypto.Algorithm, id []byte, label string) error {
+	if !strings.HasPrefix(label, LabelPrefix) || len(id) == 0 {
+		return errors.New("hsm: an nkms object needs an id and a label starting with " + LabelPrefix)
+	}
+	var err error
+	switch alg {
+	case crypto.AES256:
+		_, err = t.ctx.GenerateSecretKeyWithLabel(id, []byte(label), 256, crypto11.CipherAES)
+	case crypto.RSA2048:
+		_, err = t.ctx.GenerateRSAKeyPairWithLabel(id, []byte(label), 2048)
+	case crypto.ECDSA:
+		_, err = t.ctx.GenerateECDSAKeyPairWithLabel(id, []byte(label), elliptic.P256())
+	default:
+		return fmt.Errorf("hsm: key type %q: %w", alg, crypto.ErrUnsupported)
+	}
+	if err != nil {
+		return fmt.Errorf("hsm: generating a %s key in the token: %w", alg, err)
+	}
+	return nil
+}
+
+// ErrNoObject is returned by Load when the token has no key with the id.
+var ErrNoObject = errors.New("hsm: the token has no such key object")
+
+// Load finds the key object with CKA_ID id and returns it as a crypto.Key
+// whose secret operations run in the token.
+func (t *Token) Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.Key, error) {
+	switch alg {
+	case crypto.AES256:
+		sk, err := t.ctx.FindKey(id, nil)
+		if err != nil {
+			return nil, fmt.Errorf("hsm: finding an AES key: %w", err)
+		}
+		if sk == nil {
+			return nil, ErrNoObject
+		}
+		gcm, err := sk.NewGCM()
+		if err != nil {
+			return nil, fmt.Errorf("hsm: AES-GCM: %w", err)
+		}
+		return crypto.NewTokenAESKey(tokenGCM{gcm}, convergent)
+	case crypto.RSA2048, crypto.ECDSA:
+		kp, err := t.ctx.FindKeyPair(id, nil)
+		if err != nil {
+			return nil, fmt.Errorf("hsm: finding a key pair: %w", err)
+		}
+		if kp == nil {
+			return nil, ErrNoObject
+		}
+		return crypto.NewTokenKeyPair(alg, tokenSigner{kp})
+	default:
+		return nil, fmt.Errorf("hsm: key type %q: %w", alg, crypto.ErrUnsupported)
+	}
+}
+
+// Destroy deletes every key object with CKA_ID id: a secret key, or both
+// halves of a key pair. No object with that id is not an error.
+func (t *Token) Destroy(id []byte) error {
+	if len(id) == 0 {
+		return errors.New("hsm: empty object id")
+	}
+	keys, err := t.ctx.FindKeys(id, nil)
+	if err != nil {
+		return fmt.Errorf("hsm: finding secret keys: %w", err)
+	}
+	for _, k := range keys {
+		if err := k.Delete(); err != nil {
+			return fmt.Errorf("hsm: deleting a secret key: %w", err)
+		}
+	}
+	pairs, err := t.ctx.FindKeyPairs(id, nil)
+	if err != nil {
+		return fmt.Errorf("hsm: finding key pairs: %w", err)
+	}
+	for _, p := range pairs {
+		if err := p.Delete(); err != nil {
+			return fmt.Errorf("hsm: deleting a key pair: %w", err)
+		}
+	}
+	return nil
+}
+
+// Objects lists the nkms key objects in the token (CKA_LABEL starting with
+// LabelPrefix): secret keys and key pairs, one entry per pair.
+func (t *Token) Objects() ([]Object, error) {
+	var out []Object
+	add := func(key any) error {
+		attrs, err := t.ctx.GetAttributes(key, []crypto11.AttributeType{crypto11.CkaId, crypto11.CkaLabel})
+		if err != nil {
+			return fmt.Errorf("hsm: reading an object's id and label: %w", err)
+		}
+		var o Object
+		if a := attrs[crypto11.CkaId]; a != nil {
+			o.ID = a.Value
+		}
+		if a := attrs[crypto11.CkaLabel]; a != nil {
+			o.Label = string(a.Value)
+		}
+		if strings.HasPrefix(o.Label, LabelPrefix) && len(o.ID) > 0 {
+			out = append(out, o)
+		}
+		return nil
+	}
+	keys, err := t.ctx.FindAllKeys()
+	if err != nil {
+		return nil, fmt.Errorf("hsm: listing secret keys: %w", err)
+	}
+	for _, k := range keys {
+		if err := add(k); err != nil {
+			return nil, err
+		}
+	}
+	pairs, err := t.ctx.FindAllKeyPairs()
+	if err != nil {
+		return nil, fmt.Errorf("hsm: listing key pairs: %w", err)
+	}
+	for _, p := range pairs {
+		if err := add(p); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
