@@ -101,7 +101,15 @@ func (s *Service) newVersion(t KeyType, p Protection, tag Tag, n int) (sealed []
 		return nil, nil, err
 	}
 	label := fmt.Sprintf("%s%s:v%d:%d", hsmLabelPrefix, tag.s, n, s.Now().UnixMilli())
+	if _, no := s.hsmUnsupported.Load(t); no {
+		return nil, nil, errHSMType(t)
+	}
 	if err := s.HSM.Generate(crypto.Algorithm(t), id, label); err != nil {
+		if errors.Is(err, crypto.ErrUnsupported) {
+			s.hsmUnsupported.Store(t, true)
+			s.log().Warn("the HSM cannot keep keys of this type: COMMON_HSM keys of it are refused", "type", t, "err", err)
+			return nil, nil, errHSMType(t)
+		}
 		return nil, nil, fmt.Errorf("generate key in the HSM: %w", err)
 	}
 	undo = func() {
@@ -115,6 +123,12 @@ func (s *Service) newVersion(t KeyType, p Protection, tag Tag, n int) (sealed []
 		return nil, nil, fmt.Errorf("seal the HSM reference: %w", err)
 	}
 	return sealed, undo, nil
+}
+
+// errHSMType refuses a COMMON_HSM key of a type the HSM cannot keep (it
+// lacks a mechanism the type needs, found when the first one was made).
+func errHSMType(t KeyType) error {
+	return FieldErrorf("keyType", "this server's HSM does not support COMMON_HSM %s keys; create a BASIC key", t)
 }
 
 // hsmLabelPrefix starts the CKA_LABEL of nkms's token objects:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nkms/nkms/internal/crypto"
@@ -47,7 +48,9 @@ type Service struct {
 	HSMEmulate bool
 
 	keys keyCache // unsealed key versions (keycache.go)
-	macs macCache // keyed HMACs of access-key secrets (maccache.go)
+	// hsmUnsupported holds the KeyTypes that HSM cannot keep (hsm.go).
+	hsmUnsupported sync.Map
+	macs           macCache // keyed HMACs of access-key secrets (maccache.go)
 	// rotations serialises the rotations of each key in this process.
 	rotations keylock.Locks
 }

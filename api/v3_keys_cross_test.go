@@ -110,6 +110,7 @@ func TestV3KeyCreatedThroughV3UsedThroughV2(t *testing.T) {
 func TestV3KeyCreatedThroughV2UsedThroughV3(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	e.svc.HSMEmulate = true // no HSM here: COMMON_HSM kept in software (--hsm-emulate-software)
 	s, b := e.raw("POST", "/kms/v1/keys", `{"keyName":"legacy","keyType":"RSA2048","protectionType":"COMMON_HSM","memo":"from 2.0"}`)
 	kv3Expect(t, "2.0 create", s, b, 200, nil)
 	tag := kv3Field(t, b, "data", "keyTag")

@@ -88,19 +88,21 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 	}
 	dir := t.TempDir()
 	cfg := server.Config{
-		Listen:            "127.0.0.1:0",
-		DataDir:           dir,
-		Store:             "bolt",
-		DevClock:          true,
-		DeletionWindow:    o.deletionWindow,
-		SchedulerInterval: nkms.DefaultSchedulerInterval,
-		UsageRetention:    nkms.DefaultActivityRetention,
-		UsagePerKey:       nkms.DefaultActivityPerKey,
-		MetricsKeysEvery:  5 * time.Minute,
-		LogLevel:          "warn",
-		LogFormat:         "text",
-		AccessKey:         "NKMSTEST" + strings.ToUpper(rand.Text()[:16]),
-		SecretKey:         rand.Text() + rand.Text(),
+		Listen:   "127.0.0.1:0",
+		DataDir:  dir,
+		Store:    "bolt",
+		DevClock: true,
+		// An emulator: COMMON_HSM keys are accepted and kept in software.
+		HSMEmulateSoftware: true,
+		DeletionWindow:     o.deletionWindow,
+		SchedulerInterval:  nkms.DefaultSchedulerInterval,
+		UsageRetention:     nkms.DefaultActivityRetention,
+		UsagePerKey:        nkms.DefaultActivityPerKey,
+		MetricsKeysEvery:   5 * time.Minute,
+		LogLevel:           "warn",
+		LogFormat:          "text",
+		AccessKey:          "NKMSTEST" + strings.ToUpper(rand.Text()[:16]),
+		SecretKey:          rand.Text() + rand.Text(),
 	}
 	if o.inMemory {
 		cfg.Store = "mem"

@@ -28,6 +28,7 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.AccessKey, cfg.SecretKey = os.Getenv("NKMS_ACCESS_KEY"), os.Getenv("NKMS_SECRET_KEY")
 			cfg.SeedEnv = os.LookupEnv
+			cfg.HSMPIN = os.Getenv("NKMS_HSM_PIN")
 			if _, set := os.LookupEnv("GOGC"); !set {
 				// The live heap is small (a few MiB) and each request allocates a few
 				// KiB, so Go's default (collect at 2× live) collects ~70 times a second
@@ -77,5 +78,9 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.BoolVar(&cfg.AllowMaterialExport, "allow-material-export", false, "let operators export key material and secrets in plaintext (nkms seed export --material); for test data only")
 	f.BoolVar(&cfg.DevClock, "dev-clock", false, "tests only: a clock that operators move forward with nkms dev advance (POST /nkms/v1/dev/clock), saved in --data-dir; not with --store etcd")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDR list of proxies whose X-Forwarded-For gives the client address for IP ACLs")
+	f.StringVar(&cfg.HSMModule, "hsm-module", "", "PKCS#11 module (.so) of the HSM that keeps COMMON_HSM keys; with --hsm-token, and the PIN in NKMS_HSM_PIN or --hsm-pin-file (docs/operations/hsm.md)")
+	f.StringVar(&cfg.HSMToken, "hsm-token", "", "--hsm-module: label of the token to use")
+	f.StringVar(&cfg.HSMPINFile, "hsm-pin-file", "", "--hsm-module: file holding the token's user PIN (instead of NKMS_HSM_PIN)")
+	f.BoolVar(&cfg.HSMEmulateSoftware, "hsm-emulate-software", false, "without an HSM, accept COMMON_HSM keys and keep them in software like BASIC ones (--dev does too); otherwise they are refused")
 	return cmd
 }

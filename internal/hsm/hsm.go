@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/nkms/nkms"
+	"github.com/nkms/nkms/internal/crypto"
 )
 
 // Config selects a token and logs in to it.
@@ -30,6 +31,13 @@ type Config struct {
 
 // ErrNotBuilt is what Open returns in a binary built without cgo.
 var ErrNotBuilt = errors.New("this nkms binary was built without HSM support (PKCS#11 needs cgo: build with CGO_ENABLED=1)")
+
+// ErrTokenMechanism wraps crypto.ErrUnsupported: the token lacks a
+// mechanism (or mechanism parameters) that a key type needs.
+var ErrTokenMechanism = fmt.Errorf("hsm: the token does not support this key type's mechanisms: %w", crypto.ErrUnsupported)
+
+// ErrNoObject is returned by Load when the token has no key with the id.
+var ErrNoObject = errors.New("hsm: the token has no such key object")
 
 // LabelPrefix starts the CKA_LABEL of every object nkms makes; objects with
 // other labels are never listed or deleted.

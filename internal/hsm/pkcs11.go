@@ -3,6 +3,7 @@
 package hsm
 
 import (
+	"bytes"
 	"crypto/elliptic"
 	"errors"
 	"fmt"
@@ -68,38 +69,64 @@ func (t *Token) Generate(alg crypto.Algorithm, id []byte, label string) error {
 	if err != nil {
 		return fmt.Errorf("hsm: generating a %s key in the token: %w", alg, err)
 	}
+	if alg == crypto.RSA2048 {
+		return t.checkOAEP(id)
+	}
 	return nil
 }
 
-// ErrNoObject is returned by Load when the token has no key with the id.
-var ErrNoObject = errors.New("hsm: the token has no such key object")
+// checkOAEP makes sure the token decrypts RSA-OAEP with SHA-256 and
+// MGF1-SHA-256 (decisions.md D5) with the new key pair id: not every token
+// does (SoftHSM2 2.6 takes only SHA-1 and answers CKR_ARGUMENTS_BAD). If it
+// cannot, the pair is deleted again and the error wraps ErrTokenMechanism.
+func (t *Token) checkOAEP(id []byte) error {
+	k, err := t.Load(crypto.RSA2048, false, id)
+	if err == nil {
+		var probe, body, got []byte
+		if probe, err = crypto.RandomBytes(32); err == nil {
+			if body, err = k.Encrypt(probe, nil); err == nil {
+				got, err = k.Decrypt(body, nil)
+				if err == nil && !bytes.Equal(got, probe) {
+					err = errors.New("wrong plaintext")
+				}
+			}
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	if derr := t.Destroy(id); derr != nil {
+		return fmt.Errorf("hsm: deleting a key pair whose RSA-OAEP self-test failed (%v): %w", err, derr)
+	}
+	return fmt.Errorf("%w: RSA-OAEP with SHA-256 and MGF1-SHA-256 decryption failed its self-test (%v)", ErrTokenMechanism, err)
+}
 
 // Load finds the key object with CKA_ID id and returns it as a crypto.Key
 // whose secret operations run in the token.
 func (t *Token) Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.Key, error) {
 	switch alg {
 	case crypto.AES256:
-		sk, err := t.ctx.FindKey(id, nil)
+		sks, err := t.ctx.FindKeys(id, nil)
 		if err != nil {
 			return nil, fmt.Errorf("hsm: finding an AES key: %w", err)
 		}
-		if sk == nil {
+		if len(sks) == 0 {
 			return nil, ErrNoObject
 		}
-		gcm, err := sk.NewGCM()
+		gcm, err := sks[0].NewGCM()
 		if err != nil {
 			return nil, fmt.Errorf("hsm: AES-GCM: %w", err)
 		}
 		return crypto.NewTokenAESKey(tokenGCM{gcm}, convergent)
 	case crypto.RSA2048, crypto.ECDSA:
-		kp, err := t.ctx.FindKeyPair(id, nil)
+		kps, err := t.ctx.FindKeyPairs(id, nil)
 		if err != nil {
 			return nil, fmt.Errorf("hsm: finding a key pair: %w", err)
 		}
-		if kp == nil {
+		if len(kps) == 0 {
 			return nil, ErrNoObject
 		}
-		return crypto.NewTokenKeyPair(alg, tokenSigner{kp})
+		return crypto.NewTokenKeyPair(alg, tokenSigner{kps[0]})
 	default:
 		return nil, fmt.Errorf("hsm: key type %q: %w", alg, crypto.ErrUnsupported)
 	}

@@ -81,6 +81,16 @@ type Config struct {
 	// AllowMaterialExport lets operators export key material and secrets
 	// in plaintext (nkms seed export --material); start-up warns.
 	AllowMaterialExport bool
+
+	// The HSM of COMMON_HSM keys (issue 18; hsm.go): a PKCS#11 module, the
+	// token's label and its user PIN (NKMS_HSM_PIN, or read from
+	// HSMPINFile). HSMEmulateSoftware accepts COMMON_HSM keys without an
+	// HSM, kept in software (--dev does too).
+	HSMModule          string
+	HSMToken           string
+	HSMPIN             string
+	HSMPINFile         string
+	HSMEmulateSoftware bool
 }
 
 // Validate checks the configuration and fills derived defaults.
@@ -96,6 +106,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DeletionWindow <= 0 {
 		return errors.New("--pending-deletion-window must be positive")
+	}
+	if err := c.validateHSM(); err != nil {
+		return err
 	}
 	if _, err := c.logLevel(); err != nil {
 		return err

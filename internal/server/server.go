@@ -134,6 +134,15 @@ func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err er
 	if clock != nil {
 		svc.Now, svc.DevClock = clock.Now, clock
 	}
+	tok, err := openHSM(cfg) // hsm.go
+	if err != nil {
+		return nil, err
+	}
+	if tok != nil {
+		s.undo = append(s.undo, func() { tok.Close() })
+		svc.HSM = tok
+	}
+	svc.HSMEmulate = svc.HSM == nil && (cfg.HSMEmulateSoftware || cfg.Dev)
 	s.logOut.Flush()
 	if clockNotice != "" {
 		fmt.Fprintln(stderr, clockNotice)
@@ -142,6 +151,9 @@ func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err er
 		return nil, err
 	}
 	if err := applySeed(ctx, svc, cfg, declared, s.logOut, stderr); err != nil {
+		return nil, err
+	}
+	if err := startHSM(ctx, svc, cfg, log, stderr); err != nil {
 		return nil, err
 	}
 
