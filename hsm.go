@@ -87,6 +87,16 @@ func (s *Service) checkProtection(p Protection, convergent bool) error {
 	return nil
 }
 
+// checkSeedProtection refuses a declared COMMON_HSM key (seed files) unless
+// the server emulates COMMON_HSM in software: declared keys are made in
+// software, and are not put in an HSM yet.
+func (s *Service) checkSeedProtection(p Protection) error {
+	if p != ProtectionCommonHSM || s.HSMEmulate {
+		return nil
+	}
+	return Errorf(Invalid, "declared COMMON_HSM keys are kept in software: they need --hsm-emulate-software or --dev (seed files cannot put keys in an HSM yet); declare BASIC")
+}
+
 // newVersion makes the material of version n of key tag: sealed software
 // material, or for a COMMON_HSM key on a server with an HSM a new token
 // object and its sealed reference. undo deletes that object again when the

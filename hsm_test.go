@@ -342,3 +342,29 @@ func TestHSMVersionsNeedTheHSM(t *testing.T) {
 }
 
 func ms(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestHSMSeedAndExport: a seed file cannot declare a COMMON_HSM key that
+// would be kept in software (refused unless emulated), and a key version
+// kept in the token has no material to export (Invalid, not a reference
+// passed off as material).
+func TestHSMSeedAndExport(t *testing.T) {
+	ctx := context.Background()
+	e := newHSMEnv(t, true, false)
+	sd := nkms.Seed{Keys: []nkms.SeedKey{{Keystore: 1, Name: "declared", Type: nkms.AES256, Protection: nkms.ProtectionCommonHSM}}}
+	if _, err := e.svc.ApplySeed(ctx, sd); nkms.ErrorCode(err) != nkms.Invalid {
+		t.Fatalf("seed with a COMMON_HSM key on a server with an HSM: got %v, want Invalid", err)
+	}
+	if _, err := e.v2.CreateKey(ctx, client.CreateKeyRequest{KeyName: "in-token", KeyType: "AES256", ProtectionType: "COMMON_HSM"}); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.AllowMaterialExport = true
+	caller := nkms.Caller{AccessKey: "operator", Keystore: 1, Role: nkms.RoleAdmin}
+	if _, err := e.svc.ExportSeed(ctx, caller, true); nkms.ErrorCode(err) != nkms.Invalid || !strings.Contains(err.Error(), "kept in an HSM") {
+		t.Fatalf("export of material kept in the token: got %v, want Invalid naming the HSM", err)
+	}
+
+	emu := newHSMEnv(t, false, true)
+	if _, err := emu.svc.ApplySeed(ctx, sd); err != nil {
+		t.Fatalf("seed with a COMMON_HSM key under emulation: %v", err)
+	}
+}

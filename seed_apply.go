@@ -405,6 +405,9 @@ func cmpOr[T comparable](v, def T) T {
 // versions' material (declared or generated for version 1) sealed under the
 // root key, and its settings. The store assigns its ID.
 func (s *Service) seedKey(d *SeedKey) (*Key, error) {
+	if err := s.checkSeedProtection(d.Protection); err != nil {
+		return nil, err
+	}
 	tag := d.Tag
 	if tag.IsZero() {
 		var err error

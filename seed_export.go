@@ -110,6 +110,9 @@ func (s *Service) exportMaterial(ctx context.Context, k *Key) ([][]byte, error) 
 		if err != nil {
 			return nil, fmt.Errorf("unseal key %s version %d: %w", full.Tag, v.Number, err)
 		}
+		if _, ok := isHSMRef(m); ok {
+			return nil, Errorf(Invalid, "key %s version %d is kept in an HSM: its material cannot be exported", full.Tag, v.Number)
+		}
 		out = append(out, m)
 	}
 	return out, nil
