@@ -279,7 +279,7 @@ func (s *Service) SweepHSM(ctx context.Context) (int, error) {
 	refs := map[string][][]byte{} // keyTag -> ids its versions refer to
 	swept := 0
 	for _, o := range objs {
-		tag, created, ok := parseHSMLabel(o.Label)
+		tag, _, created, ok := parseHSMLabel(o.Label)
 		if !ok || s.Now().Sub(created) < hsmSweepGrace {
 			continue
 		}
@@ -307,15 +307,17 @@ func (s *Service) SweepHSM(ctx context.Context) (int, error) {
 	return swept, nil
 }
 
-// parseHSMLabel reads "nkms:<keyTag>:v<version>:<Unix ms>".
-func parseHSMLabel(label string) (tag string, created time.Time, ok bool) {
+// parseHSMLabel reads "nkms:<keyTag>:v<version>:<Unix ms>" exactly as
+// newVersion writes it (canonical decimals, a non-empty tag without ':').
+func parseHSMLabel(label string) (tag string, version int, created time.Time, ok bool) {
 	parts := strings.Split(label, ":")
-	if len(parts) != 4 || parts[0]+":" != hsmLabelPrefix || !strings.HasPrefix(parts[2], "v") {
-		return "", time.Time{}, false
+	if len(parts) != 4 || parts[0]+":" != hsmLabelPrefix || parts[1] == "" {
+		return "", 0, time.Time{}, false
 	}
-	ms, err := strconv.ParseInt(parts[3], 10, 64)
-	if err != nil || parts[1] == "" {
-		return "", time.Time{}, false
+	v, verr := strconv.Atoi(strings.TrimPrefix(parts[2], "v"))
+	ms, merr := strconv.ParseInt(parts[3], 10, 64)
+	if verr != nil || merr != nil || v < 1 || "v"+strconv.Itoa(v) != parts[2] || strconv.FormatInt(ms, 10) != parts[3] {
+		return "", 0, time.Time{}, false
 	}
-	return parts[1], time.UnixMilli(ms), true
+	return parts[1], v, time.UnixMilli(ms), true
 }
