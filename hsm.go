@@ -24,8 +24,9 @@ import (
 // HSM is a PKCS#11 token that keeps COMMON_HSM key versions.
 type HSM interface {
 	// Generate makes a new non-extractable key of type alg in the token,
-	// with CKA_ID id and CKA_LABEL label.
-	Generate(alg crypto.Algorithm, id []byte, label string) error
+	// with CKA_ID id and CKA_LABEL label; a convergent AES256 key gets an
+	// HMAC key object for its nonces too, with the same id and label.
+	Generate(alg crypto.Algorithm, convergent bool, id []byte, label string) error
 	// Load returns the key with CKA_ID id, its secret operations running in the token.
 	Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.Key, error)
 	// Destroy deletes every key object with CKA_ID id; none is not an error.
@@ -71,18 +72,14 @@ func (s *Service) inHSM(p Protection) bool { return p == ProtectionCommonHSM && 
 
 // checkProtection refuses a COMMON_HSM key that this server cannot keep in
 // an HSM (issue 18: no silent downgrade): without one, unless the operator
-// chose software emulation (--hsm-emulate-software, --dev); with one, a
-// convergent key, whose nonce key the token does not hold yet.
-func (s *Service) checkProtection(p Protection, convergent bool) error {
+// chose software emulation (--hsm-emulate-software, --dev).
+func (s *Service) checkProtection(p Protection) error {
 	if p != ProtectionCommonHSM {
 		return nil
 	}
 	if s.HSM == nil && !s.HSMEmulate {
 		return FieldErrorf("protectionType", "COMMON_HSM keys need an HSM and this server has none; "+
 			"create a BASIC key, or ask the operator to configure one")
-	}
-	if s.HSM != nil && convergent {
-		return FieldErrorf("protectionType", "convergent COMMON_HSM keys are not supported yet; create a BASIC convergent key")
 	}
 	return nil
 }
@@ -101,7 +98,7 @@ func (s *Service) checkSeedProtection(p Protection) error {
 // material, or for a COMMON_HSM key on a server with an HSM a new token
 // object and its sealed reference. undo deletes that object again when the
 // version is not stored after all (nil: nothing to undo).
-func (s *Service) newVersion(t KeyType, p Protection, tag Tag, n int) (sealed []byte, undo func(), err error) {
+func (s *Service) newVersion(t KeyType, p Protection, convergent bool, tag Tag, n int) (sealed []byte, undo func(), err error) {
 	if !s.inHSM(p) {
 		sealed, err = s.newMaterial(t, tag, n)
 		return sealed, nil, err
@@ -114,7 +111,7 @@ func (s *Service) newVersion(t KeyType, p Protection, tag Tag, n int) (sealed []
 	if _, no := s.hsmUnsupported.Load(t); no {
 		return nil, nil, errHSMType(t)
 	}
-	if err := s.HSM.Generate(crypto.Algorithm(t), id, label); err != nil {
+	if err := s.HSM.Generate(crypto.Algorithm(t), convergent, id, label); err != nil {
 		if errors.Is(err, crypto.ErrUnsupported) {
 			s.hsmUnsupported.Store(t, true)
 			s.log().Warn("the HSM cannot keep keys of this type: COMMON_HSM keys of it are refused", "type", t, "err", err)
@@ -267,7 +264,8 @@ func (s *Service) StartHSM(ctx context.Context) (HSMReport, error) {
 }
 
 // SweepHSM deletes the nkms token objects that no key refers to and that
-// are older than hsmSweepGrace: those of a key destroyed by a process that
+// are older than hsmSweepGrace, and returns how many versions' objects it
+// deleted: those of a key destroyed by a process that
 // stopped before deleting them, or made for a version that was never
 // stored. It decides from each object's label (the key tag) and the key's
 // sealed references, never from a list of all keys.
@@ -277,8 +275,12 @@ func (s *Service) SweepHSM(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("list the HSM's objects: %w", err)
 	}
 	refs := map[string][][]byte{} // keyTag -> ids its versions refer to
+	gone := map[string]bool{}     // ids deleted (a convergent version has two objects)
 	swept := 0
 	for _, o := range objs {
+		if gone[string(o.ID)] {
+			continue
+		}
 		tag, _, created, ok := parseHSMLabel(o.Label)
 		if !ok || s.Now().Sub(created) < hsmSweepGrace {
 			continue
@@ -302,6 +304,7 @@ func (s *Service) SweepHSM(ctx context.Context) (int, error) {
 			return swept, fmt.Errorf("delete an orphaned HSM object of key %s: %w", tag, err)
 		}
 		swept++
+		gone[string(o.ID)] = true
 		s.log().InfoContext(ctx, "deleted an HSM key object that no key refers to", "keyTag", tag, "label", o.Label)
 	}
 	return swept, nil

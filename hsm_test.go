@@ -146,9 +146,11 @@ func ncpBody(t *testing.T, s string) (int, []byte) {
 // 16-byte tag); a tampered ciphertext answers exactly as for a BASIC key;
 // rotation makes a second token object and old ciphertexts still decrypt.
 // ECDSA: the token's signature verifies with the public key the API
-// returns (ecdsa.VerifyASN1) and through Verify. Convergent COMMON_HSM and
-// key types the token cannot keep are refused with 400, never made in
-// software. Destroying the key deletes its token objects.
+// returns (ecdsa.VerifyASN1) and through Verify. Convergent AES256: equal
+// plaintext and context give equal ciphertexts, another context does not
+// decrypt. A create refused for its name leaves no token object; a key type
+// the token cannot keep is refused with 400, never made in software.
+// Destroying the key deletes its token objects.
 func TestHSMKeysThroughHTTP(t *testing.T) {
 	ctx := context.Background()
 	e := newHSMEnv(t, true, false)
@@ -231,9 +233,36 @@ func TestHSMKeysThroughHTTP(t *testing.T) {
 		t.Errorf("Verify of another message: %v, %v; want false", ok, err)
 	}
 
-	_, err = e.v2.CreateKey(ctx, client.CreateKeyRequest{KeyName: "hsm-conv", KeyType: "AES256", ProtectionType: "COMMON_HSM", IsConvergent: true})
-	wantV2Invalid(t, "convergent COMMON_HSM", err)
+	// Convergent: the nonce is the token's HMAC of context and plaintext.
+	ck, err := e.v2.CreateKey(ctx, client.CreateKeyRequest{KeyName: "hsm-conv", KeyType: "AES256", ProtectionType: "COMMON_HSM", IsConvergent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctxA, ctxB := []byte("context A"), []byte("context B")
+	c1, err := e.v2.Encrypt(ctx, ck.KeyTag, []byte("same"), ctxA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _ := e.v2.Encrypt(ctx, ck.KeyTag, []byte("same"), ctxA)
+	c3, _ := e.v2.Encrypt(ctx, ck.KeyTag, []byte("same"), ctxB)
+	if c1 != c2 || c1 == c3 {
+		t.Fatalf("convergent COMMON_HSM: equal inputs gave %q and %q, another context %q; want equal, then different", c1, c2, c3)
+	}
+	if pt, err := e.v2.Decrypt(ctx, ck.KeyTag, c1, ctxA); err != nil || string(pt) != "same" {
+		t.Fatalf("convergent COMMON_HSM decrypt: %q, %v", pt, err)
+	}
+	_, err = e.v2.Decrypt(ctx, ck.KeyTag, c1, ctxB)
+	wantV2Invalid(t, "convergent COMMON_HSM decrypt with another context", err)
+	// A name conflict after the token object was made: the object goes again.
 	before := len(e.objects(t))
+	_, err = e.v2.CreateKey(ctx, client.CreateKeyRequest{KeyName: "hsm-ec", KeyType: "ECDSA", ProtectionType: "COMMON_HSM"})
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 409 {
+		t.Fatalf("COMMON_HSM create with a taken name: got %v, want 409", err)
+	}
+	if n := len(e.objects(t)); n != before {
+		t.Fatalf("a create refused for its name left %d token objects, want %d", n, before)
+	}
 	rk, err := e.v2.CreateKey(ctx, client.CreateKeyRequest{KeyName: "hsm-rsa", KeyType: "RSA2048", ProtectionType: "COMMON_HSM"})
 	if err == nil {
 		// A token with RSA-OAEP-SHA-256: the key works end to end.
@@ -252,16 +281,21 @@ func TestHSMKeysThroughHTTP(t *testing.T) {
 		t.Logf("RSA2048 COMMON_HSM refused by this token: %v", err)
 	}
 
-	if _, err := e.v2.RequestDeletion(ctx, k.KeyTag); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.v2.DeleteKey(ctx, k.KeyTag); err != nil {
-		t.Fatal(err)
+	for _, tag := range []string{k.KeyTag, ck.KeyTag} { // two versions; a convergent key's two objects
+		if _, err := e.v2.RequestDeletion(ctx, tag); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.v2.DeleteKey(ctx, tag); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, o := range e.objects(t) {
-		if strings.Contains(o.Label, k.KeyTag) {
-			t.Errorf("object %q of the destroyed key is still in the token", o.Label)
+		if strings.Contains(o.Label, k.KeyTag) || strings.Contains(o.Label, ck.KeyTag) {
+			t.Errorf("object %q of a destroyed key is still in the token", o.Label)
 		}
+	}
+	if n := len(e.objects(t)); n != 1 {
+		t.Errorf("token objects after destroying the AES keys: %d, want 1 (the ECDSA key's)", n)
 	}
 	if _, err := e.v2.Decrypt(ctx, k.KeyTag, ct1, nil); err == nil {
 		t.Errorf("decrypt with a destroyed key succeeded")
@@ -289,7 +323,7 @@ func TestHSMSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A version that was never stored (a rotation that lost its race).
-	if err := e.tok.Generate(crypto.AES256, []byte("unstored-version-id1"), hsm.LabelPrefix+live.KeyTag+":v2:"+
+	if err := e.tok.Generate(crypto.AES256, false, []byte("unstored-version-id1"), hsm.LabelPrefix+live.KeyTag+":v2:"+
 		ms(hsmT0.UnixMilli())); err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +335,7 @@ func TestHSMSweep(t *testing.T) {
 	}
 	e.clk.Add(2 * time.Hour)
 	young := hsm.LabelPrefix + "feedface:v1:" + ms(e.clk.Now().UnixMilli())
-	if err := e.tok.Generate(crypto.AES256, []byte("young-orphan-id-0001"), young); err != nil {
+	if err := e.tok.Generate(crypto.AES256, false, []byte("young-orphan-id-0001"), young); err != nil {
 		t.Fatal(err)
 	}
 	r, err := e.svc.StartHSM(ctx)

@@ -175,7 +175,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	if in.Convergent && in.Type != AES256 {
 		return nil, invalid("isConvergent is allowed only for AES256 keys")
 	}
-	if err := s.checkProtection(in.Protection, in.Convergent); err != nil {
+	if err := s.checkProtection(in.Protection); err != nil {
 		return nil, err
 	}
 	if in.RotationPeriod == 0 {
@@ -188,7 +188,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	if err != nil {
 		return nil, err
 	}
-	sealed, undo, err := s.newVersion(in.Type, in.Protection, tag, 1)
+	sealed, undo, err := s.newVersion(in.Type, in.Protection, in.Convergent, tag, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -435,7 +435,7 @@ func (s *Service) rotate(ctx context.Context, tag Tag, apply func(*Key, time.Tim
 		if err := apply(cur.Clone(), now, nil); err != nil {
 			return nil, err
 		}
-		sealed, undo, err := s.newVersion(cur.Type, cur.Protection, tag, next)
+		sealed, undo, err := s.newVersion(cur.Type, cur.Protection, cur.Convergent, tag, next)
 		if err != nil {
 			return nil, err
 		}

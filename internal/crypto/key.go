@@ -66,6 +66,7 @@ type Key struct {
 	// its secret operations, and rsaPub / ecPub its public ones. Software
 	// keys set rsaPub and ecPub too.
 	token     TokenAEAD
+	tokenMAC  TokenMAC // convergent token AES256: the nonce key's HMAC
 	signer    TokenSigner
 	decrypter gocrypto.Decrypter
 	rsaPub    *rsa.PublicKey
@@ -139,7 +140,7 @@ func (k *Key) Encrypt(plaintext, context []byte) ([]byte, error) {
 	switch k.alg {
 	case AES256:
 		if k.token != nil {
-			return k.tokenSeal(plaintext)
+			return k.tokenSeal(plaintext, context)
 		}
 		if !k.convergent {
 			return gcmSealRandom(k.aead, plaintext, nil)
@@ -177,7 +178,7 @@ func (k *Key) Decrypt(body, context []byte) ([]byte, error) {
 	switch k.alg {
 	case AES256:
 		if k.token != nil {
-			return k.tokenOpen(body)
+			return k.tokenOpen(body, context)
 		}
 		var ad []byte
 		if k.convergent {

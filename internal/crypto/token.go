@@ -11,8 +11,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // TokenAEAD is AES-256-GCM (12-byte nonce, 16-byte tag) computed by a token
@@ -31,18 +33,22 @@ type TokenAEAD interface {
 // crypto.Decrypter (RSA-OAEP, SHA-256).
 type TokenSigner = gocrypto.Signer
 
+// TokenMAC is HMAC-SHA-256 computed by a token under a key that never
+// leaves it: the nonce key of a convergent AES256 key in the token.
+type TokenMAC func(data []byte) ([]byte, error)
+
 // NewTokenAESKey returns an AES256 Key whose encryption and decryption run
 // in the token through t. Its bodies are exactly those of a software AES256
-// key: 12-byte random nonce ‖ ciphertext ‖ 16-byte tag. Convergent token
-// keys are not supported (ErrUnsupported).
-func NewTokenAESKey(t TokenAEAD, convergent bool) (*Key, error) {
-	if convergent {
-		return nil, fmt.Errorf("crypto: convergent token keys: %w", ErrUnsupported)
-	}
+// key: 12-byte nonce ‖ ciphertext ‖ 16-byte tag. With nonceMAC the key is
+// convergent: the nonce is the first 12 bytes of
+// nonceMAC(uint32be(len(context)) ‖ context ‖ plaintext), computed in the
+// token, and context is the associated data, as for a software convergent
+// key (whose nonce key is derived from its material instead).
+func NewTokenAESKey(t TokenAEAD, nonceMAC TokenMAC) (*Key, error) {
 	if t == nil {
 		return nil, errors.New("crypto: nil token AEAD")
 	}
-	return &Key{alg: AES256, token: t}, nil
+	return &Key{alg: AES256, token: t, tokenMAC: nonceMAC, convergent: nonceMAC != nil}, nil
 }
 
 // NewTokenKeyPair returns an RSA2048 or ECDSA Key whose private-key
@@ -82,14 +88,22 @@ func NewTokenKeyPair(alg Algorithm, s TokenSigner) (*Key, error) {
 // InToken reports whether k's secret operations run in a hardware token.
 func (k *Key) InToken() bool { return k.token != nil || k.signer != nil }
 
-// tokenSeal encrypts with the token: a random nonce from crypto/rand, then
-// nonce ‖ ciphertext ‖ tag, as gcmSealRandom.
-func (k *Key) tokenSeal(plaintext []byte) ([]byte, error) {
-	nonce, err := RandomBytes(gcmNonceSize)
+// tokenSeal encrypts with the token: a random nonce from crypto/rand (or
+// for a convergent key the token's MAC of context and plaintext), then
+// nonce ‖ ciphertext ‖ tag, as gcmSealRandom and gcmSeal.
+func (k *Key) tokenSeal(plaintext, context []byte) ([]byte, error) {
+	var nonce, ad []byte
+	var err error
+	if k.tokenMAC == nil {
+		nonce, err = RandomBytes(gcmNonceSize)
+	} else {
+		nonce, err = k.tokenNonce(plaintext, context)
+		ad = context
+	}
 	if err != nil {
 		return nil, err
 	}
-	ct, err := k.token.Seal(nonce, plaintext, nil)
+	ct, err := k.token.Seal(nonce, plaintext, ad)
 	if err != nil {
 		return nil, fmt.Errorf("crypto: token encrypt: %w", err)
 	}
@@ -99,12 +113,35 @@ func (k *Key) tokenSeal(plaintext []byte) ([]byte, error) {
 	return append(nonce, ct...), nil
 }
 
+// tokenNonce is the convergent nonce, as convergentNonce, from the token's MAC.
+func (k *Key) tokenNonce(plaintext, context []byte) ([]byte, error) {
+	if uint64(len(context)) > math.MaxUint32 {
+		return nil, errors.New("crypto: context too long")
+	}
+	data := make([]byte, 0, 4+len(context)+len(plaintext))
+	data = binary.BigEndian.AppendUint32(data, uint32(len(context)))
+	data = append(append(data, context...), plaintext...)
+	sum, err := k.tokenMAC(data)
+	clear(data)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: token MAC: %w", err)
+	}
+	if len(sum) < gcmNonceSize {
+		return nil, errors.New("crypto: token MAC: short output")
+	}
+	return sum[:gcmNonceSize], nil
+}
+
 // tokenOpen reverses tokenSeal. Failures that depend on body are ErrDecrypt.
-func (k *Key) tokenOpen(body []byte) ([]byte, error) {
+func (k *Key) tokenOpen(body, context []byte) ([]byte, error) {
 	if len(body) < gcmNonceSize+gcmTagSize {
 		return nil, ErrDecrypt
 	}
-	pt, err := k.token.Open(body[:gcmNonceSize], body[gcmNonceSize:], nil)
+	var ad []byte
+	if k.tokenMAC != nil {
+		ad = context
+	}
+	pt, err := k.token.Open(body[:gcmNonceSize], body[gcmNonceSize:], ad)
 	if errors.Is(err, ErrDecrypt) {
 		return nil, ErrDecrypt
 	}

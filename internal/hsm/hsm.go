@@ -7,7 +7,8 @@
 // PKCS#11 needs cgo. Built with CGO_ENABLED=0 this package still compiles,
 // Supported is false and Open says that the binary has no HSM support.
 //
-// Mechanisms: CKM_AES_KEY_GEN and CKM_AES_GCM (AES256),
+// Mechanisms: CKM_AES_KEY_GEN and CKM_AES_GCM (AES256; convergent keys also
+// CKM_GENERIC_SECRET_KEY_GEN and CKM_SHA256_HMAC for their nonces),
 // CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS_OAEP (SHA-256, MGF1-SHA-256) and
 // CKM_RSA_PKCS_PSS (SHA-256, MGF1-SHA-256, salt 222) (RSA2048),
 // CKM_EC_KEY_PAIR_GEN (P-256) and CKM_ECDSA over a SHA-256 digest (ECDSA).

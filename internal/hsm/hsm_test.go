@@ -35,7 +35,7 @@ func publicKey(t *testing.T, k *crypto.Key) any {
 func gen(t *testing.T, tok *hsm.Token, alg crypto.Algorithm, label string) ([]byte, *crypto.Key) {
 	t.Helper()
 	id, _ := crypto.RandomBytes(20)
-	if err := tok.Generate(alg, id, hsm.LabelPrefix+label); err != nil {
+	if err := tok.Generate(alg, false, id, hsm.LabelPrefix+label); err != nil {
 		t.Fatal(err)
 	}
 	k, err := tok.Load(alg, false, id)
@@ -117,7 +117,7 @@ func TestTokenCrypto(t *testing.T) {
 func TestTokenRSA(t *testing.T) {
 	tok := hsmtest.Open(t)
 	id, _ := crypto.RandomBytes(20)
-	err := tok.Generate(crypto.RSA2048, id, hsm.LabelPrefix+"rsa")
+	err := tok.Generate(crypto.RSA2048, false, id, hsm.LabelPrefix+"rsa")
 	if errors.Is(err, hsm.ErrTokenMechanism) {
 		if objs, lerr := tok.Objects(); lerr != nil || len(objs) != 0 {
 			t.Fatalf("after a refused RSA2048 generation: objects %v (%v), want none", objs, lerr)

@@ -20,7 +20,7 @@ func Open(Config) (*Token, error) { return nil, ErrNotBuilt }
 func (*Token) Close() error { return nil }
 
 // Generate refuses.
-func (*Token) Generate(crypto.Algorithm, []byte, string) error { return ErrNotBuilt }
+func (*Token) Generate(crypto.Algorithm, bool, []byte, string) error { return ErrNotBuilt }
 
 // Load refuses.
 func (*Token) Load(crypto.Algorithm, bool, []byte) (*crypto.Key, error) { return nil, ErrNotBuilt }

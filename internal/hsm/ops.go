@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"github.com/ThalesGroup/crypto11"
+	"github.com/miekg/pkcs11"
 	"github.com/nkms/nkms/internal/crypto"
 )
 
@@ -37,6 +38,26 @@ func (g tokenGCM) Open(nonce, ciphertext, ad []byte) ([]byte, error) {
 		return nil, crypto.ErrDecrypt
 	}
 	return pt, nil
+}
+
+// tokenHMAC is CKM_SHA256_HMAC under key, one operation per call. crypto11's
+// Sum panics when the token fails; the panic becomes an error here.
+func tokenHMAC(key *crypto11.SecretKey) crypto.TokenMAC {
+	return func(data []byte) (sum []byte, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				sum, err = nil, fmt.Errorf("hsm: C_SignFinal (CKM_SHA256_HMAC): %v", r)
+			}
+		}()
+		h, err := key.NewHMAC(pkcs11.CKM_SHA256_HMAC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("hsm: C_SignInit (CKM_SHA256_HMAC): %w", err)
+		}
+		if _, err := h.Write(data); err != nil {
+			return nil, fmt.Errorf("hsm: C_SignUpdate (CKM_SHA256_HMAC): %w", err)
+		}
+		return h.Sum(nil), nil
+	}
 }
 
 // tokenSigner is a crypto11 key pair as a crypto.TokenSigner (and, for RSA,

@@ -49,9 +49,14 @@ func (t *Token) Close() error { return t.ctx.Close() }
 // Generate makes a new non-extractable key of type alg in the token with
 // CKA_ID id and CKA_LABEL label: an AES-256 secret key (CKM_AES_KEY_GEN),
 // an RSA-2048 key pair (CKM_RSA_PKCS_KEY_PAIR_GEN, e = 65537) or a P-256
-// key pair (CKM_EC_KEY_PAIR_GEN). crypto11 marks secret and private keys
-// CKA_SENSITIVE and not CKA_EXTRACTABLE.
-func (t *Token) Generate(alg crypto.Algorithm, id []byte, label string) error {
+// key pair (CKM_EC_KEY_PAIR_GEN). A convergent AES256 key also gets a
+// 256-bit generic secret (CKM_GENERIC_SECRET_KEY_GEN) for the
+// CKM_SHA256_HMAC of its nonces, with the same id and label. crypto11 marks
+// secret and private keys CKA_SENSITIVE and not CKA_EXTRACTABLE.
+func (t *Token) Generate(alg crypto.Algorithm, convergent bool, id []byte, label string) error {
+	if convergent && alg != crypto.AES256 {
+		return fmt.Errorf("hsm: convergent %s keys: %w", alg, crypto.ErrUnsupported)
+	}
 	if !strings.HasPrefix(label, LabelPrefix) || len(id) == 0 {
 		return errors.New("hsm: an nkms object needs an id and a label starting with " + LabelPrefix)
 	}
@@ -59,6 +64,11 @@ func (t *Token) Generate(alg crypto.Algorithm, id []byte, label string) error {
 	switch alg {
 	case crypto.AES256:
 		_, err = t.ctx.GenerateSecretKeyWithLabel(id, []byte(label), 256, crypto11.CipherAES)
+		if err == nil && convergent {
+			if _, err = t.ctx.GenerateSecretKeyWithLabel(id, []byte(label), 256, crypto11.CipherGeneric); err != nil {
+				_ = t.Destroy(id)
+			}
+		}
 	case crypto.RSA2048:
 		_, err = t.ctx.GenerateRSAKeyPairWithLabel(id, []byte(label), 2048)
 	case crypto.ECDSA:
@@ -110,14 +120,27 @@ func (t *Token) Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.
 		if err != nil {
 			return nil, fmt.Errorf("hsm: finding an AES key: %w", err)
 		}
-		if len(sks) == 0 {
+		var aes, mac *crypto11.SecretKey
+		for _, sk := range sks {
+			switch {
+			case sk.Cipher == crypto11.CipherAES:
+				aes = sk
+			case sk.Cipher != nil && sk.Cipher.MAC:
+				mac = sk
+			}
+		}
+		if aes == nil || (convergent && mac == nil) {
 			return nil, ErrNoObject
 		}
-		gcm, err := sks[0].NewGCM()
+		gcm, err := aes.NewGCM()
 		if err != nil {
 			return nil, fmt.Errorf("hsm: AES-GCM: %w", err)
 		}
-		return crypto.NewTokenAESKey(tokenGCM{gcm}, convergent)
+		var nonceMAC crypto.TokenMAC
+		if convergent {
+			nonceMAC = tokenHMAC(mac)
+		}
+		return crypto.NewTokenAESKey(tokenGCM{gcm}, nonceMAC)
 	case crypto.RSA2048, crypto.ECDSA:
 		kps, err := t.ctx.FindKeyPairs(id, nil)
 		if err != nil {
