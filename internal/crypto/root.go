@@ -37,6 +37,21 @@ func NewRootKeyFile() ([]byte, error) {
 // NewRootKeyFile. Whitespace around the Base64 text is ignored. The key must
 // be exactly RootKeySize bytes. Error messages never contain the file's text.
 func ParseRootKeyFile(text []byte) (*RootKey, error) {
+	key, err := decodeRootKeyFile(text)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(key)
+	return newRootKey(key)
+}
+
+// decodeRootKeyFile returns the RootKeySize bytes of a plain root key file;
+// the caller clears them. A wrapped file (IsWrappedRootKeyFile) is refused
+// with a message that says so.
+func decodeRootKeyFile(text []byte) ([]byte, error) {
+	if IsWrappedRootKeyFile(text) {
+		return nil, ErrWrappedRootKey
+	}
 	trimmed := bytes.TrimSpace(text)
 	if len(trimmed) == 0 {
 		return nil, errors.New("crypto: root key file is empty")
@@ -51,11 +66,11 @@ func ParseRootKeyFile(text []byte) (*RootKey, error) {
 		// The decoder's error names only an offset; still, say nothing of the text.
 		return nil, errors.New("crypto: root key file: not valid standard Base64")
 	}
-	defer clear(key)
 	if n != RootKeySize {
+		clear(key)
 		return nil, fmt.Errorf("crypto: root key file: key is %d bytes, want %d", n, RootKeySize)
 	}
-	return newRootKey(key[:n])
+	return key[:n], nil
 }
 
 func newRootKey(key []byte) (*RootKey, error) {

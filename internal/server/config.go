@@ -91,6 +91,9 @@ type Config struct {
 	HSMPIN             string
 	HSMPINFile         string
 	HSMEmulateSoftware bool
+	// RootKeyHSM is the label of the AES key in the HSM token that wraps
+	// the root key (--root-key-hsm; rootkey_hsm.go).
+	RootKeyHSM string
 }
 
 // Validate checks the configuration and fills derived defaults.
@@ -106,6 +109,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DeletionWindow <= 0 {
 		return errors.New("--pending-deletion-window must be positive")
+	}
+	if err := c.validateRootKeyHSM(); err != nil {
+		return err
 	}
 	if err := c.validateHSM(); err != nil {
 		return err

@@ -30,6 +30,10 @@ func LoadRootKey(path string) (*crypto.RootKey, error) {
 		return nil, fmt.Errorf("read root key file: %w", err)
 	}
 	root, err := crypto.ParseRootKeyFile(text)
+	if errors.Is(err, crypto.ErrWrappedRootKey) {
+		return nil, &hintError{fmt.Errorf("root key file %s is wrapped by a key in an HSM token, and --root-key-hsm is not given", path),
+			"start with --root-key-hsm LABEL, --hsm-module, --hsm-token and the PIN (NKMS_HSM_PIN or --hsm-pin-file): docs/operations/hsm.md"}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("root key file %s: %w", path, err)
 	}

@@ -102,7 +102,14 @@ func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err er
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	root, err := LoadRootKey(cfg.RootKeyFile)
+	tok, err := openHSM(cfg) // hsm.go; before the root key, which it may guard
+	if err != nil {
+		return nil, err
+	}
+	if tok != nil {
+		s.undo = append(s.undo, func() { tok.Close() })
+	}
+	root, err := loadRootKey(cfg, tok, stderr) // rootkey_hsm.go
 	if err != nil {
 		return nil, err
 	}
@@ -134,12 +141,7 @@ func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err er
 	if clock != nil {
 		svc.Now, svc.DevClock = clock.Now, clock
 	}
-	tok, err := openHSM(cfg) // hsm.go
-	if err != nil {
-		return nil, err
-	}
 	if tok != nil {
-		s.undo = append(s.undo, func() { tok.Close() })
 		svc.HSM = tok
 	}
 	svc.HSMEmulate = svc.HSM == nil && (cfg.HSMEmulateSoftware || cfg.Dev)
