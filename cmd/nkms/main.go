@@ -72,7 +72,7 @@ or a profile file: see nkms config --help.`,
 	group("keys", "Keys:", keyCommand(c), aclCommand(c), tokenCommand(c), logsCommand(c))
 	group("crypto", "Encryption and signatures:", append(cryptoCommands(c), sealCommands(c)...)...)
 	group("setup", "Running and configuring nkms:", append([]*cobra.Command{serverCommand(stderr), configCommand(c), accessKeyCommand(c),
-		auditCommand(stderr), seedCommand(c), devCommand(c), healthcheckCommand(c)}, backupCommands(c)...)...)
+		auditCommand(stderr), seedCommand(c), devCommand(c), healthcheckCommand(c), rootKeyCommand(c)}, backupCommands(c)...)...)
 	group("kube", "Kubernetes:", kubeKMSPluginCommand(c))
 	group("bench", "Measuring:", benchCommand(c), benchCeilingCommand(stderr), benchSeedCommand(stdout, stderr))
 	root.SetHelpCommandGroupID("setup")

@@ -81,6 +81,7 @@ func serverCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&cfg.HSMModule, "hsm-module", "", "PKCS#11 module (.so) of the HSM that keeps COMMON_HSM keys; with --hsm-token, and the PIN in NKMS_HSM_PIN or --hsm-pin-file (docs/operations/hsm.md)")
 	f.StringVar(&cfg.HSMToken, "hsm-token", "", "--hsm-module: label of the token to use")
 	f.StringVar(&cfg.HSMPINFile, "hsm-pin-file", "", "--hsm-module: file holding the token's user PIN (instead of NKMS_HSM_PIN)")
+	f.StringVar(&cfg.RootKeyHSM, "root-key-hsm", "", "--hsm-module: keep the root key file wrapped by the token's AES key with this label (made on first start; nkms root-key migrate-to-hsm converts a plain file)")
 	f.BoolVar(&cfg.HSMEmulateSoftware, "hsm-emulate-software", false, "without an HSM, accept COMMON_HSM keys and keep them in software like BASIC ones (--dev does too); otherwise they are refused")
 	return cmd
 }
