@@ -13,7 +13,9 @@ import (
 // softAEAD is AES-GCM in software, standing in for the token's key.
 type softAEAD struct{ aead cipher.AEAD }
 
-func (s softAEAD) Seal(nonce, pt, ad []byte) ([]byte, error) { return s.aead.Seal(nil, nonce, pt, ad), nil }
+func (s softAEAD) Seal(nonce, pt, ad []byte) ([]byte, error) {
+	return s.aead.Seal(nil, nonce, pt, ad), nil
+}
 func (s softAEAD) Open(nonce, ct, ad []byte) ([]byte, error) { return s.aead.Open(nil, nonce, ct, ad) }
 
 func newSoftAEAD(t testing.TB) softAEAD {
