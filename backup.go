@@ -1,8 +1,12 @@
 package nkms
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
+
+	"github.com/nkms/nkms/internal/crypto"
 )
 
 // Snapshot is one consistent copy of a whole store, as a Snapshotter hands it
@@ -78,4 +82,58 @@ func (s *Service) Backup(ctx context.Context, c Caller, fn func(Snapshot) error)
 	sn, _ := snapshotterOf(s.Store)
 	s.log().Info("backup started", "by", c.AccessKey)
 	return sn.Snapshot(ctx, fn)
+}
+
+// A backup holds COMMON_HSM key versions made with an HSM only as sealed
+// references to token objects (hsm.go): restoring it brings those versions
+// back only where the token still has the objects. HSMRefs and
+// LooksLikeHSMRefs let backup and restore count and check them.
+
+// sealedHSMRefSize is the length of a sealed token reference: format byte,
+// nonce, hsmRefMagic ‖ id, tag (crypto.RootKey.Seal). Sealed software
+// material never has it: AES256 material seals to 61 bytes, RSA2048 and
+// ECDSA PKCS#8 material to well over 100.
+const sealedHSMRefSize = 1 + 12 + len(hsmRefMagic) + hsmIDSize + 16
+
+// LooksLikeHSMRefs counts the versions of k that are token references,
+// without the root key: by the length of their sealed value (see
+// sealedHSMRefSize), for COMMON_HSM keys only.
+func LooksLikeHSMRefs(k *Key) int {
+	if k.Protection != ProtectionCommonHSM {
+		return 0
+	}
+	n := 0
+	for _, v := range k.Versions {
+		if len(v.Sealed) == sealedHSMRefSize {
+			n++
+		}
+	}
+	return n
+}
+
+// HSMRef is a version of a key kept in a token object.
+type HSMRef struct {
+	Version int
+	ID      []byte // the object's CKA_ID
+}
+
+// HSMRefs opens the versions of COMMON_HSM key k with root and returns
+// those that are token references; a version that does not open is an
+// error (CheckSealed names it).
+func HSMRefs(root *crypto.RootKey, k *Key) ([]HSMRef, error) {
+	if k.Protection != ProtectionCommonHSM {
+		return nil, nil
+	}
+	var refs []HSMRef
+	for _, v := range k.Versions {
+		m, err := root.Open(v.Sealed, crypto.SealAD(k.Tag, v.Number))
+		if err != nil {
+			return nil, fmt.Errorf("key %s version %d: %w", k.Tag, v.Number, err)
+		}
+		if id, ok := isHSMRef(m); ok {
+			refs = append(refs, HSMRef{Version: v.Number, ID: bytes.Clone(id)})
+		}
+		clear(m)
+	}
+	return refs, nil
 }

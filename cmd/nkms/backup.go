@@ -26,6 +26,10 @@ func backupCommands(c *cli) []*cobra.Command {
 // rootKeyNotice is said by both commands: the one thing a backup is not.
 const rootKeyNotice = "the backup holds every key sealed under the root key, but not the root key itself: back up the root key file separately, and keep the two apart"
 
+// hsmNotice is said when a backup holds COMMON_HSM key versions kept in
+// an HSM token (%d: how many).
+const hsmNotice = "the backup holds %d COMMON_HSM key versions that live in an HSM token: it holds only references to the token's objects, and cannot restore those versions alone; back up the token's objects with the HSM's own tools"
+
 // lockProbe is how long restore waits for the data file's lock before it
 // concludes that a server holds it.
 const lockProbe = 500 * time.Millisecond
@@ -36,6 +40,9 @@ type backupSummary struct {
 	Bytes      int64  `json:"bytes"`
 	Keys       int    `json:"keys"`
 	AccessKeys int    `json:"accessKeys"`
+	// HSMVersions: COMMON_HSM key versions kept in an HSM token, of which
+	// the backup holds only references.
+	HSMVersions int    `json:"hsmVersions"`
 	Previous   string `json:"previous,omitempty"` // restore: where the replaced data file was kept
 }
 
@@ -65,12 +72,12 @@ Bring a backup back with nkms restore.`,
 			if err != nil {
 				return err
 			}
-			var info bolt.FileInfo
+			var res backupCheckResult
 			err = atomicfile.Write(out, func(f io.Writer) error {
 				_, err := kms.Backup(cmd.Context(), f)
 				return err
 			}, func(tmp string) error {
-				info, err = checkDataFile(tmp, "")
+				res, err = checkDataFile(tmp, nil)
 				return err
 			})
 			var ae *client.Error
@@ -81,7 +88,11 @@ Bring a backup back with nkms restore.`,
 				return c.explain("backup", err)
 			}
 			c.note("%s", rootKeyNotice)
-			return c.printSummary("backup written", backupSummary{File: out, Bytes: info.Size, Keys: info.Keys, AccessKeys: info.AccessKeys})
+			if res.HSMVersions > 0 {
+				c.note(hsmNotice, res.HSMVersions)
+			}
+			info := res.Info
+			return c.printSummary("backup written", backupSummary{File: out, Bytes: info.Size, Keys: info.Keys, AccessKeys: info.AccessKeys, HSMVersions: res.HSMVersions})
 		},
 	}
 	c.clientCommand(cmd)
@@ -90,7 +101,8 @@ Bring a backup back with nkms restore.`,
 }
 
 func restoreCommand(c *cli) *cobra.Command {
-	var in, dataDir, rootKeyFile string
+	var in, dataDir string
+	var kf keyFiles
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "restore --in FILE --data-dir DIR",
@@ -102,7 +114,14 @@ its keys are sealed under; any other root key would make every key unreadable.
 
 An existing DIR/nkms.db is replaced only with --force, and is then kept as
 DIR/nkms.db.before-restore-<time>. The new file is written next to it, synced,
-checked and renamed into place (mode 0600).`,
+checked and renamed into place (mode 0600).
+
+A root key file wrapped by a key in an HSM token (--root-key-hsm) is unwrapped
+through the token: give --hsm-module, --hsm-token, --root-key-hsm and the PIN
+(NKMS_HSM_PIN or --hsm-pin-file). A backup that holds COMMON_HSM key versions
+kept in an HSM token holds only references to the token's objects: restore
+refuses it without --hsm-module and --hsm-token, and with them checks that the
+token has every object the backup refers to.`,
 		Example: `  nkms restore --in /backups/nkms-2026-01-31.db --data-dir /var/lib/nkms --root-key-file /etc/nkms/root.key`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -112,10 +131,11 @@ checked and renamed into place (mode 0600).`,
 			if o := c.flags.output; o != "table" && o != "json" {
 				return fmt.Errorf("--output %q: use table or json", clip(o, 20))
 			}
-			if rootKeyFile == "" {
-				rootKeyFile = filepath.Join(dataDir, "root.key")
+			if kf.RootKeyFile == "" {
+				kf.RootKeyFile = filepath.Join(dataDir, "root.key")
 			}
-			s, err := restore(in, dataDir, rootKeyFile, force, time.Now())
+			kf.HSMPIN = c.getenv("NKMS_HSM_PIN")
+			s, err := restore(in, dataDir, &kf, force, time.Now())
 			if err != nil {
 				return err
 			}
@@ -123,14 +143,18 @@ checked and renamed into place (mode 0600).`,
 			if s.Previous != "" {
 				c.note("the data file it replaced is kept as %s", s.Previous)
 			}
-			c.note("start the server with --data-dir %s and the root key file %s", dataDir, rootKeyFile)
+			if s.HSMVersions > 0 {
+				c.note("the token has the objects of all %d COMMON_HSM key versions the backup refers to", s.HSMVersions)
+			}
+			c.note("start the server with --data-dir %s and the root key file %s", dataDir, kf.RootKeyFile)
 			return c.printSummary("restored", *s)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&in, "in", "", "backup file, from nkms backup")
 	f.StringVar(&dataDir, "data-dir", "", "data directory of the stopped server")
-	f.StringVar(&rootKeyFile, "root-key-file", "", "root key file of the server the backup came from (default <data-dir>/root.key)")
+	f.StringVar(&kf.RootKeyFile, "root-key-file", "", "root key file of the server the backup came from (default <data-dir>/root.key)")
+	kf.addFlags(cmd)
 	f.BoolVar(&force, "force", false, "replace an existing data file (kept as nkms.db.before-restore-<time>)")
 	cmd.Flags().StringVarP(&c.flags.output, "output", "o", "table", "output format: table or json")
 	return cmd
@@ -145,10 +169,11 @@ func (c *cli) printSummary(what string, s backupSummary) error {
 	return err
 }
 
-// restore checks the backup in and the root key, then puts in into
-// dataDir/nkms.db.
-func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backupSummary, error) {
-	info, err := checkDataFile(in, "")
+// restore checks the backup in and the root key (kf), then puts in into
+// dataDir/nkms.db. COMMON_HSM versions kept in a token need the token
+// (kf's HSM settings) to have their objects.
+func restore(in, dataDir string, kf *keyFiles, force bool, now time.Time) (*backupSummary, error) {
+	first, err := checkDataFile(in, nil)
 	if errors.Is(err, bolt.ErrNotDataFile) {
 		return nil, &hintError{fmt.Errorf("%s is not a usable backup: %w", in, err),
 			"it may be cut short or damaged; take a new one with nkms backup"}
@@ -156,23 +181,27 @@ func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backu
 	if err != nil {
 		return nil, fmt.Errorf("read backup: %w", err)
 	}
-	text, err := server.ReadRootKeyFile(rootKeyFile)
+	info := first.Info
+	if first.HSMVersions > 0 && kf.HSMModule == "" {
+		return nil, &hintError{fmt.Errorf("%s holds %d COMMON_HSM key versions kept in an HSM token, and no HSM is given: the backup holds only references to the token's objects, and the restored server could not use those versions", in, first.HSMVersions),
+			"give --hsm-module, --hsm-token and the PIN (NKMS_HSM_PIN or --hsm-pin-file) of the token that has them, so that restore can check it; restore the token's objects with the HSM's own tools first"}
+	}
+	root, tok, err := server.OpenRootKey(kf.Config)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, &hintError{fmt.Errorf("root key file %s does not exist", rootKeyFile),
+		return nil, &hintError{fmt.Errorf("root key file %s does not exist", kf.RootKeyFile),
 			"give the root key file of the server the backup came from with --root-key-file"}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read root key file: %w", err)
 	}
-	root, err := crypto.ParseRootKeyFile(text)
-	if err != nil {
-		return nil, fmt.Errorf("root key file %s: %w", rootKeyFile, err)
+	if tok != nil {
+		tok.Close() // the check child opens it again
 	}
 	if info.RootCheck == nil {
 		return nil, fmt.Errorf("%s has no root key check value, so its root key cannot be confirmed; it was not taken by nkms backup", in)
 	}
 	if _, err := root.Open(info.RootCheck, crypto.RootCheckAD()); err != nil {
-		return nil, &hintError{fmt.Errorf("the root key file %s is not the root key of the backup %s: restoring it would make every key unreadable", rootKeyFile, in),
+		return nil, &hintError{fmt.Errorf("the root key file %s is not the root key of the backup %s: restoring it would make every key unreadable", kf.RootKeyFile, in),
 			"give the root key file the server had when the backup was taken (--root-key-file)"}
 	}
 
@@ -216,12 +245,23 @@ func restore(in, dataDir, rootKeyFile string, force bool, now time.Time) (*backu
 	}, func(tmp string) error {
 		// The copy that will be kept is checked whole: its structure, and
 		// every key's sealed material against the root key.
-		if _, err := checkDataFile(tmp, rootKeyFile); errors.Is(err, errDamagedSealed) || errors.Is(err, bolt.ErrNotDataFile) {
+		res, err := checkDataFile(tmp, kf)
+		if errors.Is(err, errDamagedSealed) || errors.Is(err, bolt.ErrNotDataFile) {
 			return &hintError{fmt.Errorf("%s is not a usable backup: %w", in, err),
 				"bytes in it were changed after it was taken; restore another backup"}
 		} else if err != nil {
 			return fmt.Errorf("the copy of the backup: %w", err)
 		}
+		if res.HSMVersions > 0 && !res.HSMChecked {
+			return &hintError{fmt.Errorf("%s holds %d COMMON_HSM key versions kept in an HSM token, and no HSM is given", in, res.HSMVersions),
+				"give --hsm-module, --hsm-token and the PIN (NKMS_HSM_PIN or --hsm-pin-file) of the token that has them"}
+		}
+		if res.HSMMissing > 0 {
+			return &hintError{fmt.Errorf("the HSM token %q lacks the objects of %d of the %d COMMON_HSM key versions that %s refers to (the first: %s); the backup holds only references, so those versions could not be used",
+				kf.HSMToken, res.HSMMissing, res.HSMVersions, in, res.FirstMissing),
+				"restore the token's objects with the HSM's own tools (SoftHSM: its token directory) before nkms restore, or check --hsm-token"}
+		}
+		s.HSMVersions = res.HSMVersions
 		if err := refuseRunning(); err != nil { // a server started meanwhile
 			return err
 		}

@@ -257,3 +257,54 @@ func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+// OpenRootKey reads the root key of cfg for a tool that works on a stopped
+// server's files (nkms restore, its backup check): the plain root key file,
+// or with cfg.RootKeyHSM the wrapped one, unwrapped through the token. It
+// never creates a file or a token key. With cfg.HSMModule it returns the
+// logged-in token too (the caller closes it), to check COMMON_HSM
+// references; without, the token is nil.
+func OpenRootKey(cfg Config) (*crypto.RootKey, *hsm.Token, error) {
+	if err := cfg.validateRootKeyHSM(); err != nil {
+		return nil, nil, err
+	}
+	if err := cfg.validateHSM(); err != nil {
+		return nil, nil, err
+	}
+	text, err := ReadRootKeyFile(cfg.RootKeyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.RootKeyHSM == "" {
+		root, err := crypto.ParseRootKeyFile(text)
+		if errors.Is(err, crypto.ErrWrappedRootKey) {
+			return nil, nil, &hintError{fmt.Errorf("root key file %s is wrapped by a key in an HSM token, and --root-key-hsm is not given", cfg.RootKeyFile),
+				"give --root-key-hsm LABEL, --hsm-module, --hsm-token and the PIN (NKMS_HSM_PIN or --hsm-pin-file): docs/operations/hsm.md"}
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("root key file %s: %w", cfg.RootKeyFile, err)
+		}
+		if cfg.HSMModule == "" {
+			return root, nil, nil
+		}
+		tok, err := openHSM(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return root, tok, nil
+	}
+	if !crypto.IsWrappedRootKeyFile(text) {
+		return nil, nil, &hintError{fmt.Errorf("--root-key-hsm: root key file %s holds a plain root key, not one wrapped by the token", cfg.RootKeyFile),
+			"give the wrapped root key file, or leave out --root-key-hsm"}
+	}
+	tok, err := openHSM(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	root, err := unwrapRootKeyFile(cfg.RootKeyFile, text, tok, cfg.RootKeyHSM)
+	if err != nil {
+		tok.Close()
+		return nil, nil, err
+	}
+	return root, tok, nil
+}
