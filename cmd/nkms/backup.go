@@ -43,7 +43,7 @@ type backupSummary struct {
 	// HSMVersions: COMMON_HSM key versions kept in an HSM token, of which
 	// the backup holds only references.
 	HSMVersions int    `json:"hsmVersions"`
-	Previous   string `json:"previous,omitempty"` // restore: where the replaced data file was kept
+	Previous    string `json:"previous,omitempty"` // restore: where the replaced data file was kept
 }
 
 func backupCommand(c *cli) *cobra.Command {
