@@ -141,17 +141,7 @@ func (k *Key) tokenOpen(body, context []byte) ([]byte, error) {
 	if k.tokenMAC != nil {
 		ad = context
 	}
-	pt, err := k.token.Open(body[:gcmNonceSize], body[gcmNonceSize:], ad)
-	if errors.Is(err, ErrDecrypt) {
-		return nil, ErrDecrypt
-	}
-	if err != nil {
-		return nil, fmt.Errorf("crypto: token decrypt: %w", err)
-	}
-	if pt == nil {
-		pt = []byte{}
-	}
-	return pt, nil
+	return tokenDecrypted(k.token.Open(body[:gcmNonceSize], body[gcmNonceSize:], ad))
 }
 
 // tokenOAEPDecrypt decrypts RSA-OAEP (SHA-256, MGF1-SHA-256, no label) in
@@ -160,7 +150,13 @@ func (k *Key) tokenOAEPDecrypt(body []byte) ([]byte, error) {
 	if len(body) != rsaSize {
 		return nil, ErrDecrypt
 	}
-	pt, err := k.decrypter.Decrypt(nil, body, &rsa.OAEPOptions{Hash: gocrypto.SHA256, MGFHash: gocrypto.SHA256})
+	return tokenDecrypted(k.decrypter.Decrypt(nil, body, &rsa.OAEPOptions{Hash: gocrypto.SHA256, MGFHash: gocrypto.SHA256}))
+}
+
+// tokenDecrypted is what a decryption in the token answers: ErrDecrypt for
+// every failure the token attributes to the input, any other error wrapped,
+// and an empty (not nil) plaintext for an empty message.
+func tokenDecrypted(pt []byte, err error) ([]byte, error) {
 	if errors.Is(err, ErrDecrypt) {
 		return nil, ErrDecrypt
 	}

@@ -1,7 +1,6 @@
 package kubekms_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -17,45 +16,8 @@ import (
 	kmsapi "k8s.io/kms/apis/v2"
 
 	"github.com/nkms/nkms/internal/kubekms"
+	"github.com/nkms/nkms/internal/testkit"
 )
-
-// clock is a clock the test moves by hand (the plugin's probe cache reads it).
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Unix(1_800_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// syncBuffer is a log sink that goroutines may write together.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // plugin is a plugin serving on a real Unix socket, and a client of it made
 // with the gRPC client of k8s.io/kms (what kube-apiserver's kmsv2 code
@@ -63,8 +25,8 @@ func (b *syncBuffer) String() string {
 type plugin struct {
 	socket string
 	kms    kmsapi.KeyManagementServiceClient
-	clock  *clock
-	logs   *syncBuffer
+	clock  *testkit.Clock // the plugin's probe cache reads it
+	logs   *testkit.Buffer
 	stop   func() error // stops serving; returns Serve's result
 }
 
@@ -72,7 +34,7 @@ type plugin struct {
 // socket in a new directory, until the test ends.
 func startPlugin(t testing.TB, cfg kubekms.Config) *plugin {
 	t.Helper()
-	pl := &plugin{clock: newClock(), logs: &syncBuffer{}}
+	pl := &plugin{clock: testkit.NewClock(time.Unix(1_800_000_000, 0)), logs: &testkit.Buffer{}}
 	cfg.Now = pl.clock.Now
 	cfg.Logger = slog.New(slog.NewTextHandler(pl.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p, err := kubekms.New(cfg)

@@ -99,7 +99,7 @@ func TestRotation(t *testing.T) {
 	if _, err := srv.Client().Rotate(ctx, key.KeyTag); err != nil {
 		t.Fatal(err)
 	}
-	pl.clock.Advance(kubekms.DefaultProbeTTL)
+	pl.clock.Add(kubekms.DefaultProbeTTL)
 	if st := pl.status(t); st.KeyId != key.KeyTag+":v3" {
 		t.Fatalf("Status key_id after the TTL = %q, want %s:v3", st.KeyId, key.KeyTag)
 	}
@@ -120,7 +120,7 @@ func TestDisabledKey(t *testing.T) {
 	if _, err := srv.Client().DisableKey(ctx, key.KeyTag); err != nil {
 		t.Fatal(err)
 	}
-	pl.clock.Advance(kubekms.DefaultProbeTTL)
+	pl.clock.Add(kubekms.DefaultProbeTTL)
 	st := pl.status(t)
 	if st.Healthz == "ok" || st.KeyId != "" || !strings.Contains(st.Healthz, "not enabled") {
 		t.Fatalf("Status of a disabled key = healthz %q key_id %q, want a reason with \"not enabled\" and no key_id", st.Healthz, st.KeyId)
@@ -134,7 +134,7 @@ func TestDisabledKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A failed probe is cached for a second at most.
-	pl.clock.Advance(time.Second)
+	pl.clock.Add(time.Second)
 	if st := pl.status(t); st.Healthz != "ok" || st.KeyId != key.KeyTag+":v1" {
 		t.Fatalf("Status after enabling = %q %q, want ok", st.Healthz, st.KeyId)
 	}
@@ -294,7 +294,7 @@ func TestLogsHoldNoData(t *testing.T) {
 	if _, err := srv.Client().DisableKey(context.Background(), key.KeyTag); err != nil {
 		t.Fatal(err)
 	}
-	pl.clock.Advance(kubekms.DefaultProbeTTL)
+	pl.clock.Add(kubekms.DefaultProbeTTL)
 	pl.status(t)
 	pl.kms.Encrypt(context.Background(), &kmsapi.EncryptRequest{Plaintext: d, Uid: "u"})
 	pl.kms.Decrypt(context.Background(), &kmsapi.DecryptRequest{Ciphertext: enc.Ciphertext, KeyId: enc.KeyId, Uid: "u"})

@@ -189,7 +189,7 @@ func TestKMSRestart(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	pl.clock.Advance(kubekms.DefaultProbeTTL)
+	pl.clock.Add(kubekms.DefaultProbeTTL)
 	st := pl.status(t)
 	if st.Healthz == "ok" || st.KeyId != "" || !strings.Contains(st.Healthz, "unreachable") {
 		t.Fatalf("Status with nkms stopped = %q key_id %q, want a reason with \"unreachable\" and no key_id", st.Healthz, st.KeyId)
@@ -203,7 +203,7 @@ func TestKMSRestart(t *testing.T) {
 
 	srv = start()
 	defer srv.Close()
-	pl.clock.Advance(time.Second)
+	pl.clock.Add(time.Second)
 	if st := pl.status(t); st.Healthz != "ok" || st.KeyId != key.KeyTag+":v1" {
 		t.Fatalf("Status after nkms restarted = %q %q, want ok %s:v1", st.Healthz, st.KeyId, key.KeyTag)
 	}
