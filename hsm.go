@@ -84,14 +84,21 @@ func (s *Service) checkProtection(p Protection) error {
 	return nil
 }
 
-// checkSeedProtection refuses a declared COMMON_HSM key (seed files) unless
-// the server emulates COMMON_HSM in software: declared keys are made in
-// software, and are not put in an HSM yet.
-func (s *Service) checkSeedProtection(p Protection) error {
-	if p != ProtectionCommonHSM || s.HSMEmulate {
+// checkSeedProtection refuses a declared key (seed files) that would not
+// be what it says. A COMMON_HSM key is made in the token when the server has
+// an HSM, in software when it emulates one, and refused otherwise; declared
+// material (hasMaterial) cannot be put in an HSM, whose keys are generated
+// there and never imported.
+func (s *Service) checkSeedProtection(p Protection, hasMaterial bool) error {
+	switch {
+	case p != ProtectionCommonHSM:
 		return nil
+	case s.HSM != nil && hasMaterial:
+		return Errorf(Invalid, "a declared COMMON_HSM key cannot have material: keys in the HSM are generated there, never imported; leave out material (and versions), or declare BASIC")
+	case s.HSM == nil && !s.HSMEmulate:
+		return Errorf(Invalid, "declared COMMON_HSM keys need an HSM (--hsm-module, --hsm-token), or --hsm-emulate-software or --dev to keep them in software; declare BASIC")
 	}
-	return Errorf(Invalid, "declared COMMON_HSM keys are kept in software: they need --hsm-emulate-software or --dev (seed files cannot put keys in an HSM yet); declare BASIC")
+	return nil
 }
 
 // newVersion makes the material of version n of key tag: sealed software

@@ -377,26 +377,70 @@ func TestHSMVersionsNeedTheHSM(t *testing.T) {
 
 func ms(n int64) string { return strconv.FormatInt(n, 10) }
 
-// TestHSMSeedAndExport: a seed file cannot declare a COMMON_HSM key that
-// would be kept in software (refused unless emulated), and a key version
-// kept in the token has no material to export (Invalid, not a reference
-// passed off as material).
+// TestHSMSeedAndExport: a declared COMMON_HSM key on a server with an HSM
+// is generated in the token (its object appears, its store record holds a
+// reference only) and works; applied again, the seed changes nothing and
+// makes no object; declared material for it is refused, as is a declared
+// COMMON_HSM key without an HSM or emulation; an export with material
+// leaves the token key out and says why.
 func TestHSMSeedAndExport(t *testing.T) {
 	ctx := context.Background()
 	e := newHSMEnv(t, true, false)
-	sd := nkms.Seed{Keys: []nkms.SeedKey{{Keystore: 1, Name: "declared", Type: nkms.AES256, Protection: nkms.ProtectionCommonHSM}}}
-	if _, err := e.svc.ApplySeed(ctx, sd); nkms.ErrorCode(err) != nkms.Invalid {
-		t.Fatalf("seed with a COMMON_HSM key on a server with an HSM: got %v, want Invalid", err)
+	sd := nkms.Seed{Keys: []nkms.SeedKey{{Keystore: 1, Name: "declared", Type: nkms.AES256, Protection: nkms.ProtectionCommonHSM, Convergent: true}}}
+	rep, err := e.svc.ApplySeed(ctx, sd)
+	if err != nil {
+		t.Fatalf("seed with a COMMON_HSM key on a server with an HSM: %v", err)
 	}
-	if _, err := e.v2.CreateKey(ctx, client.CreateKeyRequest{KeyName: "in-token", KeyType: "AES256", ProtectionType: "COMMON_HSM"}); err != nil {
+	tag := rep.Results[0].Tag.String()
+	objs := e.objects(t)
+	if len(objs) != 2 || !strings.HasPrefix(objs[0].Label, "nkms:"+tag+":v1:") {
+		t.Fatalf("token objects after the seed: %+v, want the AES key and the nonce key of %s v1", objs, tag)
+	}
+	ct, err := e.v2.Encrypt(ctx, tag, []byte("declared in a seed"), []byte("ctx"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc.AllowMaterialExport = true
-	caller := nkms.Caller{AccessKey: "operator", Keystore: 1, Role: nkms.RoleAdmin}
-	if _, err := e.svc.ExportSeed(ctx, caller, true); nkms.ErrorCode(err) != nkms.Invalid || !strings.Contains(err.Error(), "kept in an HSM") {
-		t.Fatalf("export of material kept in the token: got %v, want Invalid naming the HSM", err)
+	if pt, err := e.v2.Decrypt(ctx, tag, ct, []byte("ctx")); err != nil || string(pt) != "declared in a seed" {
+		t.Fatalf("decrypt with the seeded token key: %q, %v", pt, err)
+	}
+	if rep, err := e.svc.ApplySeed(ctx, sd); err != nil || rep.Count(nkms.SeedPresent) != 1 || len(e.objects(t)) != 2 {
+		t.Fatalf("the seed again: %+v, %v, %d objects; want it present and no new object", rep, err, len(e.objects(t)))
 	}
 
+	// The first declaration's object is made, then the second is refused:
+	// nothing is applied and the object is deleted again.
+	withMaterial := nkms.Seed{Keys: []nkms.SeedKey{
+		{Keystore: 1, Name: "fresh", Type: nkms.ECDSA, Protection: nkms.ProtectionCommonHSM},
+		{Keystore: 1, Name: "imported", Type: nkms.AES256, Protection: nkms.ProtectionCommonHSM, Material: [][]byte{make([]byte, 32)}},
+	}}
+	if _, err := e.svc.ApplySeed(ctx, withMaterial); nkms.ErrorCode(err) != nkms.Invalid || !strings.Contains(err.Error(), "never imported") {
+		t.Fatalf("seed with material for a COMMON_HSM key: got %v, want Invalid", err)
+	}
+	if n := len(e.objects(t)); n != 2 {
+		t.Fatalf("%d token objects after a refused seed, want the 2 of the first seed (the refused seed's object deleted)", n)
+	}
+
+	e.svc.AllowMaterialExport = true
+	caller := nkms.Caller{AccessKey: "operator", Keystore: 1, Role: nkms.RoleAdmin}
+	if _, err := e.v2.CreateKey(ctx, client.CreateKeyRequest{KeyName: "software", KeyType: "AES256"}); err != nil {
+		t.Fatal(err)
+	}
+	x, err := e.svc.ExportSeed(ctx, caller, true)
+	if err != nil {
+		t.Fatalf("export with material: %v", err)
+	}
+	if len(x.Keys) != 1 || x.Keys[0].Name != "software" || len(x.Skipped) != 1 ||
+		!strings.Contains(x.Skipped[0], tag) || !strings.Contains(x.Skipped[0], "kept in an HSM") {
+		t.Fatalf("export with material: keys %+v, skipped %q; want the BASIC key, and the token key left out naming the HSM", x.Keys, x.Skipped)
+	}
+	if x, err := e.svc.ExportSeed(ctx, caller, false); err != nil || len(x.Keys) != 2 {
+		t.Fatalf("export without material: %v, %+v; want both keys declared", err, x)
+	}
+
+	none := newHSMEnv(t, false, false)
+	if _, err := none.svc.ApplySeed(ctx, sd); nkms.ErrorCode(err) != nkms.Invalid || !strings.Contains(err.Error(), "need an HSM") {
+		t.Fatalf("seed with a COMMON_HSM key without an HSM: got %v, want Invalid", err)
+	}
 	emu := newHSMEnv(t, false, true)
 	if _, err := emu.svc.ApplySeed(ctx, sd); err != nil {
 		t.Fatalf("seed with a COMMON_HSM key under emulation: %v", err)

@@ -169,10 +169,21 @@ func isSeedRace(err error) bool {
 // created in created.
 func (s *Service) applySeedPlan(ctx context.Context, sd *Seed, p *seedPlan, created map[[2]any]bool) error {
 	// Material first (RSA keys take a while to generate), then the writes.
+	// A key kept in an HSM has a token object from here on: undo[n] deletes
+	// it again unless keys[n] is stored.
 	keys := make([]*Key, len(p.keys))
+	undo := make([]func(), len(p.keys))
+	stored := 0
+	defer func() {
+		for _, u := range undo[stored:] {
+			if u != nil {
+				u()
+			}
+		}
+	}()
 	for n, i := range p.keys {
 		var err error
-		if keys[n], err = s.seedKey(&sd.Keys[i]); err != nil {
+		if keys[n], undo[n], err = s.seedKey(&sd.Keys[i]); err != nil {
 			return err
 		}
 	}
@@ -188,6 +199,7 @@ func (s *Service) applySeedPlan(ctx context.Context, sd *Seed, p *seedPlan, crea
 		if err != nil {
 			return fmt.Errorf("seed: create keys[%d] (%s): %w", i, sd.Keys[i].label(), err)
 		}
+		stored = n + 1
 		created[[2]any{"keys", i}] = true
 		s.keys.forget(k.Tag) // a destroyed key's tag may come back: never its old material
 		for j := range p.report.Results {
@@ -402,22 +414,24 @@ func cmpOr[T comparable](v, def T) T {
 }
 
 // seedKey makes the key that d declares: its tag (declared or random), its
-// versions' material (declared or generated for version 1) sealed under the
-// root key, and its settings. The store assigns its ID.
-func (s *Service) seedKey(d *SeedKey) (*Key, error) {
-	if err := s.checkSeedProtection(d.Protection); err != nil {
-		return nil, err
+// versions' material (declared, or generated for version 1: in the token
+// for a COMMON_HSM key on a server with an HSM) sealed under the root key,
+// and its settings. The store assigns its ID. undo (nil: nothing to undo)
+// deletes the token object again when the key is not stored.
+func (s *Service) seedKey(d *SeedKey) (k *Key, undo func(), err error) {
+	p := cmpOr(d.Protection, ProtectionBasic)
+	if err := s.checkSeedProtection(p, len(d.Material) > 0); err != nil {
+		return nil, nil, err
 	}
 	tag := d.Tag
 	if tag.IsZero() {
-		var err error
 		if tag, err = newTag(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	now := s.now()
-	k := &Key{
-		Tag: tag.s, Keystore: d.Keystore, Name: d.Name, Type: d.Type, Protection: cmpOr(d.Protection, ProtectionBasic),
+	k = &Key{
+		Tag: tag.s, Keystore: d.Keystore, Name: d.Name, Type: d.Type, Protection: p,
 		Memo: d.Memo, Convergent: d.Convergent,
 		State: StateEnable, StatusDate: now, Registered: now,
 		AutoRotation: d.AutoRotation, RotationPeriod: cmpOr(d.RotationPeriod, DefaultRotationPeriod),
@@ -429,19 +443,19 @@ func (s *Service) seedKey(d *SeedKey) (*Key, error) {
 		k.RotationBase = now
 	}
 	if len(d.Material) == 0 {
-		sealed, err := s.newMaterial(d.Type, tag, 1)
+		sealed, undo, err := s.newVersion(d.Type, p, d.Convergent, tag, 1)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		k.Versions = []Version{{Number: 1, State: StateEnable, StatusDate: now, Created: now, Sealed: sealed}}
-		return k, nil
+		return k, undo, nil
 	}
 	for i, m := range d.Material {
 		sealed, err := s.Root.Seal(m, crypto.SealAD(tag.s, i+1))
 		if err != nil {
-			return nil, fmt.Errorf("seal key material: %w", err)
+			return nil, nil, fmt.Errorf("seal key material: %w", err)
 		}
 		k.Versions = append(k.Versions, Version{Number: i + 1, State: StateEnable, StatusDate: now, Created: now, Sealed: sealed})
 	}
-	return k, nil
+	return k, nil, nil
 }

@@ -85,6 +85,10 @@ func (s *Service) ExportSeed(ctx context.Context, c Caller, material bool) (*See
 				if errors.Is(err, ErrKeyNotFound) {
 					continue // destroyed since it was listed
 				}
+				if errors.Is(err, errMaterialInHSM) {
+					out.Skipped = append(out.Skipped, fmt.Sprintf("keystore %d, name %q, tag %s: %v", k.Keystore, k.Name, k.Tag, err))
+					continue
+				}
 				if err != nil {
 					return nil, err
 				}
@@ -96,6 +100,10 @@ func (s *Service) ExportSeed(ctx context.Context, c Caller, material bool) (*See
 		"accessKeys", len(out.AccessKeys), "keys", len(out.Keys))
 	return out, nil
 }
+
+// errMaterialInHSM is why ExportSeed leaves out a key when asked for
+// material: a version's material is in the token, which never gives it out.
+var errMaterialInHSM = errors.New("kept in an HSM, whose material cannot be exported")
 
 // exportMaterial unseals every version of k. A listed key may come without
 // its versions, so it is read whole.
@@ -111,7 +119,7 @@ func (s *Service) exportMaterial(ctx context.Context, k *Key) ([][]byte, error) 
 			return nil, fmt.Errorf("unseal key %s version %d: %w", full.Tag, v.Number, err)
 		}
 		if _, ok := isHSMRef(m); ok {
-			return nil, Errorf(Invalid, "key %s version %d is kept in an HSM: its material cannot be exported", full.Tag, v.Number)
+			return nil, fmt.Errorf("version %d: %w", v.Number, errMaterialInHSM)
 		}
 		out = append(out, m)
 	}
