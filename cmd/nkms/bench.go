@@ -51,6 +51,7 @@ type benchOptions struct {
 	cli              *cli
 	op               string
 	keyType          string
+	protection       string // --protection of the key created for the run
 	keyTag           string
 	payload          int
 	concurrency      int
@@ -72,10 +73,12 @@ func benchCommand(c *cli) *cobra.Command {
 		Short: "Load a server with signed requests of one operation and report throughput and latency",
 		Long: `Load a server with signed requests of one operation and report throughput and latency.
 
-Unless --key-tag names an existing key, bench creates a key of --key-type for
-the run (and requests its deletion afterwards), and prepares what the
+Unless --key-tag names an existing key, bench creates a key of --key-type
+and --protection for the run (and requests its deletion afterwards), and
+prepares what the
 operation needs: a ciphertext to decrypt or re-encrypt, a signature to
-verify. Each request is signed like a real client's, with a fresh timestamp.
+verify. A server refuses COMMON_HSM keys unless it has an HSM
+(docs/operations/hsm.md), and refuses the key types its HSM cannot keep. Each request is signed like a real client's, with a fresh timestamp.
 Requests that do not get a 2xx answer are counted by status; requests that
 get no answer at all, as "error".
 
@@ -83,7 +86,8 @@ get no answer at all, as "error".
 bench-ceiling) with the same signed request as encrypt, to measure what the
 machine and this tool can do at best.`,
 		Example: `  nkms bench --op encrypt --payload 4096 --concurrency 16 --duration 10s
-  nkms bench --op sign --key-type ECDSA --requests 10000 --json`,
+  nkms bench --op sign --key-type ECDSA --requests 10000 --json
+  nkms bench --op sign --key-type ECDSA --protection COMMON_HSM --concurrency 16`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(cmd); err != nil {
@@ -96,6 +100,7 @@ machine and this tool can do at best.`,
 	f := cmd.Flags()
 	f.StringVar(&o.op, "op", "encrypt", "operation: "+strings.Join(benchOpNames(), ", ")+", list-keys, create-key (a new key per request; they stay), or ceiling")
 	f.StringVar(&o.keyType, "key-type", "AES256", "type of the key created for the run: AES256, RSA2048 or ECDSA")
+	f.StringVar(&o.protection, "protection", string(nkms.ProtectionBasic), "protection type of the key created for the run (and of --op create-key's keys): BASIC or COMMON_HSM (kept in the server's HSM)")
 	f.StringVar(&o.keyTag, "key-tag", "", "use this existing key instead of creating one")
 	f.IntVar(&o.payload, "payload", 32, "bytes of plaintext (encrypt, decrypt, re-encrypt) or of data (sign, verify)")
 	f.IntVar(&o.concurrency, "concurrency", 1, "workers, each with one request in flight")
@@ -156,7 +161,13 @@ func (o *benchOptions) validate(cmd *cobra.Command) error {
 	if o.payload < 0 {
 		return errors.New("--payload must not be negative")
 	}
+	if !nkms.Protection(o.protection).Valid() {
+		return fmt.Errorf("--protection %q is not BASIC or COMMON_HSM", o.protection)
+	}
 	if o.op == "ceiling" || o.op == "list-keys" {
+		if cmd.Flags().Changed("protection") {
+			return fmt.Errorf("--protection has no meaning with --op %s: it uses no key", o.op)
+		}
 		return nil
 	}
 	if o.op == "create-key" {
@@ -171,6 +182,10 @@ func (o *benchOptions) validate(cmd *cobra.Command) error {
 	if _, ok := benchOps[o.op]; !ok {
 		return &hintError{fmt.Errorf("--op %q is not an operation bench knows", o.op),
 			"use one of " + strings.Join(benchOpNames(), ", ") + ", list-keys, create-key or ceiling"}
+	}
+	if o.keyTag != "" && cmd.Flags().Changed("protection") {
+		return &hintError{errors.New("--protection and --key-tag exclude each other: the key's protection is its own"),
+			"leave out --protection, or let bench create a key"}
 	}
 	if o.keyTag != "" && !cmd.Flags().Changed("key-type") {
 		return nil // the key's own type is checked once it is known
@@ -209,12 +224,13 @@ func (o *benchOptions) checkKeyType(kt string) error {
 
 // benchTarget is what the timed run sends, and what setup left behind.
 type benchTarget struct {
-	req      loadgen.Request
-	nextBody func() []byte // create-key: a new key name per request
-	keyType  string        // "" for the ceiling
-	keyTag   string
-	payload  int             // bytes of payload in the request
-	cleanup  func(io.Writer) // removes what setup created; never nil
+	req        loadgen.Request
+	nextBody   func() []byte // create-key: a new key name per request
+	keyType    string        // "" for the ceiling
+	protection string        // BASIC or COMMON_HSM; "" for the ceiling and list-keys
+	keyTag     string
+	payload    int             // bytes of payload in the request
+	cleanup    func(io.Writer) // removes what setup created; never nil
 }
 
 func (o *benchOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
@@ -320,12 +336,13 @@ func (o *benchOptions) createKeyTarget(stderr io.Writer) (*benchTarget, error) {
 	var n atomic.Uint64
 	next := func() []byte {
 		name := "b" + run + strconv.FormatUint(n.Add(1), 36)
-		return []byte(`{"keyName":"` + name + `","keyType":"` + o.keyType + `"}`)
+		return []byte(`{"keyName":"` + name + `","keyType":"` + o.keyType + `","protectionType":"` + o.protection + `"}`)
 	}
 	return &benchTarget{
-		req:      loadgen.Request{Method: http.MethodPost, URL: base + "/kms/v1/keys"},
-		nextBody: next,
-		keyType:  o.keyType,
+		req:        loadgen.Request{Method: http.MethodPost, URL: base + "/kms/v1/keys"},
+		nextBody:   next,
+		keyType:    o.keyType,
+		protection: o.protection,
 		cleanup: func(io.Writer) {
 			fmt.Fprintf(stderr, "nkms: bench left the %d keys it created in place (named b%s…)\n", n.Load(), run)
 		},
@@ -355,7 +372,7 @@ func (o *benchOptions) setup(ctx context.Context, c *client.Client) (_ *benchTar
 	if err != nil {
 		return nil, err
 	}
-	t := &benchTarget{keyTag: o.keyTag, keyType: o.keyType, cleanup: func(io.Writer) {}}
+	t := &benchTarget{keyTag: o.keyTag, keyType: o.keyType, protection: o.protection, cleanup: func(io.Writer) {}}
 	if o.keyTag != "" {
 		k, err := c.GetKey(ctx, o.keyTag)
 		if err != nil {
@@ -364,13 +381,12 @@ func (o *benchOptions) setup(ctx context.Context, c *client.Client) (_ *benchTar
 		if err := o.checkKeyType(k.KeyType); err != nil {
 			return nil, fmt.Errorf("key %s: %w", o.keyTag, err)
 		}
-		t.keyType = k.KeyType
+		t.keyType, t.protection = k.KeyType, k.ProtectionType
 	} else {
 		name := "bench-" + hex.EncodeToString(randomBytes(4))
-		k, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: name, KeyType: o.keyType})
+		k, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: name, KeyType: o.keyType, ProtectionType: o.protection})
 		if err != nil {
-			return nil, &hintError{fmt.Errorf("create an %s key for the run: %w", o.keyType, err),
-				"the access key needs the manager or admin role, or give an existing key with --key-tag"}
+			return nil, createKeyError(o.keyType, o.protection, err)
 		}
 		t.keyTag = k.KeyTag
 		t.cleanup = func(stderr io.Writer) {
@@ -419,6 +435,20 @@ func (o *benchOptions) setup(ctx context.Context, c *client.Client) (_ *benchTar
 		}
 	}
 	return t, nil
+}
+
+// createKeyError explains why the key for the run could not be created.
+// bench/run looks for "refused to create a COMMON_HSM" in it: a server whose
+// HSM cannot keep a key type refuses such keys with a 400, and that row of
+// its table then says so instead of failing the run.
+func createKeyError(keyType, protection string, err error) error {
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.Status == http.StatusBadRequest && protection == string(nkms.ProtectionCommonHSM) {
+		return &hintError{fmt.Errorf("the server refused to create a %s %s key for the run: %w", protection, keyType, err),
+			"the server needs an HSM (--hsm-module) that can keep " + keyType + " keys; see docs/operations/hsm.md"}
+	}
+	return &hintError{fmt.Errorf("create a %s %s key for the run: %w", protection, keyType, err),
+		"the access key needs the manager or admin role, or give an existing key with --key-tag"}
 }
 
 // probe sends the request once and fails unless it gets a 2xx answer, so

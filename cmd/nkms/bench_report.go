@@ -18,7 +18,8 @@ import (
 // scripts read them.
 type benchReport struct {
 	Op                string         `json:"op"`
-	KeyType           string         `json:"keyType"` // "" for the ceiling
+	KeyType           string         `json:"keyType"`              // "" for the ceiling
+	Protection        string         `json:"protection,omitempty"` // BASIC or COMMON_HSM; none for the ceiling and list-keys
 	KeyTag            string         `json:"keyTag,omitempty"`
 	Payload           int            `json:"payload"` // bytes; 0 for operations without one
 	Concurrency       int            `json:"concurrency"`
@@ -43,6 +44,7 @@ func newBenchReport(o *benchOptions, t *benchTarget, res *loadgen.Result, first 
 	return &benchReport{
 		Op:                o.op,
 		KeyType:           t.keyType,
+		Protection:        t.protection,
 		KeyTag:            t.keyTag,
 		Payload:           t.payload,
 		Concurrency:       o.concurrency,
@@ -104,16 +106,20 @@ func (r *benchReport) write(w io.Writer, format string) error {
 		if len(r.Errors) > 0 {
 			errs = r.errorText(",", "=")
 		}
-		_, err := fmt.Fprintf(w, "op\tkeyType\tpayload\tconcurrency\trequests\tdurationSeconds\trequestsPerSecond\tp50\tp90\tp99\tmax\tmean\terrors\terrorsByStatus\n"+
-			"%s\t%s\t%d\t%d\t%d\t%.3f\t%.1f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%s\n",
+		// protection is the last column: bench/run reads the others by position.
+		_, err := fmt.Fprintf(w, "op\tkeyType\tpayload\tconcurrency\trequests\tdurationSeconds\trequestsPerSecond\tp50\tp90\tp99\tmax\tmean\terrors\terrorsByStatus\tprotection\n"+
+			"%s\t%s\t%d\t%d\t%d\t%.3f\t%.1f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%s\t%s\n",
 			r.Op, dash(r.KeyType), r.Payload, r.Concurrency, r.Requests, r.DurationSeconds, r.RequestsPerSecond,
-			r.LatencyMs.P50, r.LatencyMs.P90, r.LatencyMs.P99, r.LatencyMs.Max, r.LatencyMs.Mean, r.errorCount(), errs)
+			r.LatencyMs.P50, r.LatencyMs.P90, r.LatencyMs.P99, r.LatencyMs.Max, r.LatencyMs.Mean, r.errorCount(), errs, dash(r.Protection))
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	key := "none (ceiling)"
 	if r.KeyType != "" {
 		key = r.KeyType + " " + r.KeyTag
+		if r.Protection != "" {
+			key = r.KeyType + " " + r.Protection + " " + r.KeyTag
+		}
 	}
 	fmt.Fprintf(tw, "op\t%s\n", r.Op)
 	fmt.Fprintf(tw, "key\t%s\n", key)

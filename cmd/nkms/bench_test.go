@@ -79,8 +79,8 @@ func TestBench(t *testing.T) {
 	t.Run("encrypt", func(t *testing.T) {
 		r := benchJSON(t, credEnv, append(url, "--op", "encrypt", "--requests", "50", "--concurrency", "4", "--warmup", "200ms")...)
 		checkReport(t, r, "encrypt", "AES256", 50)
-		if r.Concurrency != 4 || r.Payload != 32 {
-			t.Errorf("concurrency %d payload %d, want 4 and 32", r.Concurrency, r.Payload)
+		if r.Concurrency != 4 || r.Payload != 32 || r.Protection != "BASIC" {
+			t.Errorf("concurrency %d payload %d protection %q, want 4, 32 and BASIC", r.Concurrency, r.Payload, r.Protection)
 		}
 		// The key made for the run is left pending deletion.
 		k, err := c.GetKey(ctx, r.KeyTag)
@@ -137,11 +137,21 @@ func TestBench(t *testing.T) {
 			t.Fatalf("tsv has %d lines, want a header and a row:\n%s", len(lines), out)
 		}
 		head, row := strings.Split(lines[0], "\t"), strings.Split(lines[1], "\t")
-		if len(head) != len(row) || head[0] != "op" || row[0] != "verify" || row[1] != "RSA2048" || row[4] != "10" || row[len(row)-1] != "-" {
+		// errorsByStatus is column 14, protection the last (bench/run reads them by position).
+		if len(head) != 15 || len(head) != len(row) || head[0] != "op" || row[0] != "verify" || row[1] != "RSA2048" || row[4] != "10" ||
+			head[13] != "errorsByStatus" || row[13] != "-" || head[14] != "protection" || row[14] != "BASIC" {
 			t.Fatalf("tsv:\n%s", out)
 		}
 		if k, err := c.GetKey(ctx, k.KeyTag); err != nil || k.Status != "ENABLE" {
 			t.Errorf("a key given with --key-tag was changed: %+v %v", k, err)
+		}
+	})
+	t.Run("COMMON_HSM without an HSM", func(t *testing.T) {
+		// This server has no HSM: it refuses COMMON_HSM keys, and bench says
+		// so in the words bench/run looks for.
+		_, errOut, err := runBench(t, credEnv, append(url, "--protection", "COMMON_HSM", "--requests", "5")...)
+		if err == nil || !strings.Contains(errOut, "nkms: the server refused to create a COMMON_HSM AES256 key for the run: HTTP 400") {
+			t.Fatalf("bench --protection COMMON_HSM without an HSM: %v\n%s", err, errOut)
 		}
 	})
 	t.Run("wrong secret", func(t *testing.T) {
@@ -172,6 +182,11 @@ func TestBenchRefusesBadCombinations(t *testing.T) {
 		{"duration and requests", []string{"--duration", "1s", "--requests", "5"}, "--duration and --requests exclude each other"},
 		{"no workers", []string{"--concurrency", "0"}, "--concurrency must be at least 1"},
 		{"json and tsv", []string{"--json", "--format", "tsv"}, "--json and --format tsv disagree"},
+		{"unknown protection", []string{"--protection", "hsm"}, `--protection "hsm" is not BASIC or COMMON_HSM`},
+		{"protection in lower case", []string{"--protection", "common_hsm"}, `--protection "common_hsm" is not BASIC or COMMON_HSM`},
+		{"protection of the ceiling", []string{"--op", "ceiling", "--protection", "COMMON_HSM"}, "--protection has no meaning with --op ceiling"},
+		{"protection of list-keys", []string{"--op", "list-keys", "--protection", "BASIC"}, "--protection has no meaning with --op list-keys"},
+		{"protection and key tag", []string{"--key-tag", strings.Repeat("a", 64), "--protection", "COMMON_HSM"}, "--protection and --key-tag exclude each other"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, errOut, err := runBench(t, credEnv, append(url, tt.args...)...)
