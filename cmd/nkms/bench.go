@@ -75,10 +75,10 @@ func benchCommand(c *cli) *cobra.Command {
 
 Unless --key-tag names an existing key, bench creates a key of --key-type
 and --protection for the run (and requests its deletion afterwards), and
-prepares what the
-operation needs: a ciphertext to decrypt or re-encrypt, a signature to
-verify. A server refuses COMMON_HSM keys unless it has an HSM
-(docs/operations/hsm.md), and refuses the key types its HSM cannot keep. Each request is signed like a real client's, with a fresh timestamp.
+prepares what the operation needs: a ciphertext to decrypt or re-encrypt, a
+signature to verify. A server refuses COMMON_HSM keys unless it has an HSM
+(docs/operations/hsm.md), and refuses the key types its HSM cannot keep.
+Each request is signed like a real client's, with a fresh timestamp.
 Requests that do not get a 2xx answer are counted by status; requests that
 get no answer at all, as "error".
 
