@@ -106,8 +106,7 @@ func TokenGCM(t *Token, id []byte) (crypto.TokenAEAD, error) {
 	return tokenGCM{gcm}, nil
 }
 
-// RSADecrypter returns the RSA key pair with CKA_ID id as Load wraps it:
-// its Decrypt takes an *rsa.OAEPOptions label as well.
+// RSADecrypter returns the RSA key pair with CKA_ID id as Load wraps it.
 func RSADecrypter(t *Token, id []byte) (gocrypto.Decrypter, error) {
 	kps, err := t.ctx.FindKeyPairs(id, nil)
 	if err != nil || len(kps) != 1 {
@@ -116,10 +115,10 @@ func RSADecrypter(t *Token, id []byte) (gocrypto.Decrypter, error) {
 	return t.loadRSA(kps[0], id)
 }
 
-// DecryptWith decrypts RSA-OAEP (SHA-256, no label) with the RSA key
+// DecryptWith decrypts RSA-OAEP (SHA-256, with label) with the RSA key
 // pair id through the named mechanism (MechOAEP or MechRaw), whatever the
 // Token probed.
-func DecryptWith(t *Token, id []byte, mech string, ct []byte) ([]byte, error) {
+func DecryptWith(t *Token, id []byte, mech string, ct, label []byte) ([]byte, error) {
 	d, err := RSADecrypter(t, id)
 	if err != nil {
 		return nil, err
@@ -130,7 +129,7 @@ func DecryptWith(t *Token, id []byte, mech string, ct []byte) ([]byte, error) {
 	}
 	for _, m := range []rsaMechanism{rsaOAEP, rsaRaw} {
 		if m.String() == mech {
-			return k.decrypt(m, ct, nil)
+			return k.decrypt(m, ct, label)
 		}
 	}
 	return nil, errors.New("DecryptWith: no such mechanism")

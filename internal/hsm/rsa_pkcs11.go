@@ -223,14 +223,18 @@ func (k *tokenRSA) Sign(rand io.Reader, digest []byte, opts gocrypto.SignerOpts)
 	return k.kp.Sign(rand, digest, opts)
 }
 
-// Decrypt decrypts RSA-OAEP with SHA-256 and MGF1-SHA-256 in the token;
-// opts must be *rsa.OAEPOptions saying so (its Label is used). Every
-// failure that depends on msg is crypto.ErrDecrypt; a failure of the token
-// itself (no session, the mechanism refused) is another error.
+// Decrypt decrypts RSA-OAEP with SHA-256 and MGF1-SHA-256 and no label in
+// the token; opts must be *rsa.OAEPOptions saying so. Every failure that
+// depends on msg is crypto.ErrDecrypt; a failure of the token itself (no
+// session, the mechanism refused) is another error.
+//
+// A label is refused: nkms ciphertexts have none, the probe checks the
+// token without one, and tokens differ there (opencryptoki 3.8.1 decrypts
+// OAEP-SHA-256 without a label but fails every labelled ciphertext).
 func (k *tokenRSA) Decrypt(_ io.Reader, msg []byte, opts gocrypto.DecrypterOpts) ([]byte, error) {
 	o, ok := opts.(*rsa.OAEPOptions)
-	if !ok || o.Hash != gocrypto.SHA256 || (o.MGFHash != 0 && o.MGFHash != gocrypto.SHA256) {
-		return nil, fmt.Errorf("hsm: RSA decryption other than OAEP with SHA-256: %w", crypto.ErrUnsupported)
+	if !ok || o.Hash != gocrypto.SHA256 || (o.MGFHash != 0 && o.MGFHash != gocrypto.SHA256) || len(o.Label) != 0 {
+		return nil, fmt.Errorf("hsm: RSA decryption other than OAEP with SHA-256 and no label: %w", crypto.ErrUnsupported)
 	}
 	// The modulus and the ciphertext are public: these checks may branch.
 	if len(msg) != k.pub.Size() || new(big.Int).SetBytes(msg).Cmp(k.pub.N) >= 0 {
@@ -240,10 +244,11 @@ func (k *tokenRSA) Decrypt(_ io.Reader, msg []byte, opts gocrypto.DecrypterOpts)
 	if err != nil {
 		return nil, err
 	}
-	return k.decrypt(m, msg, o.Label)
+	return k.decrypt(m, msg, nil)
 }
 
-// decrypt decrypts msg with mechanism m.
+// decrypt decrypts msg with mechanism m and OAEP label label (only tests
+// pass one: Wycheproof's labelled vectors through CKM_RSA_X_509).
 func (k *tokenRSA) decrypt(m rsaMechanism, msg, label []byte) ([]byte, error) {
 	var mech *pkcs11.Mechanism
 	switch m {
@@ -304,8 +309,8 @@ func (t *Token) rsaMechanism(k *tokenRSA) (rsaMechanism, error) {
 	return m, nil
 }
 
-// probeRSA decrypts a fresh RSA-OAEP (SHA-256) ciphertext of the standard
-// library with k: first with the token's CKM_RSA_PKCS_OAEP, then with
+// probeRSA decrypts a fresh RSA-OAEP (SHA-256, no label: exactly what the
+// service decrypts) ciphertext of the standard library with k: first with the token's CKM_RSA_PKCS_OAEP, then with
 // CKM_RSA_X_509 and decodeOAEP, and returns the first that gives the
 // plaintext back. When neither does the error wraps ErrTokenMechanism and
 // nothing is recorded, so that the next RSA2048 key probes again.
@@ -314,14 +319,13 @@ func probeRSA(k *tokenRSA) (rsaMechanism, error) {
 	if _, err := rand.Read(probe); err != nil {
 		return rsaUnprobed, err
 	}
-	label := []byte("nkms OAEP probe")
-	ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, k.pub, probe, label)
+	ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, k.pub, probe, nil)
 	if err != nil {
 		return rsaUnprobed, err
 	}
 	var why [2]error
 	for i, m := range []rsaMechanism{rsaOAEP, rsaRaw} {
-		got, err := k.decrypt(m, ct, label)
+		got, err := k.decrypt(m, ct, nil)
 		if err == nil && subtle.ConstantTimeCompare(got, probe) != 1 {
 			err = errors.New("wrong plaintext")
 		}

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"math/big"
+	"os"
 	"sync"
 	"testing"
 
@@ -19,20 +20,23 @@ import (
 	"github.com/nkms/nkms/internal/hsm/hsmtest"
 )
 
-// TestTokenRSA: an RSA2048 key generated in the token, checked with the
-// standard library. What rsa.EncryptOAEP (SHA-256) makes, the token
+// TestTokenRSA: an RSA2048 key generated in the token (SoftHSM2, and the
+// token of NKMS_TEST_HSM_MODULE when set), checked with the standard
+// library. What rsa.EncryptOAEP (SHA-256) makes, the token
 // decrypts, through the mechanism the Token probed and through the raw
 // CKM_RSA_X_509 path with nkms's decoding whatever was probed; a tampered
 // ciphertext, a wrong length, a ciphertext not below the modulus, zero and
-// one are crypto.ErrDecrypt; the token's PSS signatures verify with
+// one are crypto.ErrDecrypt, and a label is refused; the token's PSS signatures verify with
 // rsa.VerifyPSS and salt 222; the private key cannot be read out; and the
 // objects are gone after Destroy.
-func TestTokenRSA(t *testing.T) {
-	tok := hsmtest.Open(t)
+func TestTokenRSA(t *testing.T) { eachRSAToken(t, testTokenRSA) }
+
+func testTokenRSA(t *testing.T, tok *hsm.Token) {
 	if m := tok.RSADecryptMechanism(); m != "" {
 		t.Fatalf("RSADecryptMechanism before any RSA key: %q, want \"\"", m)
 	}
 	id, k := gen(t, tok, crypto.RSA2048, "rsa")
+	defer tok.Destroy(id)
 	mech := tok.RSADecryptMechanism()
 	if mech != hsm.MechOAEP && mech != hsm.MechRaw {
 		t.Fatalf("RSADecryptMechanism after an RSA2048 key: %q", mech)
@@ -52,7 +56,7 @@ func TestTokenRSA(t *testing.T) {
 		if got, err := k.Decrypt(ct, nil); err != nil || !bytes.Equal(got, pt) {
 			t.Fatalf("Decrypt of a %d-byte stdlib OAEP ciphertext: got %x, %v", n, got, err)
 		}
-		if got, err := hsm.DecryptWith(tok, id, hsm.MechRaw, ct); err != nil || !bytes.Equal(got, pt) {
+		if got, err := hsm.DecryptWith(tok, id, hsm.MechRaw, ct, nil); err != nil || !bytes.Equal(got, pt) {
 			t.Fatalf("CKM_RSA_X_509 decrypt of a %d-byte stdlib OAEP ciphertext: got %x, %v", n, got, err)
 		}
 		if n == 32 { // and nkms's own encryption (software, public key)
@@ -102,10 +106,21 @@ func TestTokenRSA(t *testing.T) {
 			t.Errorf("Decrypt(%s): got %x, %v; want crypto.ErrDecrypt", name, got, err)
 		}
 		for _, m := range []string{hsm.MechRaw, mech} {
-			if got, err := hsm.DecryptWith(tok, id, m, c); !errors.Is(err, crypto.ErrDecrypt) || got != nil {
+			if got, err := hsm.DecryptWith(tok, id, m, c, nil); !errors.Is(err, crypto.ErrDecrypt) || got != nil {
 				t.Errorf("%s decrypt of %s: got %x, %v; want crypto.ErrDecrypt", m, name, got, err)
 			}
 		}
+	}
+
+	d, err := hsm.RSADecrypter(tok, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Decrypt(nil, labelled, &rsa.OAEPOptions{Hash: gocrypto.SHA256, Label: []byte("label")}); !errors.Is(err, crypto.ErrUnsupported) {
+		t.Errorf("Decrypt with a label: got %v, want crypto.ErrUnsupported", err)
+	}
+	if got, err := hsm.DecryptWith(tok, id, hsm.MechRaw, labelled, []byte("label")); err != nil || string(got) != "secret" {
+		t.Errorf("CKM_RSA_X_509 decrypt with the label: got %q, %v", got, err)
 	}
 
 	msg := []byte("message to sign")
@@ -124,8 +139,14 @@ func TestTokenRSA(t *testing.T) {
 	if err := tok.Destroy(id); err != nil {
 		t.Fatal(err)
 	}
-	if objs, err := tok.Objects(); err != nil || len(objs) != 0 {
-		t.Fatalf("Objects after Destroy: %v (%v), want none", objs, err)
+	objs, err := tok.Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if bytes.Equal(o.ID, id) {
+			t.Errorf("object %q is still in the token after Destroy", o.Label)
+		}
 	}
 	if _, err := tok.Load(crypto.RSA2048, false, id); !errors.Is(err, hsm.ErrNoObject) {
 		t.Errorf("Load after Destroy: got %v, want ErrNoObject", err)
@@ -203,4 +224,24 @@ func TestTokenRSAReopen(t *testing.T) {
 	if got := tok2.RSADecryptMechanism(); got != want {
 		t.Errorf("mechanism probed on reopen: %q, want %q as at generation", got, want)
 	}
+}
+
+// eachRSAToken runs f on a fresh SoftHSM2 token and, when
+// NKMS_TEST_HSM_MODULE, NKMS_TEST_HSM_TOKEN and NKMS_TEST_HSM_PIN name one,
+// on another PKCS#11 token (a real HSM, opencryptoki): the RSA tests check
+// both RSA-OAEP paths there too and leave no object behind. CI sets none.
+func eachRSAToken(t *testing.T, f func(t *testing.T, tok *hsm.Token)) {
+	t.Run("softhsm2", func(t *testing.T) { f(t, hsmtest.Open(t)) })
+	cfg := hsm.Config{Module: os.Getenv("NKMS_TEST_HSM_MODULE"), Token: os.Getenv("NKMS_TEST_HSM_TOKEN"), PIN: os.Getenv("NKMS_TEST_HSM_PIN")}
+	if cfg.Module == "" {
+		return
+	}
+	t.Run("external", func(t *testing.T) {
+		tok, err := hsm.Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tok.Close()
+		f(t, tok)
+	})
 }

@@ -16,7 +16,6 @@ package hsm_test
 
 import (
 	"bytes"
-	gocrypto "crypto"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
@@ -128,62 +127,68 @@ func runVectors(t *testing.T, file string, minRun int, skip func(*vectorGroup) s
 }
 
 // TestWycheproofTokenRSAOAEP: RSA-OAEP-2048 with SHA-256 and MGF1-SHA-256
-// decrypted by the token: vectors without a label through Key.Decrypt of
-// the Key that Token.Load makes (the service's path), labelled ones through
-// the same key's Decrypter with the label.
+// decrypted by the token (SoftHSM2, and the token of NKMS_TEST_HSM_MODULE
+// when set): vectors without a label through Key.Decrypt of the Key that
+// Token.Load makes (the service's path, with the mechanism the Token
+// probed) and through CKM_RSA_X_509 with nkms's decoding; labelled vectors,
+// which the service never decrypts, through CKM_RSA_X_509 with the label.
 func TestWycheproofTokenRSAOAEP(t *testing.T) {
-	tok := hsmtest.Open(t)
-	keys := map[*vectorGroup][]byte{}
-	viaKey := 0
-	runVectors(t, "rsa_oaep_2048_sha256_mgf1sha256_test.json", 37, func(g *vectorGroup) string {
-		if g.SHA != "SHA-256" || g.MGF != "MGF1" || g.MGFSHA != "SHA-256" || g.KeySize != 2048 {
-			return "not RSA-2048 with SHA-256 and MGF1-SHA-256"
-		}
-		return ""
-	}, func(t *testing.T, g *vectorGroup, tc *vector) bool {
-		id := keys[g]
-		if id == nil {
-			priv, err := x509.ParsePKCS8PrivateKey(g.PrivateKeyPKCS8)
-			if err != nil {
-				t.Fatal(err)
+	eachRSAToken(t, func(t *testing.T, tok *hsm.Token) {
+		var ids [][]byte
+		defer func() {
+			for _, id := range ids {
+				tok.Destroy(id)
 			}
-			id, _ = crypto.RandomBytes(20)
-			if err := hsm.ImportRSA(tok, id, hsm.LabelPrefix+"wycheproof", priv.(*rsa.PrivateKey)); err != nil {
-				t.Fatalf("importing the vector's key: %v", err)
+		}()
+		keys := map[*vectorGroup][]byte{}
+		viaKey := 0
+		runVectors(t, "rsa_oaep_2048_sha256_mgf1sha256_test.json", 37, func(g *vectorGroup) string {
+			if g.SHA != "SHA-256" || g.MGF != "MGF1" || g.MGFSHA != "SHA-256" || g.KeySize != 2048 {
+				return "not RSA-2048 with SHA-256 and MGF1-SHA-256"
 			}
-			if objs, readable, err := hsm.SecretsReadable(tok, id); err != nil || objs != 1 || readable != 0 {
-				t.Fatalf("imported key: %d private objects, %d readable (%v); want 1, 0", objs, readable, err)
+			return ""
+		}, func(t *testing.T, g *vectorGroup, tc *vector) bool {
+			id := keys[g]
+			if id == nil {
+				priv, err := x509.ParsePKCS8PrivateKey(g.PrivateKeyPKCS8)
+				if err != nil {
+					t.Fatal(err)
+				}
+				id, _ = crypto.RandomBytes(20)
+				if err := hsm.ImportRSA(tok, id, hsm.LabelPrefix+"wycheproof", priv.(*rsa.PrivateKey)); err != nil {
+					t.Fatalf("importing the vector's key: %v", err)
+				}
+				ids = append(ids, id)
+				if objs, readable, err := hsm.SecretsReadable(tok, id); err != nil || objs != 1 || readable != 0 {
+					t.Fatalf("imported key: %d private objects, %d readable (%v); want 1, 0", objs, readable, err)
+				}
+				keys[g] = id
 			}
-			keys[g] = id
-		}
-		var pt []byte
-		var err error
-		if len(tc.Label) == 0 {
-			k, lerr := tok.Load(crypto.RSA2048, false, id)
-			if lerr != nil {
-				t.Fatal(lerr)
+			pt, err := hsm.DecryptWith(tok, id, hsm.MechRaw, tc.CT, tc.Label)
+			if err != nil && !errors.Is(err, crypto.ErrDecrypt) {
+				t.Errorf("CKM_RSA_X_509 decrypt error %v, want crypto.ErrDecrypt", err)
 			}
-			pt, err = k.Decrypt(tc.CT, nil)
-			viaKey++
-		} else {
-			d, derr := hsm.RSADecrypter(tok, id)
-			if derr != nil {
-				t.Fatal(derr)
+			if err == nil && !bytes.Equal(pt, tc.Msg) {
+				t.Errorf("CKM_RSA_X_509 decrypt = %x, want %x", pt, tc.Msg)
 			}
-			pt, err = d.Decrypt(nil, tc.CT, &rsa.OAEPOptions{Hash: gocrypto.SHA256, Label: tc.Label})
+			if len(tc.Label) == 0 {
+				k, lerr := tok.Load(crypto.RSA2048, false, id)
+				if lerr != nil {
+					t.Fatal(lerr)
+				}
+				kpt, kerr := k.Decrypt(tc.CT, nil)
+				if (kerr == nil) != (err == nil) || !bytes.Equal(kpt, pt) || (kerr != nil && !errors.Is(kerr, crypto.ErrDecrypt)) {
+					t.Errorf("Key.Decrypt = %x, %v; CKM_RSA_X_509 = %x, %v", kpt, kerr, pt, err)
+				}
+				viaKey++
+			}
+			return err == nil
+		})
+		if viaKey == 0 {
+			t.Error("no vector went through Key.Decrypt")
 		}
-		if err != nil && !errors.Is(err, crypto.ErrDecrypt) {
-			t.Errorf("decrypt error %v, want crypto.ErrDecrypt", err)
-		}
-		if err == nil && !bytes.Equal(pt, tc.Msg) {
-			t.Errorf("decrypt = %x, want %x", pt, tc.Msg)
-		}
-		return err == nil
+		t.Logf("%d vectors through Key.Decrypt with %s", viaKey, tok.RSADecryptMechanism())
 	})
-	if viaKey == 0 {
-		t.Error("no vector went through Key.Decrypt")
-	}
-	t.Logf("%d vectors through Key.Decrypt with %s", viaKey, tok.RSADecryptMechanism())
 }
 
 // TestWycheproofTokenAESGCM: AES-256-GCM with 12-byte nonces and 16-byte
