@@ -261,7 +261,11 @@ func (k *tokenRSA) decrypt(m rsaMechanism, msg, label []byte) ([]byte, error) {
 		return nil, ErrTokenMechanism
 	}
 	var out []byte
-	var decErr error // a failure of C_Decrypt: depends on msg
+	// Every C_Decrypt failure is crypto.ErrDecrypt: tokens report bad
+	// OAEP padding in their own ways (SoftHSM2, opencryptoki:
+	// CKR_ENCRYPTED_DATA_INVALID; others CKR_GENERAL_ERROR), so none is
+	// told apart from a bad ciphertext (decisions.md D3).
+	var decErr error
 	err := k.tok.raw.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
 		if err := ctx.DecryptInit(sh, []*pkcs11.Mechanism{mech}, k.handle); err != nil {
 			return fmt.Errorf("hsm: C_DecryptInit (%s): %w", m, err)
