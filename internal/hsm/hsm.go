@@ -9,10 +9,19 @@
 // Supported is false and Open says that the binary has no HSM support.
 //
 // Mechanisms: CKM_AES_KEY_GEN and CKM_AES_GCM (AES256; convergent keys also
-// CKM_GENERIC_SECRET_KEY_GEN and CKM_SHA256_HMAC for their nonces),
-// CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS_OAEP (SHA-256, MGF1-SHA-256) and
-// CKM_RSA_PKCS_PSS (SHA-256, MGF1-SHA-256, salt 222) (RSA2048),
+// CKM_GENERIC_SECRET_KEY_GEN and CKM_SHA256_HMAC for their nonces);
+// CKM_RSA_PKCS_KEY_PAIR_GEN and CKM_RSA_PKCS_PSS (SHA-256, MGF1-SHA-256,
+// salt 222) (RSA2048), and for RSA-OAEP decryption (SHA-256, MGF1-SHA-256)
+// either CKM_RSA_PKCS_OAEP with those parameters or, on tokens that refuse
+// them (SoftHSM2 2.6 takes only SHA-1), CKM_RSA_X_509 — the raw
+// private-key operation, still in the token — with the EME-OAEP decoding
+// done in constant time by nkms (oaep.go); each Token probes which once,
+// with its first RSA2048 key, and RSADecryptMechanism names it;
 // CKM_EC_KEY_PAIR_GEN (P-256) and CKM_ECDSA over a SHA-256 digest (ECDSA).
+// Encryption and verification need no secret: internal/crypto does them in
+// software with the public key. crypto11 runs everything but RSA
+// decryption; that goes through github.com/miekg/pkcs11 directly
+// (rsa_pkcs11.go), since crypto11 has no raw RSA decryption.
 package hsm
 
 import (

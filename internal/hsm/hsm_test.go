@@ -2,10 +2,7 @@ package hsm_test
 
 import (
 	"bytes"
-	gocrypto "crypto"
 	"crypto/ecdsa"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
@@ -106,61 +103,6 @@ func TestTokenCrypto(t *testing.T) {
 	}
 	if _, err := tok.Load(crypto.AES256, false, aesID); !errors.Is(err, hsm.ErrNoObject) {
 		t.Errorf("Load after Destroy: got %v, want ErrNoObject", err)
-	}
-}
-
-// TestTokenRSA: RSA2048 in the token, when the token decrypts RSA-OAEP with
-// SHA-256: what rsa.EncryptOAEP makes the token decrypts, a tampered
-// ciphertext is ErrDecrypt, and the token's PSS signatures (salt 222)
-// verify with rsa.VerifyPSS. A token that lacks OAEP-SHA-256 (SoftHSM2 2.6)
-// refuses RSA2048 generation with ErrTokenMechanism and keeps no object.
-func TestTokenRSA(t *testing.T) {
-	tok := hsmtest.Open(t)
-	id, _ := crypto.RandomBytes(20)
-	err := tok.Generate(crypto.RSA2048, false, id, hsm.LabelPrefix+"rsa")
-	if errors.Is(err, hsm.ErrTokenMechanism) {
-		if objs, lerr := tok.Objects(); lerr != nil || len(objs) != 0 {
-			t.Fatalf("after a refused RSA2048 generation: objects %v (%v), want none", objs, lerr)
-		}
-		if !errors.Is(err, crypto.ErrUnsupported) {
-			t.Fatalf("ErrTokenMechanism is not ErrUnsupported: %v", err)
-		}
-		t.Skipf("this token cannot do RSA-OAEP with SHA-256: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	rk, err := tok.Load(crypto.RSA2048, false, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg := []byte("message to sign")
-	digest := sha256.Sum256(msg)
-	rpub := publicKey(t, rk).(*rsa.PublicKey)
-	ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, rpub, []byte("secret"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := rk.Decrypt(ct, nil); err != nil || string(got) != "secret" {
-		t.Fatalf("token OAEP decrypt of a stdlib ciphertext: got %q, %v", got, err)
-	}
-	ct[5] ^= 1
-	if _, err := rk.Decrypt(ct, nil); !errors.Is(err, crypto.ErrDecrypt) {
-		t.Errorf("token OAEP decrypt of a tampered ciphertext: got %v, want ErrDecrypt", err)
-	}
-	sig, err := rk.Sign(msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rsa.VerifyPSS(rpub, gocrypto.SHA256, digest[:], sig, &rsa.PSSOptions{SaltLength: 222, Hash: gocrypto.SHA256}); err != nil {
-		t.Errorf("token PSS signature does not verify with salt 222: %v", err)
-	}
-	if ok, err := rk.Verify(msg, sig); !ok || err != nil {
-		t.Errorf("Verify of the token's PSS signature: %v %v", ok, err)
-	}
-
-	if err := tok.Destroy(id); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -30,3 +30,6 @@ func (*Token) Destroy([]byte) error { return ErrNotBuilt }
 
 // Objects refuses.
 func (*Token) Objects() ([]Object, error) { return nil, ErrNotBuilt }
+
+// RSADecryptMechanism says nothing: there is no token.
+func (*Token) RSADecryptMechanism() string { return "" }

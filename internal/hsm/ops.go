@@ -60,24 +60,12 @@ func tokenHMAC(key *crypto11.SecretKey) crypto.TokenMAC {
 	}
 }
 
-// tokenSigner is a crypto11 key pair as a crypto.TokenSigner (and, for RSA,
-// a crypto.Decrypter whose every failure is crypto.ErrDecrypt, as Open).
+// tokenSigner is a crypto11 ECDSA key pair as a crypto.TokenSigner. (An
+// RSA2048 pair is a tokenRSA, which also decrypts.)
 type tokenSigner struct{ kp crypto11.Signer }
 
 func (s tokenSigner) Public() gocrypto.PublicKey { return s.kp.Public() }
 
 func (s tokenSigner) Sign(rand io.Reader, digest []byte, opts gocrypto.SignerOpts) ([]byte, error) {
 	return s.kp.Sign(rand, digest, opts)
-}
-
-func (s tokenSigner) Decrypt(rand io.Reader, msg []byte, opts gocrypto.DecrypterOpts) ([]byte, error) {
-	d, ok := s.kp.(gocrypto.Decrypter)
-	if !ok {
-		return nil, crypto.ErrUnsupported
-	}
-	pt, err := d.Decrypt(rand, msg, opts)
-	if err != nil {
-		return nil, crypto.ErrDecrypt
-	}
-	return pt, nil
 }

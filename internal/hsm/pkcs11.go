@@ -3,11 +3,12 @@
 package hsm
 
 import (
-	"bytes"
 	"crypto/elliptic"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ThalesGroup/crypto11"
 	"github.com/nkms/nkms/internal/crypto"
@@ -19,6 +20,10 @@ const Supported = true
 // Token is a logged-in session pool on one token. It is safe for concurrent use.
 type Token struct {
 	ctx *crypto11.Context
+	raw *rawSessions // RSA decryption, which crypto11 cannot do on every token
+
+	rsaProbe sync.Mutex   // held while the RSA-OAEP mechanism is probed
+	rsaMech  atomic.Int32 // an rsaMechanism; rsaUnprobed until a probe succeeded
 }
 
 // Open loads the module, finds the token by its label and logs in with the
@@ -40,11 +45,20 @@ func Open(c Config) (*Token, error) {
 		}
 		return nil, fmt.Errorf("hsm: opening token %q of %s: %s", c.Token, c.Module, msg)
 	}
-	return &Token{ctx: ctx}, nil
+	raw, err := openRaw(c.Module, c.Token)
+	if err != nil {
+		ctx.Close()
+		return nil, err
+	}
+	return &Token{ctx: ctx, raw: raw}, nil
 }
 
-// Close logs out and releases the module.
-func (t *Token) Close() error { return t.ctx.Close() }
+// Close waits for running operations, closes the sessions, logs out and
+// releases the module.
+func (t *Token) Close() error {
+	t.raw.close()
+	return t.ctx.Close()
+}
 
 // Generate makes a new non-extractable key of type alg in the token with
 // CKA_ID id and CKA_LABEL label: an AES-256 secret key (CKM_AES_KEY_GEN),
@@ -80,35 +94,37 @@ func (t *Token) Generate(alg crypto.Algorithm, convergent bool, id []byte, label
 		return fmt.Errorf("hsm: generating a %s key in the token: %w", alg, err)
 	}
 	if alg == crypto.RSA2048 {
-		return t.checkOAEP(id)
+		return t.checkRSA(id)
 	}
 	return nil
 }
 
-// checkOAEP makes sure the token decrypts RSA-OAEP with SHA-256 and
-// MGF1-SHA-256 (decisions.md D5) with the new key pair id: not every token
-// does (SoftHSM2 2.6 takes only SHA-1 and answers CKR_ARGUMENTS_BAD). If it
-// cannot, the pair is deleted again and the error wraps ErrTokenMechanism.
-func (t *Token) checkOAEP(id []byte) error {
-	k, err := t.Load(crypto.RSA2048, false, id)
+// checkRSA makes sure the token can decrypt RSA-OAEP with SHA-256 and
+// MGF1-SHA-256 (decisions.md D5) with the new key pair id: the first pair
+// of a Token probes its mechanism (see rsaMechanism). If it cannot, the
+// pair is deleted again and the error wraps ErrTokenMechanism.
+func (t *Token) checkRSA(id []byte) error {
+	kps, err := t.ctx.FindKeyPairs(id, nil)
+	if err == nil && len(kps) != 1 {
+		err = fmt.Errorf("found %d key pairs with the new id", len(kps))
+	}
+	var k *tokenRSA
 	if err == nil {
-		var probe, body, got []byte
-		if probe, err = crypto.RandomBytes(32); err == nil {
-			if body, err = k.Encrypt(probe, nil); err == nil {
-				got, err = k.Decrypt(body, nil)
-				if err == nil && !bytes.Equal(got, probe) {
-					err = errors.New("wrong plaintext")
-				}
-			}
-		}
+		k, err = t.loadRSA(kps[0], id)
+	}
+	if err == nil {
+		_, err = t.rsaMechanism(k)
 	}
 	if err == nil {
 		return nil
 	}
 	if derr := t.Destroy(id); derr != nil {
-		return fmt.Errorf("hsm: deleting a key pair whose RSA-OAEP self-test failed (%v): %w", err, derr)
+		return fmt.Errorf("hsm: deleting a key pair whose RSA-OAEP probe failed (%v): %w", err, derr)
 	}
-	return fmt.Errorf("%w: RSA-OAEP with SHA-256 and MGF1-SHA-256 decryption failed its self-test (%v)", ErrTokenMechanism, err)
+	if errors.Is(err, ErrTokenMechanism) {
+		return err
+	}
+	return fmt.Errorf("hsm: checking a new RSA key pair: %w", err)
 }
 
 // Load finds the key object with CKA_ID id and returns it as a crypto.Key
@@ -149,7 +165,14 @@ func (t *Token) Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.
 		if len(kps) == 0 {
 			return nil, ErrNoObject
 		}
-		return crypto.NewTokenKeyPair(alg, tokenSigner{kps[0]})
+		if alg == crypto.ECDSA {
+			return crypto.NewTokenKeyPair(alg, tokenSigner{kps[0]})
+		}
+		k, err := t.loadRSA(kps[0], id)
+		if err != nil {
+			return nil, err
+		}
+		return crypto.NewTokenKeyPair(alg, k)
 	default:
 		return nil, fmt.Errorf("hsm: key type %q: %w", alg, crypto.ErrUnsupported)
 	}
