@@ -327,6 +327,7 @@ func (s *Service) deleteKey(ctx context.Context, tag string, check func(*Key) er
 type HSMReport struct {
 	SoftwareKeys  int // COMMON_HSM keys with versions kept in software (made before issue 18, or emulated)
 	TokenVersions int // key versions kept in the HSM
+	Missing       int // of those, versions whose object this token does not have (another token than the other nodes'?)
 	Swept         int // token objects no key refers to, deleted
 }
 
@@ -341,6 +342,7 @@ func (s *Service) StartHSM(ctx context.Context) (HSMReport, error) {
 	if err != nil {
 		return r, err
 	}
+	var refs [][]byte // the token objects the keys refer to
 	seen := map[int64]bool{}
 	for _, a := range aks {
 		if seen[a.Keystore] {
@@ -362,6 +364,7 @@ func (s *Service) StartHSM(ctx context.Context) (HSMReport, error) {
 				}
 				ids := s.hsmIDs(full)
 				r.TokenVersions += len(ids)
+				refs = append(refs, ids...)
 				if len(ids) < len(full.Versions) {
 					r.SoftwareKeys++
 				}
@@ -375,9 +378,34 @@ func (s *Service) StartHSM(ctx context.Context) (HSMReport, error) {
 		return r, fmt.Errorf("%d COMMON_HSM key versions are kept in an HSM and no HSM is configured (--hsm-module, --hsm-token)", r.TokenVersions)
 	}
 	if s.HSM != nil {
+		if r.Missing, err = s.missingObjects(refs); err != nil {
+			return r, err
+		}
 		r.Swept, err = s.SweepHSM(ctx)
 	}
 	return r, err
+}
+
+// missingObjects counts the ids of refs that the token has no object of.
+// The token is listed after the keys were read: a version made meanwhile by
+// another node has its object before its key record, so only a key
+// destroyed meanwhile can be counted wrongly.
+func (s *Service) missingObjects(refs [][]byte) (int, error) {
+	objs, err := s.HSM.Objects()
+	if err != nil {
+		return 0, fmt.Errorf("list the HSM's objects: %w", err)
+	}
+	have := map[string]bool{}
+	for _, o := range objs {
+		have[string(o.ID)] = true
+	}
+	n := 0
+	for _, id := range refs {
+		if !have[string(id)] {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // SweepHSM deletes the nkms token objects that no key refers to and that

@@ -89,6 +89,10 @@ func startHSM(ctx context.Context, svc *nkms.Service, cfg Config, log *slog.Logg
 	case svc.HSMEmulate:
 		fmt.Fprintln(stderr, "nkms: no HSM: COMMON_HSM keys are accepted and kept in software like BASIC ones (--hsm-emulate-software or --dev)")
 	}
+	if r.Missing > 0 {
+		fmt.Fprintf(stderr, "nkms: warning: %d COMMON_HSM key version(s) are kept in HSM objects this token does not have; using them answers 503\n", r.Missing)
+		fmt.Fprintln(stderr, "nkms: hint: every node needs the same token contents (a shared SoftHSM2 token directory, or the vendor's HSM cluster): docs/operations/hsm.md")
+	}
 	if r.SoftwareKeys > 0 {
 		fmt.Fprintf(stderr, "nkms: %d COMMON_HSM key(s) are kept in software (made before HSM support, or emulated); they keep working\n", r.SoftwareKeys)
 		fmt.Fprintln(stderr, "nkms: hint: with --hsm-module their next versions are made in the HSM; docs/operations/hsm.md")
