@@ -108,6 +108,16 @@ func TestHSMOutage(t *testing.T) {
 	if _, err := c.Sign(ctx, signer, []byte("msg")); err != nil {
 		t.Fatal(err)
 	}
+	// A tampered ciphertext is the request's fault while the token answers:
+	// 400, as for a BASIC key, and no failure of the HSM.
+	tampered := ct[:len(ct)-4] + "AAA="
+	if ct[len(ct)-4:] == "AAA=" {
+		tampered = ct[:len(ct)-4] + "BBB="
+	}
+	var ce *client.Error
+	if _, err := c.Decrypt(ctx, used, tampered, nil); !errors.As(err, &ce) || ce.Status != http.StatusBadRequest || ce.Code != "INVALID_REQUEST" {
+		t.Fatalf("tampered ciphertext with the token up: got %v, want 400 INVALID_REQUEST", err)
+	}
 	fams := scrape(t, metrics)
 	if got := testkit.MetricValue(fams, "nkms_hsm_up", nil); got != 1 {
 		t.Fatalf("nkms_hsm_up before the outage: %v, want 1", got)
