@@ -35,6 +35,51 @@ type HSM interface {
 	Objects() ([]HSMObject, error)
 }
 
+// HSMMonitor is what an HSM may implement as well, to learn how its token
+// fares (internal/server watches the token so: nkms_hsm_up, a log line when
+// the token stops or starts answering again).
+type HSMMonitor interface {
+	// Check asks the token now whether it answers: nil if it does.
+	Check() error
+	// Observe records the outcome of op (encrypt, decrypt, sign) done with a
+	// token key outside the HSM interface: nil, or a failure of the token
+	// itself, never one of the input (a decryption that fails).
+	Observe(op string, err error)
+	// Missing records a request for a key version whose object the token
+	// does not have.
+	Missing(tag string, version int)
+}
+
+// ErrHSMNoObject is what an HSM's Load returns (wrapped) when the token has
+// no key object with the id.
+var ErrHSMNoObject = errors.New("the token has no such key object")
+
+// ErrHSMUnavailable answers an operation on a COMMON_HSM key whose token
+// failed or did not answer (a lost session, a module error, a token that
+// was removed): a failure of the server, never of the request, and one that
+// BASIC keys do not share. The API answers 503.
+var ErrHSMUnavailable = &Error{Code: Unavailable, Message: "the HSM that keeps this key's versions did not answer; retry later"}
+
+// errHSMUnavailable is ErrHSMUnavailable with the token's error for the log.
+func errHSMUnavailable(op string, err error) error {
+	return fmt.Errorf("%w: %s: %v", ErrHSMUnavailable, op, err)
+}
+
+// errHSMMissing answers a use of version n of a key whose token object this
+// server's token does not have: a node started with another token than the
+// other nodes, or a token whose contents were lost. The token answers, so
+// this is not ErrHSMUnavailable; it is not a bad request either.
+func errHSMMissing(n int, err error) error {
+	return &Error{Code: Unavailable, Err: err, Message: fmt.Sprintf("key version %d is kept in an HSM object this server's token does not have "+
+		"(every node needs the same token contents)", n)}
+}
+
+// hsmMonitor returns s.HSM as an HSMMonitor, or nil.
+func (s *Service) hsmMonitor() HSMMonitor {
+	m, _ := s.HSM.(HSMMonitor)
+	return m
+}
+
 // HSMObject is one key object in the token: its CKA_ID and CKA_LABEL.
 type HSMObject struct {
 	ID    []byte
@@ -124,7 +169,7 @@ func (s *Service) newVersion(t KeyType, p Protection, convergent bool, tag Tag, 
 			s.log().Warn("the HSM cannot keep keys of this type: COMMON_HSM keys of it are refused", "type", t, "err", err)
 			return nil, nil, errHSMType(t)
 		}
-		return nil, nil, fmt.Errorf("generate key in the HSM: %w", err)
+		return nil, nil, errHSMUnavailable("generate a key", err)
 	}
 	undo = func() {
 		if err := s.HSM.Destroy(id); err != nil {
@@ -159,7 +204,79 @@ func (s *Service) loadVersion(k *Key, n int, m []byte) (*crypto.Key, error) {
 	if s.HSM == nil {
 		return nil, fmt.Errorf("version %d is kept in an HSM and this server has none", n)
 	}
-	return s.HSM.Load(crypto.Algorithm(k.Type), k.Convergent, id)
+	ck, err := s.HSM.Load(crypto.Algorithm(k.Type), k.Convergent, id)
+	switch {
+	case err == nil:
+		return ck, nil
+	case errors.Is(err, ErrHSMNoObject):
+		if m := s.hsmMonitor(); m != nil {
+			m.Missing(k.Tag, n)
+		}
+		return nil, errHSMMissing(n, err)
+	case errors.Is(err, crypto.ErrUnsupported):
+		return nil, err
+	}
+	return nil, errHSMUnavailable("find the key object", err)
+}
+
+// tokenResult passes on the outcome err of crypto operation op (encrypt,
+// decrypt, sign) of vk. For a key in a token, a failure is told apart here:
+// the token failed or no longer has the version's object (an Unavailable
+// error: 503), or — only for a decryption whose object is still there and
+// whose token answers — the input was bad (crypto.ErrDecrypt, unchanged).
+// The check after a failed decryption asks the token again for the object,
+// whatever the input was, so its answer says nothing about the ciphertext.
+func (vk *versionKey) tokenResult(op string, err error) error {
+	if !vk.ck.InToken() {
+		return err
+	}
+	s := vk.s
+	mon := s.hsmMonitor()
+	if err == nil {
+		if mon != nil {
+			mon.Observe(op, nil)
+		}
+		return nil
+	}
+	var domain *Error
+	if errors.As(err, &domain) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	// Load the version's object again: a cached key may hold a handle the
+	// token no longer knows (a token that lost or was given other contents,
+	// a module that was reset). A fresh key takes the cached one's place.
+	if lerr := s.reloadVersion(vk.key, vk.version); lerr != nil {
+		return lerr
+	}
+	if errors.Is(err, crypto.ErrDecrypt) {
+		return err
+	}
+	if mon != nil {
+		mon.Observe(op, err)
+	}
+	return errHSMUnavailable(op, err)
+}
+
+// reloadVersion loads version n of k from the token again and keeps the
+// result in the key cache; when that fails, the key's cached versions are
+// dropped and the error (Unavailable, as loadVersion's) returned.
+func (s *Service) reloadVersion(k *Key, n int) error {
+	v, err := k.CryptoVersion(n)
+	if err != nil {
+		return err
+	}
+	m, err := s.Root.Open(v.Sealed, crypto.SealAD(k.Tag, n))
+	if err != nil {
+		return fmt.Errorf("unseal %s v%d: %w", k.Tag, n, err)
+	}
+	ck, err := s.loadVersion(k, n, m)
+	clear(m)
+	if err != nil {
+		s.keys.forget(k.Tag)
+		return err
+	}
+	s.keys.put(k.Tag, n, ck)
+	return nil
 }
 
 // hsmIDs returns the token object ids that k's versions refer to.
@@ -217,6 +334,7 @@ func (s *Service) deleteKey(ctx context.Context, tag string, check func(*Key) er
 type HSMReport struct {
 	SoftwareKeys  int // COMMON_HSM keys with versions kept in software (made before issue 18, or emulated)
 	TokenVersions int // key versions kept in the HSM
+	Missing       int // of those, versions whose object this token does not have (another token than the other nodes'?)
 	Swept         int // token objects no key refers to, deleted
 }
 
@@ -231,6 +349,7 @@ func (s *Service) StartHSM(ctx context.Context) (HSMReport, error) {
 	if err != nil {
 		return r, err
 	}
+	var refs [][]byte // the token objects the keys refer to
 	seen := map[int64]bool{}
 	for _, a := range aks {
 		if seen[a.Keystore] {
@@ -252,6 +371,7 @@ func (s *Service) StartHSM(ctx context.Context) (HSMReport, error) {
 				}
 				ids := s.hsmIDs(full)
 				r.TokenVersions += len(ids)
+				refs = append(refs, ids...)
 				if len(ids) < len(full.Versions) {
 					r.SoftwareKeys++
 				}
@@ -265,9 +385,34 @@ func (s *Service) StartHSM(ctx context.Context) (HSMReport, error) {
 		return r, fmt.Errorf("%d COMMON_HSM key versions are kept in an HSM and no HSM is configured (--hsm-module, --hsm-token)", r.TokenVersions)
 	}
 	if s.HSM != nil {
+		if r.Missing, err = s.missingObjects(refs); err != nil {
+			return r, err
+		}
 		r.Swept, err = s.SweepHSM(ctx)
 	}
 	return r, err
+}
+
+// missingObjects counts the ids of refs that the token has no object of.
+// The token is listed after the keys were read: a version made meanwhile by
+// another node has its object before its key record, so only a key
+// destroyed meanwhile can be counted wrongly.
+func (s *Service) missingObjects(refs [][]byte) (int, error) {
+	objs, err := s.HSM.Objects()
+	if err != nil {
+		return 0, fmt.Errorf("list the HSM's objects: %w", err)
+	}
+	have := map[string]bool{}
+	for _, o := range objs {
+		have[string(o.ID)] = true
+	}
+	n := 0
+	for _, id := range refs {
+		if !have[string(id)] {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // SweepHSM deletes the nkms token objects that no key refers to and that

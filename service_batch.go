@@ -120,7 +120,7 @@ func (s *Service) BatchEncrypt(ctx context.Context, c Caller, tag Tag, items []E
 				return Ciphertexts{}, err
 			}
 			body, err := vk.ck.Encrypt(it.Plaintext, aads[i])
-			if err != nil {
+			if err = vk.tokenResult("encrypt", err); err != nil {
 				return Ciphertexts{}, fmt.Errorf("encrypt: %w", err)
 			}
 			out.Values[i] = crypto.FormatCiphertext(vk.version, body)
@@ -167,7 +167,7 @@ func (s *Service) BatchReEncrypt(ctx context.Context, c Caller, tag Tag, items [
 			}
 			aad, _ := convergentContext(k, it.Context) // validated by batchDecrypt
 			body, err := vk.ck.Encrypt(plain.Values[i], aad)
-			if err != nil {
+			if err = vk.tokenResult("encrypt", err); err != nil {
 				return Ciphertexts{}, fmt.Errorf("encrypt: %w", err)
 			}
 			out.Values[i] = crypto.FormatCiphertext(vk.version, body)
@@ -275,7 +275,7 @@ func (s *Service) batchDecrypt(ctx context.Context, k *Key, items []CiphertextIt
 			versions[p.version] = vk
 		}
 		run(func() { out.Values[i], err = vk.ck.Decrypt(p.body, aad) })
-		if err != nil {
+		if err = vk.tokenResult("decrypt", err); err != nil {
 			if !errors.Is(err, crypto.ErrDecrypt) {
 				clearAll(out.Values)
 				return Plaintexts{}, fmt.Errorf("decrypt: %w", err)

@@ -32,6 +32,7 @@ type versionKey struct {
 	key     *Key
 	version int
 	ck      *crypto.Key
+	s       *Service // for token keys' failures (Service.tokenResult)
 }
 
 // useVersion returns version n (0: current) of one of the caller's keys for
@@ -46,7 +47,7 @@ func (s *Service) useVersion(k *Key, n int) (*versionKey, error) {
 		return nil, err
 	}
 	if ck := s.keys.get(k.Tag, n); ck != nil {
-		return &versionKey{key: k, version: n, ck: ck}, nil
+		return &versionKey{key: k, version: n, ck: ck, s: s}, nil
 	}
 	m, err := s.Root.Open(v.Sealed, crypto.SealAD(k.Tag, n))
 	if err != nil {
@@ -58,7 +59,7 @@ func (s *Service) useVersion(k *Key, n int) (*versionKey, error) {
 		return nil, fmt.Errorf("load %s v%d: %w", k.Tag, n, err)
 	}
 	s.keys.put(k.Tag, n, ck)
-	return &versionKey{key: k, version: n, ck: ck}, nil
+	return &versionKey{key: k, version: n, ck: ck, s: s}, nil
 }
 
 // cryptoKey fetches one of the caller's keys and checks that its type can do
@@ -172,7 +173,7 @@ func (vk *versionKey) encryptAll(ctx context.Context, plaintexts [][]byte, aad [
 			return nil, err
 		}
 		body, err := vk.ck.Encrypt(p, aad)
-		if err != nil {
+		if err = vk.tokenResult("encrypt", err); err != nil {
 			return nil, fmt.Errorf("encrypt: %w", err)
 		}
 		out[i] = crypto.FormatCiphertext(vk.version, body)
@@ -247,7 +248,7 @@ func (s *Service) decrypt(ctx context.Context, k *Key, ciphertexts []string, con
 			}
 		}
 		run(func() { out.Values[i], err = vk.ck.Decrypt(body, aad) })
-		if err != nil {
+		if err = vk.tokenResult("decrypt", err); err != nil {
 			if errors.Is(err, crypto.ErrDecrypt) {
 				return fail(ErrDecrypt)
 			}
@@ -359,7 +360,7 @@ func (s *Service) Sign(ctx context.Context, c Caller, tag Tag, msg []byte) (Sign
 		var sig []byte
 		run(func() { sig, err = vk.ck.Sign(msg) })
 		release()
-		if err != nil {
+		if err = vk.tokenResult("sign", err); err != nil {
 			return Signature{}, fmt.Errorf("sign: %w", err)
 		}
 		return Signature{Value: crypto.FormatCiphertext(vk.version, sig), Version: vk.version}, nil

@@ -124,6 +124,16 @@ func (m *Metrics) Handler() http.Handler {
 // must be quick and safe for concurrent use). Several calls may share a name
 // (and help) with different values of the same label names.
 func (m *Metrics) CounterFunc(name, help string, labels map[string]string, fn func() float64) {
+	m.funcSeries(counterType, name, help, labels, fn)
+}
+
+// GaugeFunc registers a gauge without labels whose value fn reads at scrape
+// time (fn must be quick and safe for concurrent use).
+func (m *Metrics) GaugeFunc(name, help string, fn func() float64) {
+	m.funcSeries(gaugeType, name, help, nil, fn)
+}
+
+func (m *Metrics) funcSeries(typ, name, help string, labels map[string]string, fn func() float64) {
 	names := make([]string, 0, len(labels))
 	for l := range labels {
 		names = append(names, l)
@@ -136,9 +146,9 @@ func (m *Metrics) CounterFunc(name, help string, labels map[string]string, fn fu
 	m.mu.Lock()
 	f := m.families[name]
 	if f == nil {
-		f = newFamily(name, help, counterType, names...)
+		f = newFamily(name, help, typ, names...)
 		m.families[name] = f
-	} else if f.typ != counterType || !slices.Equal(f.labels, names) {
+	} else if f.typ != typ || !slices.Equal(f.labels, names) {
 		m.mu.Unlock()
 		panic(fmt.Sprintf("metric %s: registered again with labels %v", name, names))
 	}

@@ -47,8 +47,9 @@ var ErrNotBuilt = errors.New("this nkms binary was built without HSM support (PK
 // mechanism (or mechanism parameters) that a key type needs.
 var ErrTokenMechanism = fmt.Errorf("hsm: the token does not support this key type's mechanisms: %w", crypto.ErrUnsupported)
 
-// ErrNoObject is returned by Load when the token has no key with the id.
-var ErrNoObject = errors.New("hsm: the token has no such key object")
+// ErrNoObject is returned by Load when the token has no key with the id. It
+// is nkms.ErrHSMNoObject, which the Service tells apart from a token failure.
+var ErrNoObject = fmt.Errorf("hsm: %w", nkms.ErrHSMNoObject)
 
 // LabelPrefix starts the CKA_LABEL of every object nkms makes; objects with
 // other labels are never listed or deleted.

@@ -70,6 +70,8 @@ type Server struct {
 	// undo releases, in reverse order, what Start set up after the listener:
 	// the scheduler and recorder, the extra listeners, the audit log, the store.
 	undo      []func()
+	hsm       *tokenWatch  // the token under the Service; nil without --hsm-module
+	closeHSM  func() error // logs out of the token (once)
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -107,7 +109,8 @@ func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err er
 		return nil, err
 	}
 	if tok != nil {
-		s.undo = append(s.undo, func() { tok.Close() })
+		s.closeHSM = sync.OnceValue(tok.Close) // once: a test may close the token under the Service first
+		s.undo = append(s.undo, func() { s.closeHSM() })
 	}
 	root, err := loadRootKey(cfg, tok, stderr) // rootkey_hsm.go
 	if err != nil {
@@ -142,7 +145,11 @@ func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err er
 		svc.Now, svc.DevClock = clock.Now, clock
 	}
 	if tok != nil {
-		svc.HSM = tok
+		s.hsm = newTokenWatch(tok, log, time.Now) // hsm.go: nkms_hsm_up, a log line when the token stops answering
+		svc.HSM = s.hsm
+		if metrics != nil {
+			addHSMMetrics(metrics, s.hsm)
+		}
 	}
 	svc.HSMEmulate = svc.HSM == nil && (cfg.HSMEmulateSoftware || cfg.Dev)
 	s.logOut.Flush()
@@ -208,6 +215,9 @@ func Start(ctx context.Context, cfg Config, stderr io.Writer) (_ *Server, err er
 		})
 	}
 	wg.Go(func() { be.lead(schedCtx, sched.Run) })
+	if s.hsm != nil {
+		wg.Go(func() { s.hsm.run(schedCtx, hsmProbeEvery) })
+	}
 	if be.watchDeleted != nil {
 		wg.Go(func() { be.watchDeleted(schedCtx, svc.ForgetKey) })
 	}
