@@ -121,9 +121,10 @@ type tokenWatch struct {
 	log *slog.Logger
 	now func() time.Time
 
-	down     atomic.Bool
-	failures map[string]*atomic.Uint64 // by op (hsmOps); read-only after newTokenWatch
-	missing  atomic.Uint64
+	down      atomic.Bool
+	rsaLogged atomic.Bool               // the token's RSA-OAEP mechanism was logged
+	failures  map[string]*atomic.Uint64 // by op (hsmOps); read-only after newTokenWatch
+	missing   atomic.Uint64
 
 	mu          sync.Mutex // guards the fields below
 	stateSince  time.Time
@@ -147,6 +148,9 @@ func (w *tokenWatch) up() bool { return !w.down.Load() }
 // after a failure, are logged.
 func (w *tokenWatch) Observe(op string, err error) {
 	if err == nil {
+		if op == "decrypt" {
+			w.noteRSA()
+		}
 		if w.down.Load() && w.down.CompareAndSwap(true, false) {
 			w.mu.Lock()
 			since := w.stateSince
@@ -228,7 +232,28 @@ func (w *tokenWatch) result(op string, err error) error {
 }
 
 func (w *tokenWatch) Generate(alg crypto.Algorithm, convergent bool, id []byte, label string) error {
-	return w.result("generate", w.tok.Generate(alg, convergent, id, label))
+	err := w.result("generate", w.tok.Generate(alg, convergent, id, label))
+	if err == nil && alg == crypto.RSA2048 {
+		w.noteRSA()
+	}
+	return err
+}
+
+// noteRSA logs, once, how the token decrypts RSA-OAEP: a token finds out
+// with its first RSA2048 key (generated, or first used to decrypt), and
+// its own CKM_RSA_PKCS_OAEP and the raw CKM_RSA_X_509 with the padding
+// removed by nkms are worth telling apart for an operator.
+func (w *tokenWatch) noteRSA() {
+	if w.rsaLogged.Load() {
+		return
+	}
+	t, ok := w.tok.(interface{ RSADecryptMechanism() string })
+	if !ok {
+		return
+	}
+	if m := t.RSADecryptMechanism(); m != "" && w.rsaLogged.CompareAndSwap(false, true) {
+		w.log.Info("hsm: RSA2048 keys decrypt RSA-OAEP in the token with "+m, "mechanism", m)
+	}
 }
 
 func (w *tokenWatch) Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.Key, error) {

@@ -52,6 +52,7 @@ func TestStartWithHSM(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig(t)
 	cfg.HSMModule, cfg.HSMToken = tok.Module, tok.Token
+	cfg.LogLevel = "info"
 	cfg.HSMPINFile = filepath.Join(t.TempDir(), "pin")
 	if err := os.WriteFile(cfg.HSMPINFile, []byte(tok.PIN+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -70,6 +71,14 @@ func TestStartWithHSM(t *testing.T) {
 		t.Fatal(err)
 	}
 	ct, err := c.Encrypt(ctx, k.KeyTag, []byte("kept"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk, err := c.CreateKey(ctx, client.CreateKeyRequest{KeyName: "rsa-in-token", KeyType: "RSA2048", ProtectionType: "COMMON_HSM"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rct, err := c.Encrypt(ctx, rk.KeyTag, []byte("kept by RSA"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +111,17 @@ func TestStartWithHSM(t *testing.T) {
 	}
 	if pt, err := c.Decrypt(ctx, k.KeyTag, ct, nil); err != nil || string(pt) != "kept" {
 		t.Fatalf("decrypt after a restart: %q, %v", pt, err)
+	}
+	for range 2 {
+		if pt, err := c.Decrypt(ctx, rk.KeyTag, rct, nil); err != nil || string(pt) != "kept by RSA" {
+			t.Fatalf("RSA decrypt after a restart: %q, %v", pt, err)
+		}
+	}
+	// Each server says once how its token decrypts RSA-OAEP: the first when
+	// it generates the RSA key, the second when it first decrypts with it.
+	s.Close() // flushes the log
+	if n := strings.Count(logs.String(), "RSA2048 keys decrypt RSA-OAEP in the token with CKM_RSA_"); n != 2 {
+		t.Errorf("the RSA-OAEP mechanism was logged %d times, want once by each of the 2 servers:\n%s", n, logs)
 	}
 	if strings.Contains(logs.String(), tok.PIN) {
 		t.Errorf("the PIN appears in the server's output")
