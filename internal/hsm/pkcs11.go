@@ -24,6 +24,10 @@ type Token struct {
 
 	rsaProbe sync.Mutex   // held while the RSA-OAEP mechanism is probed
 	rsaMech  atomic.Int32 // an rsaMechanism; rsaUnprobed until a probe succeeded
+
+	aesProbe sync.Mutex  // held while CKM_AES_GCM or CKM_SHA256_HMAC is probed
+	gcmOK    atomic.Bool // a CKM_AES_GCM probe succeeded
+	hmacOK   atomic.Bool // a CKM_SHA256_HMAC probe succeeded
 }
 
 // Open loads the module, finds the token by its label and logs in with the
@@ -67,6 +71,11 @@ func (t *Token) Close() error {
 // 256-bit generic secret (CKM_GENERIC_SECRET_KEY_GEN) for the
 // CKM_SHA256_HMAC of its nonces, with the same id and label. crypto11 marks
 // secret and private keys CKA_SENSITIVE and not CKA_EXTRACTABLE.
+//
+// A token that refuses the generation for its mechanism, or cannot use the
+// new key as nkms does (checkAES, checkRSA: probed with the first key of
+// each type), gives an error that wraps ErrTokenMechanism; the new objects
+// are deleted whenever Generate fails.
 func (t *Token) Generate(alg crypto.Algorithm, convergent bool, id []byte, label string) error {
 	if convergent && alg != crypto.AES256 {
 		return fmt.Errorf("hsm: convergent %s keys: %w", alg, crypto.ErrUnsupported)
@@ -79,9 +88,7 @@ func (t *Token) Generate(alg crypto.Algorithm, convergent bool, id []byte, label
 	case crypto.AES256:
 		_, err = t.ctx.GenerateSecretKeyWithLabel(id, []byte(label), 256, crypto11.CipherAES)
 		if err == nil && convergent {
-			if _, err = t.ctx.GenerateSecretKeyWithLabel(id, []byte(label), 256, crypto11.CipherGeneric); err != nil {
-				_ = t.Destroy(id)
-			}
+			_, err = t.ctx.GenerateSecretKeyWithLabel(id, []byte(label), 256, crypto11.CipherGeneric)
 		}
 	case crypto.RSA2048:
 		_, err = t.ctx.GenerateRSAKeyPairWithLabel(id, []byte(label), 2048)
@@ -91,9 +98,19 @@ func (t *Token) Generate(alg crypto.Algorithm, convergent bool, id []byte, label
 		return fmt.Errorf("hsm: key type %q: %w", alg, crypto.ErrUnsupported)
 	}
 	if err != nil {
+		// What was made stays otherwise: the AES key of a convergent key
+		// whose HMAC key was refused, or a pair whose public key crypto11
+		// could not read. Should this fail too, the start-up sweep deletes it.
+		_ = t.Destroy(id)
+		if mechanismRefused(err) {
+			return mechanismError("generating a "+string(alg)+" key", err)
+		}
 		return fmt.Errorf("hsm: generating a %s key in the token: %w", alg, err)
 	}
-	if alg == crypto.RSA2048 {
+	switch alg {
+	case crypto.AES256:
+		return t.checkAES(id, convergent)
+	case crypto.RSA2048:
 		return t.checkRSA(id)
 	}
 	return nil
