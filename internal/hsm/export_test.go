@@ -209,3 +209,13 @@ func ImportSecret(t *Token, keyType uint, id []byte, label string, key []byte, u
 		pkcs11.NewAttribute(pkcs11.CKA_VALUE, key),
 	})
 }
+
+// HMAC computes CKM_SHA256_HMAC of data in the token under the HMAC key
+// with CKA_ID id, as a convergent key's nonces are.
+func HMAC(t *Token, id, data []byte) ([]byte, error) {
+	mac, err := t.loadHMAC(id)
+	if err != nil {
+		return nil, err
+	}
+	return mac(data)
+}

@@ -19,6 +19,7 @@ import (
 	"fmt"
 
 	"github.com/miekg/pkcs11"
+	"github.com/nkms/nkms/internal/crypto"
 )
 
 // mechanismRefused reports whether err is a token's answer that it does not
@@ -179,40 +180,49 @@ func (t *Token) probeGCM(id []byte) error {
 	return nil
 }
 
-// probeHMAC computes CKM_SHA256_HMAC twice over the same data with the
-// HMAC key (CKK_GENERIC_SECRET) id, in parts as tokenHMAC (crypto11) does,
-// and checks that it gives the same 32 bytes both times: a convergent key's
-// nonces depend on it.
-func (t *Token) probeHMAC(id []byte) error {
-	data := []byte("nkms CKM_SHA256_HMAC probe")
-	var h pkcs11.ObjectHandle // found by the first call
-	mac := func() ([]byte, error) {
-		var sum []byte
-		err := t.raw.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
-			var err error
-			if h == 0 { // CK_INVALID_HANDLE
-				if h, err = findSecret(ctx, sh, pkcs11.CKK_GENERIC_SECRET, id); err != nil {
-					return err
-				}
-			}
-			if err = ctx.SignInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_SHA256_HMAC, nil)}, h); err != nil {
-				return mechanismError("C_SignInit (CKM_SHA256_HMAC)", err)
-			}
-			if err = ctx.SignUpdate(sh, data); err != nil {
-				return mechanismError("C_SignUpdate (CKM_SHA256_HMAC)", err)
-			}
-			sum, err = ctx.SignFinal(sh)
-			return mechanismError("C_SignFinal (CKM_SHA256_HMAC)", err)
+// loadHMAC returns CKM_SHA256_HMAC under the HMAC key (CKK_GENERIC_SECRET)
+// with CKA_ID id; ErrNoObject when the token has none.
+func (t *Token) loadHMAC(id []byte) (crypto.TokenMAC, error) {
+	var h pkcs11.ObjectHandle
+	err := t.raw.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
+		hs, err := findObjects(ctx, sh, []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_GENERIC_SECRET),
+			pkcs11.NewAttribute(pkcs11.CKA_ID, id),
 		})
-		return sum, err
+		switch {
+		case err != nil:
+			return err
+		case len(hs) == 0:
+			return ErrNoObject
+		case len(hs) > 1:
+			return errors.New("hsm: two HMAC keys with the same id")
+		}
+		h = hs[0]
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	a, err := mac()
+	return t.tokenHMAC(h), nil
+}
+
+// probeHMAC computes CKM_SHA256_HMAC twice over the same data with the
+// HMAC key id, as Load's keys do (tokenHMAC), and checks that it gives the
+// same 32 bytes both times: a convergent key's nonces depend on it.
+func (t *Token) probeHMAC(id []byte) error {
+	mac, err := t.loadHMAC(id)
 	if err != nil {
 		return err
 	}
-	b, err := mac()
+	data := []byte("nkms CKM_SHA256_HMAC probe")
+	a, err := mac(data)
 	if err != nil {
-		return err
+		return mechanismError("CKM_SHA256_HMAC", err)
+	}
+	b, err := mac(data)
+	if err != nil {
+		return mechanismError("CKM_SHA256_HMAC", err)
 	}
 	if len(a) != 32 || !bytes.Equal(a, b) {
 		return fmt.Errorf("%w: CKM_SHA256_HMAC gave %d and %d bytes, not the same 32 twice", ErrTokenMechanism, len(a), len(b))

@@ -4,6 +4,8 @@ package hsm_test
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"testing"
@@ -117,6 +119,19 @@ func TestAESProbe(t *testing.T) {
 		if n := hsmtest.CountObjects(t, cfg, id, hsmtest.SecretKey); n != 0 {
 			t.Fatalf("a convergent key that failed the probe left %d objects", n)
 		}
+		// The token's HMAC is HMAC-SHA-256 (known key, crypto/hmac).
+		kid := []byte("known-hmac-key-id-01")
+		if err := hsm.ImportSecret(tok, pkcs11.CKK_GENERIC_SECRET, kid, hsm.LabelPrefix+"k", key, true); err != nil {
+			t.Fatal(err)
+		}
+		for _, data := range [][]byte{{}, []byte("abc"), bytes.Repeat([]byte{1}, 5000)} {
+			want := hmac.New(sha256.New, key)
+			want.Write(data)
+			if got, err := hsm.HMAC(tok, kid, data); err != nil || !hmac.Equal(got, want.Sum(nil)) {
+				t.Fatalf("token CKM_SHA256_HMAC of %d bytes: got %x, %v; want %x", len(data), got, err, want.Sum(nil))
+			}
+		}
+
 		cid, _ := crypto.RandomBytes(20)
 		if err := tok.Generate(crypto.AES256, true, cid, hsm.LabelPrefix+"convergent"); err != nil {
 			t.Fatalf("convergent AES256 on SoftHSM2: %v", err)

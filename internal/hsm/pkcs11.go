@@ -153,16 +153,13 @@ func (t *Token) Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.
 		if err != nil {
 			return nil, fmt.Errorf("hsm: finding an AES key: %w", err)
 		}
-		var aes, mac *crypto11.SecretKey
+		var aes *crypto11.SecretKey
 		for _, sk := range sks {
-			switch {
-			case sk.Cipher == crypto11.CipherAES:
+			if sk.Cipher == crypto11.CipherAES {
 				aes = sk
-			case sk.Cipher != nil && sk.Cipher.MAC:
-				mac = sk
 			}
 		}
-		if aes == nil || (convergent && mac == nil) {
+		if aes == nil {
 			return nil, ErrNoObject
 		}
 		gcm, err := aes.NewGCM()
@@ -171,7 +168,9 @@ func (t *Token) Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.
 		}
 		var nonceMAC crypto.TokenMAC
 		if convergent {
-			nonceMAC = tokenHMAC(mac)
+			if nonceMAC, err = t.loadHMAC(id); err != nil {
+				return nil, err
+			}
 		}
 		return crypto.NewTokenAESKey(tokenGCM{gcm}, nonceMAC)
 	case crypto.RSA2048, crypto.ECDSA:
