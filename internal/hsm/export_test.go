@@ -175,3 +175,47 @@ func SecretsReadable(t *Token, id []byte) (objects, readable int, err error) {
 	})
 	return objects, readable, err
 }
+
+// MechanismRefused and MechanismError are mechanismRefused and
+// mechanismError.
+var (
+	MechanismRefused = mechanismRefused
+	MechanismError   = mechanismError
+)
+
+// CheckAES runs Generate's check of a new AES key (and, when convergent,
+// its HMAC key) with CKA_ID id: the mechanism probe, the first time.
+func CheckAES(t *Token, id []byte, convergent bool) error { return t.checkAES(id, convergent) }
+
+// ImportSecret stores key in the token as a secret key of type keyType
+// (pkcs11.CKK_AES or CKK_GENERIC_SECRET) with CKA_ID id and CKA_LABEL
+// label, which may be used as usage says: CKA_ENCRYPT and CKA_DECRYPT, and
+// CKA_SIGN and CKA_VERIFY, are set to it. A key that may not be used is
+// what a token that refuses a mechanism looks like to the probes.
+func ImportSecret(t *Token, keyType uint, id []byte, label string, key []byte, usage bool) error {
+	return t.createObjects([]*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, keyType),
+		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_ID, id),
+		pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
+		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
+		pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, usage && keyType == pkcs11.CKK_AES),
+		pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, usage && keyType == pkcs11.CKK_AES),
+		pkcs11.NewAttribute(pkcs11.CKA_SIGN, usage && keyType == pkcs11.CKK_GENERIC_SECRET),
+		pkcs11.NewAttribute(pkcs11.CKA_VERIFY, usage && keyType == pkcs11.CKK_GENERIC_SECRET),
+		pkcs11.NewAttribute(pkcs11.CKA_VALUE, key),
+	})
+}
+
+// HMAC computes CKM_SHA256_HMAC of data in the token under the HMAC key
+// with CKA_ID id, as a convergent key's nonces are.
+func HMAC(t *Token, id, data []byte) ([]byte, error) {
+	mac, err := t.loadHMAC(id)
+	if err != nil {
+		return nil, err
+	}
+	return mac(data)
+}

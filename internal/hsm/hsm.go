@@ -19,9 +19,13 @@
 // with its first RSA2048 key, and RSADecryptMechanism names it;
 // CKM_EC_KEY_PAIR_GEN (P-256) and CKM_ECDSA over a SHA-256 digest (ECDSA).
 // Encryption and verification need no secret: internal/crypto does them in
-// software with the public key. crypto11 runs everything but RSA
-// decryption; that goes through github.com/miekg/pkcs11 directly
-// (rsa_pkcs11.go), since crypto11 has no raw RSA decryption.
+// software with the public key. crypto11 generates keys, runs AES-GCM and
+// signs; through github.com/miekg/pkcs11 directly go RSA decryption
+// (rsa_pkcs11.go: crypto11 has no raw RSA decryption), the convergent
+// nonces' single-part CKM_SHA256_HMAC (ops.go: crypto11 signs in parts,
+// which crashes opencryptoki 3.8.1), the mechanism probes (mech_pkcs11.go),
+// and listing and deleting objects (objects_pkcs11.go: crypto11 sees a key
+// pair only whole, so not the lone half a crash or another tool leaves).
 package hsm
 
 import (

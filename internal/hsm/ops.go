@@ -40,23 +40,25 @@ func (g tokenGCM) Open(nonce, ciphertext, ad []byte) ([]byte, error) {
 	return pt, nil
 }
 
-// tokenHMAC is CKM_SHA256_HMAC under key, one operation per call. crypto11's
-// Sum panics when the token fails; the panic becomes an error here.
-func tokenHMAC(key *crypto11.SecretKey) crypto.TokenMAC {
-	return func(data []byte) (sum []byte, err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				sum, err = nil, fmt.Errorf("hsm: C_SignFinal (CKM_SHA256_HMAC): %v", r)
+// tokenHMAC is CKM_SHA256_HMAC under the HMAC key h, one single-part
+// C_Sign per call on the raw session pool. Not crypto11's HMAC: that signs
+// in parts (C_SignUpdate, C_SignFinal), and opencryptoki 3.8.1's software
+// token crashes the process in C_SignFinal of CKM_SHA256_HMAC; a nonce's
+// input is in memory whole anyway, and the MAC is the same either way.
+func (t *Token) tokenHMAC(h pkcs11.ObjectHandle) crypto.TokenMAC {
+	return func(data []byte) ([]byte, error) {
+		var sum []byte
+		err := t.raw.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
+			if err := ctx.SignInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_SHA256_HMAC, nil)}, h); err != nil {
+				return fmt.Errorf("hsm: C_SignInit (CKM_SHA256_HMAC): %w", err)
 			}
-		}()
-		h, err := key.NewHMAC(pkcs11.CKM_SHA256_HMAC, 0)
-		if err != nil {
-			return nil, fmt.Errorf("hsm: C_SignInit (CKM_SHA256_HMAC): %w", err)
-		}
-		if _, err := h.Write(data); err != nil {
-			return nil, fmt.Errorf("hsm: C_SignUpdate (CKM_SHA256_HMAC): %w", err)
-		}
-		return h.Sum(nil), nil
+			var err error
+			if sum, err = ctx.Sign(sh, data); err != nil {
+				return fmt.Errorf("hsm: C_Sign (CKM_SHA256_HMAC): %w", err)
+			}
+			return nil
+		})
+		return sum, err
 	}
 }
 

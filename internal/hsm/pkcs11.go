@@ -24,6 +24,10 @@ type Token struct {
 
 	rsaProbe sync.Mutex   // held while the RSA-OAEP mechanism is probed
 	rsaMech  atomic.Int32 // an rsaMechanism; rsaUnprobed until a probe succeeded
+
+	aesProbe sync.Mutex  // held while CKM_AES_GCM or CKM_SHA256_HMAC is probed
+	gcmOK    atomic.Bool // a CKM_AES_GCM probe succeeded
+	hmacOK   atomic.Bool // a CKM_SHA256_HMAC probe succeeded
 }
 
 // Open loads the module, finds the token by its label and logs in with the
@@ -67,6 +71,11 @@ func (t *Token) Close() error {
 // 256-bit generic secret (CKM_GENERIC_SECRET_KEY_GEN) for the
 // CKM_SHA256_HMAC of its nonces, with the same id and label. crypto11 marks
 // secret and private keys CKA_SENSITIVE and not CKA_EXTRACTABLE.
+//
+// A token that refuses the generation for its mechanism, or cannot use the
+// new key as nkms does (checkAES, checkRSA: probed with the first key of
+// each type), gives an error that wraps ErrTokenMechanism; the new objects
+// are deleted whenever Generate fails.
 func (t *Token) Generate(alg crypto.Algorithm, convergent bool, id []byte, label string) error {
 	if convergent && alg != crypto.AES256 {
 		return fmt.Errorf("hsm: convergent %s keys: %w", alg, crypto.ErrUnsupported)
@@ -79,9 +88,7 @@ func (t *Token) Generate(alg crypto.Algorithm, convergent bool, id []byte, label
 	case crypto.AES256:
 		_, err = t.ctx.GenerateSecretKeyWithLabel(id, []byte(label), 256, crypto11.CipherAES)
 		if err == nil && convergent {
-			if _, err = t.ctx.GenerateSecretKeyWithLabel(id, []byte(label), 256, crypto11.CipherGeneric); err != nil {
-				_ = t.Destroy(id)
-			}
+			_, err = t.ctx.GenerateSecretKeyWithLabel(id, []byte(label), 256, crypto11.CipherGeneric)
 		}
 	case crypto.RSA2048:
 		_, err = t.ctx.GenerateRSAKeyPairWithLabel(id, []byte(label), 2048)
@@ -91,9 +98,19 @@ func (t *Token) Generate(alg crypto.Algorithm, convergent bool, id []byte, label
 		return fmt.Errorf("hsm: key type %q: %w", alg, crypto.ErrUnsupported)
 	}
 	if err != nil {
+		// What was made stays otherwise: the AES key of a convergent key
+		// whose HMAC key was refused, or a pair whose public key crypto11
+		// could not read. Should this fail too, the start-up sweep deletes it.
+		_ = t.Destroy(id)
+		if mechanismRefused(err) {
+			return mechanismError("generating a "+string(alg)+" key", err)
+		}
 		return fmt.Errorf("hsm: generating a %s key in the token: %w", alg, err)
 	}
-	if alg == crypto.RSA2048 {
+	switch alg {
+	case crypto.AES256:
+		return t.checkAES(id, convergent)
+	case crypto.RSA2048:
 		return t.checkRSA(id)
 	}
 	return nil
@@ -136,16 +153,13 @@ func (t *Token) Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.
 		if err != nil {
 			return nil, fmt.Errorf("hsm: finding an AES key: %w", err)
 		}
-		var aes, mac *crypto11.SecretKey
+		var aes *crypto11.SecretKey
 		for _, sk := range sks {
-			switch {
-			case sk.Cipher == crypto11.CipherAES:
+			if sk.Cipher == crypto11.CipherAES {
 				aes = sk
-			case sk.Cipher != nil && sk.Cipher.MAC:
-				mac = sk
 			}
 		}
-		if aes == nil || (convergent && mac == nil) {
+		if aes == nil {
 			return nil, ErrNoObject
 		}
 		gcm, err := aes.NewGCM()
@@ -154,7 +168,9 @@ func (t *Token) Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.
 		}
 		var nonceMAC crypto.TokenMAC
 		if convergent {
-			nonceMAC = tokenHMAC(mac)
+			if nonceMAC, err = t.loadHMAC(id); err != nil {
+				return nil, err
+			}
 		}
 		return crypto.NewTokenAESKey(tokenGCM{gcm}, nonceMAC)
 	case crypto.RSA2048, crypto.ECDSA:
@@ -176,73 +192,4 @@ func (t *Token) Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.
 	default:
 		return nil, fmt.Errorf("hsm: key type %q: %w", alg, crypto.ErrUnsupported)
 	}
-}
-
-// Destroy deletes every key object with CKA_ID id: a secret key, or both
-// halves of a key pair. No object with that id is not an error.
-func (t *Token) Destroy(id []byte) error {
-	if len(id) == 0 {
-		return errors.New("hsm: empty object id")
-	}
-	keys, err := t.ctx.FindKeys(id, nil)
-	if err != nil {
-		return fmt.Errorf("hsm: finding secret keys: %w", err)
-	}
-	for _, k := range keys {
-		if err := k.Delete(); err != nil {
-			return fmt.Errorf("hsm: deleting a secret key: %w", err)
-		}
-	}
-	pairs, err := t.ctx.FindKeyPairs(id, nil)
-	if err != nil {
-		return fmt.Errorf("hsm: finding key pairs: %w", err)
-	}
-	for _, p := range pairs {
-		if err := p.Delete(); err != nil {
-			return fmt.Errorf("hsm: deleting a key pair: %w", err)
-		}
-	}
-	return nil
-}
-
-// Objects lists the nkms key objects in the token (CKA_LABEL starting with
-// LabelPrefix): secret keys and key pairs, one entry per pair.
-func (t *Token) Objects() ([]Object, error) {
-	var out []Object
-	add := func(key any) error {
-		attrs, err := t.ctx.GetAttributes(key, []crypto11.AttributeType{crypto11.CkaId, crypto11.CkaLabel})
-		if err != nil {
-			return fmt.Errorf("hsm: reading an object's id and label: %w", err)
-		}
-		var o Object
-		if a := attrs[crypto11.CkaId]; a != nil {
-			o.ID = a.Value
-		}
-		if a := attrs[crypto11.CkaLabel]; a != nil {
-			o.Label = string(a.Value)
-		}
-		if strings.HasPrefix(o.Label, LabelPrefix) && len(o.ID) > 0 {
-			out = append(out, o)
-		}
-		return nil
-	}
-	keys, err := t.ctx.FindAllKeys()
-	if err != nil {
-		return nil, fmt.Errorf("hsm: listing secret keys: %w", err)
-	}
-	for _, k := range keys {
-		if err := add(k); err != nil {
-			return nil, err
-		}
-	}
-	pairs, err := t.ctx.FindAllKeyPairs()
-	if err != nil {
-		return nil, fmt.Errorf("hsm: listing key pairs: %w", err)
-	}
-	for _, p := range pairs {
-		if err := add(p); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }

@@ -75,10 +75,29 @@ func NewToken(t testing.TB) hsm.Config {
 // Open opens the token of NewToken and closes it when t ends.
 func Open(t testing.TB) *hsm.Token {
 	t.Helper()
-	tok, err := hsm.Open(NewToken(t))
+	tok, _ := OpenConfig(t)
+	return tok
+}
+
+// OpenConfig is Open, and returns the token's Config as well (for
+// DeleteObjects, CountObjects and GenerateForeign).
+func OpenConfig(t testing.TB) (*hsm.Token, hsm.Config) {
+	t.Helper()
+	cfg := NewToken(t)
+	tok, err := hsm.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tok.Close() })
-	return tok
+	return tok, cfg
 }
+
+// Class is a class of key objects in a token.
+type Class int
+
+// The classes of key objects.
+const (
+	SecretKey  Class = iota // CKO_SECRET_KEY
+	PrivateKey              // CKO_PRIVATE_KEY
+	PublicKey               // CKO_PUBLIC_KEY
+)
