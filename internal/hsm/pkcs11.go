@@ -69,8 +69,9 @@ func (t *Token) Close() error {
 // an RSA-2048 key pair (CKM_RSA_PKCS_KEY_PAIR_GEN, e = 65537) or a P-256
 // key pair (CKM_EC_KEY_PAIR_GEN). A convergent AES256 key also gets a
 // 256-bit generic secret (CKM_GENERIC_SECRET_KEY_GEN) for the
-// CKM_SHA256_HMAC of its nonces, with the same id and label. crypto11 marks
-// secret and private keys CKA_SENSITIVE and not CKA_EXTRACTABLE.
+// CKM_SHA256_HMAC of its nonces, with the same id and label. Secret and
+// private keys are CKA_PRIVATE (set here) and CKA_SENSITIVE, not
+// CKA_EXTRACTABLE (crypto11's defaults).
 //
 // A token that refuses the generation for its mechanism, or cannot use the
 // new key as nkms does (checkAES, checkRSA: probed with the first key of
@@ -83,17 +84,26 @@ func (t *Token) Generate(alg crypto.Algorithm, convergent bool, id []byte, label
 	if !strings.HasPrefix(label, LabelPrefix) || len(id) == 0 {
 		return errors.New("hsm: an nkms object needs an id and a label starting with " + LabelPrefix)
 	}
-	var err error
+	public, err := crypto11.NewAttributeSetWithIDAndLabel(id, []byte(label))
+	if err != nil {
+		return fmt.Errorf("hsm: %w", err)
+	}
+	// Secret and private keys: CKA_PRIVATE, so that no session of the
+	// token can use them without logging in, whatever the token's default.
+	private := public.Copy()
+	if err := private.Set(crypto11.CkaPrivate, true); err != nil {
+		return fmt.Errorf("hsm: %w", err)
+	}
 	switch alg {
 	case crypto.AES256:
-		_, err = t.ctx.GenerateSecretKeyWithLabel(id, []byte(label), 256, crypto11.CipherAES)
+		_, err = t.ctx.GenerateSecretKeyWithAttributes(private.Copy(), 256, crypto11.CipherAES)
 		if err == nil && convergent {
-			_, err = t.ctx.GenerateSecretKeyWithLabel(id, []byte(label), 256, crypto11.CipherGeneric)
+			_, err = t.ctx.GenerateSecretKeyWithAttributes(private.Copy(), 256, crypto11.CipherGeneric)
 		}
 	case crypto.RSA2048:
-		_, err = t.ctx.GenerateRSAKeyPairWithLabel(id, []byte(label), 2048)
+		_, err = t.ctx.GenerateRSAKeyPairWithAttributes(public, private, 2048)
 	case crypto.ECDSA:
-		_, err = t.ctx.GenerateECDSAKeyPairWithLabel(id, []byte(label), elliptic.P256())
+		_, err = t.ctx.GenerateECDSAKeyPairWithAttributes(public, private, elliptic.P256())
 	default:
 		return fmt.Errorf("hsm: key type %q: %w", alg, crypto.ErrUnsupported)
 	}

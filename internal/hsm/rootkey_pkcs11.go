@@ -12,7 +12,7 @@ import (
 // RootWrapKey finds the AES key labelled label that wraps the root key
 // (--root-key-hsm) and returns CKM_AES_GCM under it. When the token has no
 // such key, create makes one (CKM_AES_KEY_GEN, AES-256, CKA_TOKEN,
-// CKA_SENSITIVE, not CKA_EXTRACTABLE) and created is true; otherwise the
+// CKA_PRIVATE, CKA_SENSITIVE, not CKA_EXTRACTABLE) and created is true; otherwise the
 // error wraps ErrNoWrapKey. Two AES keys with the label are refused as
 // ambiguous.
 func (t *Token) RootWrapKey(label string, create bool) (_ crypto.TokenAEAD, created bool, _ error) {
@@ -38,7 +38,14 @@ func (t *Token) RootWrapKey(label string, create bool) (_ crypto.TokenAEAD, crea
 	case !create:
 		return nil, false, fmt.Errorf("%w (%q)", ErrNoWrapKey, label)
 	default:
-		if key, err = t.ctx.GenerateSecretKeyWithLabel(rootWrapID(label), []byte(label), 256, crypto11.CipherAES); err != nil {
+		attrs, err := crypto11.NewAttributeSetWithIDAndLabel(rootWrapID(label), []byte(label))
+		if err == nil {
+			err = attrs.Set(crypto11.CkaPrivate, true)
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("hsm: %w", err)
+		}
+		if key, err = t.ctx.GenerateSecretKeyWithAttributes(attrs, 256, crypto11.CipherAES); err != nil {
 			return nil, false, fmt.Errorf("hsm: generating the root key wrapping key %q: %w", label, err)
 		}
 		created = true

@@ -15,7 +15,7 @@ import (
 // sensitive and not extractable; it seals and opens AES-GCM in the token, and
 // an altered ciphertext does not open.
 func TestRootWrapKey(t *testing.T) {
-	tok := hsmtest.Open(t)
+	tok, cfg := hsmtest.OpenConfig(t)
 	if _, _, err := tok.RootWrapKey("root", false); !errors.Is(err, hsm.ErrNoWrapKey) {
 		t.Fatalf("no key yet: %v, want ErrNoWrapKey", err)
 	}
@@ -29,6 +29,9 @@ func TestRootWrapKey(t *testing.T) {
 	sensitive, extractable, err := hsm.RootWrapKeyAttributes(tok, "root")
 	if err != nil || !sensitive || extractable {
 		t.Fatalf("CKA_SENSITIVE %v, CKA_EXTRACTABLE %v, %v", sensitive, extractable, err)
+	}
+	if f := hsmtest.Flags(t, cfg, []byte("nkms-root-key-wrap:root"), hsmtest.SecretKey); len(f) != 1 || !f[0]["private"] || !f[0]["token"] {
+		t.Fatalf("the wrapping key's CKA_PRIVATE and CKA_TOKEN: %v, want both true", f)
 	}
 	nonce := make([]byte, 12)
 	ct, err := w.Seal(nonce, []byte("root key bytes"), []byte("ad"))

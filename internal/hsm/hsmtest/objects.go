@@ -121,3 +121,42 @@ func GenerateForeign(t testing.TB, cfg hsm.Config, id []byte, label string) {
 		return err
 	})
 }
+
+// Flags returns, for each object of class c with CKA_ID id, its boolean
+// attributes CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE and CKA_EXTRACTABLE by
+// name ("token", "private", "sensitive", "extractable"), those it has.
+func Flags(t testing.TB, cfg hsm.Config, id []byte, c Class) []map[string]bool {
+	t.Helper()
+	var out []map[string]bool
+	session(t, cfg, func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
+		tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, classes[c]), pkcs11.NewAttribute(pkcs11.CKA_ID, id)}
+		if err := ctx.FindObjectsInit(sh, tmpl); err != nil {
+			return err
+		}
+		hs, _, err := ctx.FindObjects(sh, 100)
+		if ferr := ctx.FindObjectsFinal(sh); err == nil {
+			err = ferr
+		}
+		if err != nil {
+			return err
+		}
+		names := map[uint]string{pkcs11.CKA_TOKEN: "token", pkcs11.CKA_PRIVATE: "private",
+			pkcs11.CKA_SENSITIVE: "sensitive", pkcs11.CKA_EXTRACTABLE: "extractable"}
+		for _, h := range hs {
+			m := map[string]bool{}
+			for a, name := range names {
+				attrs, err := ctx.GetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(a, nil)})
+				if errors.Is(err, pkcs11.Error(pkcs11.CKR_ATTRIBUTE_TYPE_INVALID)) {
+					continue // public keys have no CKA_SENSITIVE, CKA_EXTRACTABLE
+				}
+				if err != nil {
+					return err
+				}
+				m[name] = len(attrs[0].Value) == 1 && attrs[0].Value[0] == 1
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out
+}

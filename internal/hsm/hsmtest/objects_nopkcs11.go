@@ -27,3 +27,10 @@ func GenerateForeign(t testing.TB, _ hsm.Config, _ []byte, _ string) {
 	t.Helper()
 	t.Skip("built without HSM support")
 }
+
+// Flags is never reached without HSM support: Module skips first.
+func Flags(t testing.TB, _ hsm.Config, _ []byte, _ Class) []map[string]bool {
+	t.Helper()
+	t.Skip("built without HSM support")
+	return nil
+}
