@@ -160,14 +160,15 @@ func (s *Service) newVersion(t KeyType, p Protection, convergent bool, tag Tag, 
 		return nil, nil, err
 	}
 	label := fmt.Sprintf("%s%s:v%d:%d", hsmLabelPrefix, tag.s, n, s.Now().UnixMilli())
-	if _, no := s.hsmUnsupported.Load(t); no {
-		return nil, nil, errHSMType(t)
+	kind := hsmKind{t, convergent}
+	if _, no := s.hsmUnsupported.Load(kind); no {
+		return nil, nil, errHSMType(kind)
 	}
 	if err := s.HSM.Generate(crypto.Algorithm(t), convergent, id, label); err != nil {
 		if errors.Is(err, crypto.ErrUnsupported) {
-			s.hsmUnsupported.Store(t, true)
-			s.log().Warn("the HSM cannot keep keys of this type: COMMON_HSM keys of it are refused", "type", t, "err", err)
-			return nil, nil, errHSMType(t)
+			s.hsmUnsupported.Store(kind, true)
+			s.log().Warn("the HSM cannot keep keys of this type: COMMON_HSM keys of it are refused", "type", t, "convergent", convergent, "err", err)
+			return nil, nil, errHSMType(kind)
 		}
 		return nil, nil, errHSMUnavailable("generate a key", err)
 	}
@@ -184,10 +185,22 @@ func (s *Service) newVersion(t KeyType, p Protection, convergent bool, tag Tag, 
 	return sealed, undo, nil
 }
 
-// errHSMType refuses a COMMON_HSM key of a type the HSM cannot keep (it
-// lacks a mechanism the type needs, found when the first one was made).
-func errHSMType(t KeyType) error {
-	return FieldErrorf("keyType", "this server's HSM does not support COMMON_HSM %s keys; create a BASIC key", t)
+// hsmKind is what a token may be unable to keep: a key type, and for
+// AES256 whether convergent (those need an HMAC key and CKM_SHA256_HMAC
+// besides AES-GCM).
+type hsmKind struct {
+	t          KeyType
+	convergent bool
+}
+
+// errHSMType refuses a COMMON_HSM key of a kind the HSM cannot keep (it
+// lacks a mechanism the kind needs, found when the first one was made).
+func errHSMType(k hsmKind) error {
+	what := string(k.t)
+	if k.convergent {
+		what = "convergent " + what
+	}
+	return FieldErrorf("keyType", "this server's HSM does not support COMMON_HSM %s keys; create a BASIC key", what)
 }
 
 // hsmLabelPrefix starts the CKA_LABEL of nkms's token objects:

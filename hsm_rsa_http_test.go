@@ -204,3 +204,37 @@ func TestHSMRSARefusedByToken(t *testing.T) {
 		t.Fatal("hsm.ErrTokenMechanism does not wrap crypto.ErrUnsupported")
 	}
 }
+
+// noHMACToken refuses convergent AES256 keys as hsm.Token.Generate does on
+// a token whose CKM_SHA256_HMAC fails its probe.
+type noHMACToken struct{ *hsm.Token }
+
+func (n noHMACToken) Generate(alg crypto.Algorithm, convergent bool, id []byte, label string) error {
+	if convergent {
+		return hsm.ErrTokenMechanism
+	}
+	return n.Token.Generate(alg, convergent, id, label)
+}
+
+// TestHSMConvergentRefusedAlone: a token that cannot keep convergent AES256
+// keys refuses those (400 naming them, again without asking the token),
+// and still keeps plain AES256 keys, before and after the refusal.
+func TestHSMConvergentRefusedAlone(t *testing.T) {
+	ctx := context.Background()
+	e := newHSMEnv(t, true, false)
+	e.svc.HSM = noHMACToken{e.tok}
+	for range 2 {
+		_, err := e.v2.CreateKey(ctx, client.CreateKeyRequest{KeyName: "conv", KeyType: "AES256", ProtectionType: "COMMON_HSM", IsConvergent: true})
+		wantV2Invalid(t, "convergent AES256 COMMON_HSM on a token without HMAC", err)
+		if !strings.Contains(err.Error(), "does not support COMMON_HSM convergent AES256") {
+			t.Errorf("refusal: %q, want it to name convergent AES256", err)
+		}
+	}
+	k, err := e.v2.CreateKey(ctx, client.CreateKeyRequest{KeyName: "plain", KeyType: "AES256", ProtectionType: "COMMON_HSM"})
+	if err != nil {
+		t.Fatalf("plain AES256 COMMON_HSM after the convergent refusal: %v", err)
+	}
+	if _, err := e.v2.Encrypt(ctx, k.KeyTag, []byte("x"), nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -48,7 +48,7 @@ type Service struct {
 	HSMEmulate bool
 
 	keys keyCache // unsealed key versions (keycache.go)
-	// hsmUnsupported holds the KeyTypes that HSM cannot keep (hsm.go).
+	// hsmUnsupported holds the hsmKinds that HSM cannot keep (hsm.go).
 	hsmUnsupported sync.Map
 	macs           macCache // keyed HMACs of access-key secrets (maccache.go)
 	// rotations serialises the rotations of each key in this process.
