@@ -29,6 +29,13 @@ var (
 // CKA_LABEL label: a private key with CKA_SENSITIVE and without
 // CKA_EXTRACTABLE, and its public key.
 func ImportRSA(t *Token, id []byte, label string, priv *rsa.PrivateKey) error {
+	return ImportRSAUsage(t, id, label, priv, true)
+}
+
+// ImportRSAUsage is ImportRSA with CKA_SIGN of the private key set to sign:
+// a key the token will not sign with is what a token that refuses the
+// signing mechanism looks like to the probe.
+func ImportRSAUsage(t *Token, id []byte, label string, priv *rsa.PrivateKey, sign bool) error {
 	if len(priv.Primes) != 2 {
 		return errors.New("ImportRSA: want a two-prime key")
 	}
@@ -53,7 +60,7 @@ func ImportRSA(t *Token, id []byte, label string, priv *rsa.PrivateKey) error {
 		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
 		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
 		pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true),
-		pkcs11.NewAttribute(pkcs11.CKA_SIGN, true),
+		pkcs11.NewAttribute(pkcs11.CKA_SIGN, sign),
 		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE_EXPONENT, priv.D.Bytes()),
 		pkcs11.NewAttribute(pkcs11.CKA_PRIME_1, priv.Primes[0].Bytes()),
 		pkcs11.NewAttribute(pkcs11.CKA_PRIME_2, priv.Primes[1].Bytes()),
@@ -186,6 +193,16 @@ var (
 // CheckAES runs Generate's check of a new AES key (and, when convergent,
 // its HMAC key) with CKA_ID id: the mechanism probe, the first time.
 func CheckAES(t *Token, id []byte, convergent bool) error { return t.checkAES(id, convergent) }
+
+// CheckSign runs Generate's signing check of a new key pair of type alg
+// with CKA_ID id: the probe, the first time for the type.
+func CheckSign(t *Token, alg crypto.Algorithm, id []byte) error {
+	ok := &t.ecdsaOK
+	if alg == crypto.RSA2048 {
+		ok = &t.pssOK
+	}
+	return t.checkSign(alg, id, ok)
+}
 
 // ImportSecret stores key in the token as a secret key of type keyType
 // (pkcs11.CKK_AES or CKK_GENERIC_SECRET) with CKA_ID id and CKA_LABEL

@@ -9,8 +9,9 @@ package hsm
 // Either is ErrTokenMechanism, which the Service answers with 400 "this
 // server's HSM does not support COMMON_HSM <type> keys" and remembers; a
 // key it could never use is never handed out. AES keys are probed once per
-// Token, with the first one generated (probeAES), as RSA keys are
-// (rsa_pkcs11.go).
+// Token, with the first one generated (probeGCM, probeHMAC), as RSA-OAEP
+// decryption is (rsa_pkcs11.go) and signing with the first RSA2048 and
+// ECDSA pair (checkSign in pkcs11.go).
 
 import (
 	"bytes"

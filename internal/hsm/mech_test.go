@@ -5,6 +5,8 @@ package hsm_test
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -149,4 +151,46 @@ func TestAESProbe(t *testing.T) {
 			t.Fatalf("convergent encryption twice: equal %v, %v", bytes.Equal(a, b), err)
 		}
 	})
+}
+
+// TestSignProbe: the first RSA2048 key pair of a Token must sign with
+// RSASSA-PSS (salt 222) in a way its public key verifies, or it is deleted
+// and refused with ErrTokenMechanism (here: a pair the token will not sign
+// with, as a token without the mechanism or that caps the salt answers);
+// a pair that passes is probed once, and later pairs are not probed again.
+func TestSignProbe(t *testing.T) {
+	tok, cfg := hsmtest.OpenConfig(t)
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := []byte("rsa-pair-no-sign-0001")
+	if err := hsm.ImportRSAUsage(tok, bad, hsm.LabelPrefix+"nosign", priv, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := hsm.CheckSign(tok, crypto.RSA2048, bad); !errors.Is(err, hsm.ErrTokenMechanism) || !errors.Is(err, crypto.ErrUnsupported) {
+		t.Fatalf("probe of a pair the token will not sign with: got %v, want ErrTokenMechanism", err)
+	}
+	for _, c := range []hsmtest.Class{hsmtest.PrivateKey, hsmtest.PublicKey} {
+		if n := hsmtest.CountObjects(t, cfg, bad, c); n != 0 {
+			t.Fatalf("a pair that failed the probe left %d objects of class %v", n, c)
+		}
+	}
+
+	_, k := gen(t, tok, crypto.RSA2048, "rsa") // probes, and passes
+	sig, err := k.Sign([]byte("signed after the probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := k.Verify([]byte("signed after the probe"), sig); err != nil || !ok {
+		t.Fatalf("verify after the probe: %v, %v", ok, err)
+	}
+	bad2 := []byte("rsa-pair-no-sign-0002")
+	if err := hsm.ImportRSAUsage(tok, bad2, hsm.LabelPrefix+"nosign2", priv, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := hsm.CheckSign(tok, crypto.RSA2048, bad2); err != nil {
+		t.Fatalf("check after a probe passed: %v, want nil (no second probe)", err)
+	}
+	gen(t, tok, crypto.ECDSA, "ec") // its own probe, which passes
 }

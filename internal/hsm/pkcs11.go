@@ -28,6 +28,10 @@ type Token struct {
 	aesProbe sync.Mutex  // held while CKM_AES_GCM or CKM_SHA256_HMAC is probed
 	gcmOK    atomic.Bool // a CKM_AES_GCM probe succeeded
 	hmacOK   atomic.Bool // a CKM_SHA256_HMAC probe succeeded
+
+	signProbe sync.Mutex  // held while a signing mechanism is probed
+	pssOK     atomic.Bool // a CKM_RSA_PKCS_PSS (salt 222) probe succeeded
+	ecdsaOK   atomic.Bool // a CKM_ECDSA probe succeeded
 }
 
 // Open loads the module, finds the token by its label and logs in with the
@@ -121,7 +125,63 @@ func (t *Token) Generate(alg crypto.Algorithm, convergent bool, id []byte, label
 	case crypto.AES256:
 		return t.checkAES(id, convergent)
 	case crypto.RSA2048:
-		return t.checkRSA(id)
+		if err := t.checkRSA(id); err != nil {
+			return err
+		}
+		return t.checkSign(alg, id, &t.pssOK)
+	case crypto.ECDSA:
+		return t.checkSign(alg, id, &t.ecdsaOK)
+	}
+	return nil
+}
+
+// checkSign makes sure the token signs with the new key pair id as nkms
+// does — RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 222-byte salt (some
+// tokens cap the salt at the hash length), or ECDSA over a SHA-256 digest —
+// and that the signature verifies with the public key: once per Token and
+// key type, while ok is false. If it cannot, the pair is deleted and the
+// error wraps ErrTokenMechanism; a failure of the token itself deletes it
+// too and is returned as it is.
+func (t *Token) checkSign(alg crypto.Algorithm, id []byte, ok *atomic.Bool) error {
+	if ok.Load() {
+		return nil
+	}
+	t.signProbe.Lock()
+	defer t.signProbe.Unlock()
+	if ok.Load() {
+		return nil
+	}
+	err := probeSign(t, alg, id)
+	if err == nil {
+		ok.Store(true)
+		return nil
+	}
+	if derr := t.Destroy(id); derr != nil {
+		return fmt.Errorf("hsm: deleting a key pair whose signing probe failed (%v): %w", err, derr)
+	}
+	if errors.Is(err, ErrTokenMechanism) {
+		return err
+	}
+	return fmt.Errorf("hsm: checking a new %s key pair: %w", alg, err)
+}
+
+// probeSign signs a random message with the key pair id through the same
+// crypto.Key the Service uses, and verifies the signature in software.
+func probeSign(t *Token, alg crypto.Algorithm, id []byte) error {
+	k, err := t.Load(alg, false, id)
+	if err != nil {
+		return err
+	}
+	msg, err := crypto.RandomBytes(32)
+	if err != nil {
+		return err
+	}
+	sig, err := k.Sign(msg)
+	if err != nil {
+		return mechanismError("signing with a new "+string(alg)+" key", err)
+	}
+	if good, err := k.Verify(msg, sig); err != nil || !good {
+		return fmt.Errorf("%w: the token's %s signature does not verify with its public key (%v)", ErrTokenMechanism, alg, err)
 	}
 	return nil
 }
