@@ -89,6 +89,7 @@ func ImportAES(t *Token, id []byte, label string, key []byte) error {
 }
 
 func (t *Token) createObjects(templates ...[]*pkcs11.Attribute) error {
+	defer t.exclusive()()
 	return t.raw.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
 		for _, tmpl := range templates {
 			if _, err := ctx.CreateObject(sh, tmpl); err != nil {
@@ -102,7 +103,7 @@ func (t *Token) createObjects(templates ...[]*pkcs11.Attribute) error {
 // TokenGCM returns the token's CKM_AES_GCM wrapper (what Load puts in an
 // AES256 Key) of the AES key with CKA_ID id.
 func TokenGCM(t *Token, id []byte) (crypto.TokenAEAD, error) {
-	keys, err := t.ctx.FindKeys(id, nil)
+	keys, err := t.findKeys(id)
 	if err != nil || len(keys) != 1 {
 		return nil, errors.Join(ErrNoObject, err)
 	}
@@ -110,12 +111,12 @@ func TokenGCM(t *Token, id []byte) (crypto.TokenAEAD, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tokenGCM{gcm}, nil
+	return tokenGCM{gcm, t}, nil
 }
 
 // RSADecrypter returns the RSA key pair with CKA_ID id as Load wraps it.
 func RSADecrypter(t *Token, id []byte) (gocrypto.Decrypter, error) {
-	kps, err := t.ctx.FindKeyPairs(id, nil)
+	kps, err := t.findKeyPairs(id)
 	if err != nil || len(kps) != 1 {
 		return nil, errors.Join(ErrNoObject, err)
 	}
@@ -148,7 +149,7 @@ func DecryptWith(t *Token, id []byte, mech string, ct, label []byte) ([]byte, er
 // objects there are and how many gave their secret out; every refusal
 // must be CKR_ATTRIBUTE_SENSITIVE, any other failure is err.
 func SecretsReadable(t *Token, id []byte) (objects, readable int, err error) {
-	err = t.raw.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
+	err = t.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
 		for _, class := range []uint{pkcs11.CKO_SECRET_KEY, pkcs11.CKO_PRIVATE_KEY} {
 			tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, class), pkcs11.NewAttribute(pkcs11.CKA_ID, id)}
 			if err := ctx.FindObjectsInit(sh, tmpl); err != nil {

@@ -132,7 +132,7 @@ func (t *Token) probeGCM(id []byte) error {
 	var h pkcs11.ObjectHandle // found by the first call
 	gcm := func(encrypt bool, in []byte) ([]byte, error) {
 		var out []byte
-		err := t.raw.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
+		err := t.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
 			if h == 0 { // CK_INVALID_HANDLE
 				var err error
 				if h, err = findSecret(ctx, sh, pkcs11.CKK_AES, id); err != nil {
@@ -185,7 +185,7 @@ func (t *Token) probeGCM(id []byte) error {
 // with CKA_ID id; ErrNoObject when the token has none.
 func (t *Token) loadHMAC(id []byte) (crypto.TokenMAC, error) {
 	var h pkcs11.ObjectHandle
-	err := t.raw.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
+	err := t.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
 		hs, err := findObjects(ctx, sh, []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
 			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_GENERIC_SECRET),

@@ -89,7 +89,7 @@ func idLabel(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle, h pkcs11.ObjectHandle) (o
 // is an entry of its own. Objects with other labels are never listed.
 func (t *Token) Objects() ([]Object, error) {
 	var out []Object
-	err := t.raw.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
+	err := t.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
 		pairs := map[string]bool{}
 		for _, class := range keyClasses {
 			hs, err := findObjects(ctx, sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, class)})
@@ -127,6 +127,12 @@ func (t *Token) Objects() ([]Object, error) {
 // object with that id is not an error, nor is one that another process
 // deleted between finding and deleting it.
 func (t *Token) Destroy(id []byte) error {
+	defer t.exclusive()()
+	return t.destroy(id)
+}
+
+// destroy is Destroy for a caller that holds the gate exclusively.
+func (t *Token) destroy(id []byte) error {
 	if len(id) == 0 {
 		return errors.New("hsm: empty object id")
 	}

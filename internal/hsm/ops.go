@@ -16,9 +16,13 @@ import (
 // tokenGCM is crypto11's CKM_AES_GCM as a crypto.TokenAEAD. crypto11's
 // Seal panics when the token fails (cipher.AEAD has no error result); the
 // panic becomes an error here.
-type tokenGCM struct{ aead cipher.AEAD }
+type tokenGCM struct {
+	aead cipher.AEAD
+	t    *Token // its gate
+}
 
 func (g tokenGCM) Seal(nonce, plaintext, ad []byte) (out []byte, err error) {
+	defer g.t.shared()()
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, fmt.Errorf("hsm: C_Encrypt (CKM_AES_GCM): %v", r)
@@ -33,6 +37,7 @@ func (g tokenGCM) Seal(nonce, plaintext, ad []byte) (out []byte, err error) {
 // flattens the code into text, so no failure is told apart from a bad
 // ciphertext — as decisions.md D3 wants of every decryption failure.
 func (g tokenGCM) Open(nonce, ciphertext, ad []byte) ([]byte, error) {
+	defer g.t.shared()()
 	pt, err := g.aead.Open(nil, nonce, ciphertext, ad)
 	if err != nil {
 		return nil, crypto.ErrDecrypt
@@ -48,7 +53,7 @@ func (g tokenGCM) Open(nonce, ciphertext, ad []byte) ([]byte, error) {
 func (t *Token) tokenHMAC(h pkcs11.ObjectHandle) crypto.TokenMAC {
 	return func(data []byte) ([]byte, error) {
 		var sum []byte
-		err := t.raw.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
+		err := t.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
 			if err := ctx.SignInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_SHA256_HMAC, nil)}, h); err != nil {
 				return fmt.Errorf("hsm: C_SignInit (CKM_SHA256_HMAC): %w", err)
 			}
@@ -64,10 +69,14 @@ func (t *Token) tokenHMAC(h pkcs11.ObjectHandle) crypto.TokenMAC {
 
 // tokenSigner is a crypto11 ECDSA key pair as a crypto.TokenSigner. (An
 // RSA2048 pair is a tokenRSA, which also decrypts.)
-type tokenSigner struct{ kp crypto11.Signer }
+type tokenSigner struct {
+	kp crypto11.Signer
+	t  *Token // its gate
+}
 
 func (s tokenSigner) Public() gocrypto.PublicKey { return s.kp.Public() }
 
 func (s tokenSigner) Sign(rand io.Reader, digest []byte, opts gocrypto.SignerOpts) ([]byte, error) {
+	defer s.t.shared()()
 	return s.kp.Sign(rand, digest, opts)
 }

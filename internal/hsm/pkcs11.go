@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ThalesGroup/crypto11"
+	"github.com/miekg/pkcs11"
 	"github.com/nkms/nkms/internal/crypto"
 )
 
@@ -21,6 +22,16 @@ const Supported = true
 type Token struct {
 	ctx *crypto11.Context
 	raw *rawSessions // RSA decryption, which crypto11 cannot do on every token
+
+	// gate, on SoftHSM2 only (nil elsewhere), lets objects be made or
+	// deleted (exclusive) only while no other call uses the token
+	// (shared): SoftHSM2 2.6's file store fails a C_GenerateKey or
+	// C_GenerateKeyPair now and then with CKR_GENERAL_ERROR (or a probe
+	// of the new key with a wrong answer) while other threads of the
+	// process find or use objects (SoftHSMv2 issue 573). Crypto calls stay
+	// concurrent with each other; PKCS#11 tokens that lock as the
+	// standard says (CKF_OS_LOCKING_OK) need no gate.
+	gate *sync.RWMutex
 
 	rsaProbe sync.Mutex   // held while the RSA-OAEP mechanism is probed
 	rsaMech  atomic.Int32 // an rsaMechanism; rsaUnprobed until a probe succeeded
@@ -58,7 +69,48 @@ func Open(c Config) (*Token, error) {
 		ctx.Close()
 		return nil, err
 	}
-	return &Token{ctx: ctx, raw: raw}, nil
+	t := &Token{ctx: ctx, raw: raw}
+	if strings.HasPrefix(raw.manufacturer, "SoftHSM") {
+		t.gate = new(sync.RWMutex)
+	}
+	return t, nil
+}
+
+// shared holds t's gate for a call that finds or uses objects, and returns
+// its release; exclusive, for one that makes or deletes them. Neither may
+// be taken again by the goroutine that holds it. Without a gate both do
+// nothing.
+func (t *Token) shared() (release func()) {
+	if t.gate == nil {
+		return func() {}
+	}
+	t.gate.RLock()
+	return t.gate.RUnlock
+}
+
+func (t *Token) exclusive() (release func()) {
+	if t.gate == nil {
+		return func() {}
+	}
+	t.gate.Lock()
+	return t.gate.Unlock
+}
+
+// do runs f on a session of the raw pool, under the shared gate.
+func (t *Token) do(f func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error) error {
+	defer t.shared()()
+	return t.raw.do(f)
+}
+
+// findKeys and findKeyPairs are crypto11's, under the shared gate.
+func (t *Token) findKeys(id []byte) ([]*crypto11.SecretKey, error) {
+	defer t.shared()()
+	return t.ctx.FindKeys(id, nil)
+}
+
+func (t *Token) findKeyPairs(id []byte) ([]crypto11.Signer, error) {
+	defer t.shared()()
+	return t.ctx.FindKeyPairs(id, nil)
 }
 
 // Close waits for running operations, closes the sessions, logs out and
@@ -78,8 +130,8 @@ func (t *Token) Close() error {
 // CKA_EXTRACTABLE (crypto11's defaults).
 //
 // A token that refuses the generation for its mechanism, or cannot use the
-// new key as nkms does (checkAES, checkRSA: probed with the first key of
-// each type), gives an error that wraps ErrTokenMechanism; the new objects
+// new key as nkms does (checkAES, checkRSA, checkSign: probed with the
+// first key of each type), gives an error that wraps ErrTokenMechanism; the new objects
 // are deleted whenever Generate fails.
 func (t *Token) Generate(alg crypto.Algorithm, convergent bool, id []byte, label string) error {
 	if convergent && alg != crypto.AES256 {
@@ -88,39 +140,17 @@ func (t *Token) Generate(alg crypto.Algorithm, convergent bool, id []byte, label
 	if !strings.HasPrefix(label, LabelPrefix) || len(id) == 0 {
 		return errors.New("hsm: an nkms object needs an id and a label starting with " + LabelPrefix)
 	}
-	public, err := crypto11.NewAttributeSetWithIDAndLabel(id, []byte(label))
-	if err != nil {
-		return fmt.Errorf("hsm: %w", err)
-	}
-	// Secret and private keys: CKA_PRIVATE, so that no session of the
-	// token can use them without logging in, whatever the token's default.
-	private := public.Copy()
-	if err := private.Set(crypto11.CkaPrivate, true); err != nil {
-		return fmt.Errorf("hsm: %w", err)
-	}
-	switch alg {
-	case crypto.AES256:
-		_, err = t.ctx.GenerateSecretKeyWithAttributes(private.Copy(), 256, crypto11.CipherAES)
-		if err == nil && convergent {
-			_, err = t.ctx.GenerateSecretKeyWithAttributes(private.Copy(), 256, crypto11.CipherGeneric)
-		}
-	case crypto.RSA2048:
-		_, err = t.ctx.GenerateRSAKeyPairWithAttributes(public, private, 2048)
-	case crypto.ECDSA:
-		_, err = t.ctx.GenerateECDSAKeyPairWithAttributes(public, private, elliptic.P256())
-	default:
+	if alg != crypto.AES256 && alg != crypto.RSA2048 && alg != crypto.ECDSA {
 		return fmt.Errorf("hsm: key type %q: %w", alg, crypto.ErrUnsupported)
 	}
-	if err != nil {
-		// What was made stays otherwise: the AES key of a convergent key
-		// whose HMAC key was refused, or a pair whose public key crypto11
-		// could not read. Should this fail too, the start-up sweep deletes it.
-		_ = t.Destroy(id)
+	if err := t.generate(alg, convergent, id, label); err != nil {
 		if mechanismRefused(err) {
 			return mechanismError("generating a "+string(alg)+" key", err)
 		}
 		return fmt.Errorf("hsm: generating a %s key in the token: %w", alg, err)
 	}
+	// The checks use the new key as any call does, not under the
+	// exclusive gate.
 	switch alg {
 	case crypto.AES256:
 		return t.checkAES(id, convergent)
@@ -133,6 +163,39 @@ func (t *Token) Generate(alg crypto.Algorithm, convergent bool, id []byte, label
 		return t.checkSign(alg, id, &t.ecdsaOK)
 	}
 	return nil
+}
+
+// generate makes the objects of Generate, holding the gate exclusively,
+// and deletes what it made when it fails: the AES key of a convergent key
+// whose HMAC key was refused, or a pair whose public key crypto11 could
+// not read. Should that fail too, the start-up sweep deletes them.
+func (t *Token) generate(alg crypto.Algorithm, convergent bool, id []byte, label string) error {
+	public, err := crypto11.NewAttributeSetWithIDAndLabel(id, []byte(label))
+	if err != nil {
+		return err
+	}
+	// Secret and private keys: CKA_PRIVATE, so that no session of the
+	// token can use them without logging in, whatever the token's default.
+	private := public.Copy()
+	if err := private.Set(crypto11.CkaPrivate, true); err != nil {
+		return err
+	}
+	defer t.exclusive()()
+	switch alg {
+	case crypto.AES256:
+		_, err = t.ctx.GenerateSecretKeyWithAttributes(private.Copy(), 256, crypto11.CipherAES)
+		if err == nil && convergent {
+			_, err = t.ctx.GenerateSecretKeyWithAttributes(private.Copy(), 256, crypto11.CipherGeneric)
+		}
+	case crypto.RSA2048:
+		_, err = t.ctx.GenerateRSAKeyPairWithAttributes(public, private, 2048)
+	case crypto.ECDSA:
+		_, err = t.ctx.GenerateECDSAKeyPairWithAttributes(public, private, elliptic.P256())
+	}
+	if err != nil {
+		_ = t.destroy(id)
+	}
+	return err
 }
 
 // checkSign makes sure the token signs with the new key pair id as nkms
@@ -191,7 +254,7 @@ func probeSign(t *Token, alg crypto.Algorithm, id []byte) error {
 // of a Token probes its mechanism (see rsaMechanism). If it cannot, the
 // pair is deleted again and the error wraps ErrTokenMechanism.
 func (t *Token) checkRSA(id []byte) error {
-	kps, err := t.ctx.FindKeyPairs(id, nil)
+	kps, err := t.findKeyPairs(id)
 	if err == nil && len(kps) != 1 {
 		err = fmt.Errorf("found %d key pairs with the new id", len(kps))
 	}
@@ -219,7 +282,7 @@ func (t *Token) checkRSA(id []byte) error {
 func (t *Token) Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.Key, error) {
 	switch alg {
 	case crypto.AES256:
-		sks, err := t.ctx.FindKeys(id, nil)
+		sks, err := t.findKeys(id)
 		if err != nil {
 			return nil, fmt.Errorf("hsm: finding an AES key: %w", err)
 		}
@@ -242,9 +305,9 @@ func (t *Token) Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.
 				return nil, err
 			}
 		}
-		return crypto.NewTokenAESKey(tokenGCM{gcm}, nonceMAC)
+		return crypto.NewTokenAESKey(tokenGCM{gcm, t}, nonceMAC)
 	case crypto.RSA2048, crypto.ECDSA:
-		kps, err := t.ctx.FindKeyPairs(id, nil)
+		kps, err := t.findKeyPairs(id)
 		if err != nil {
 			return nil, fmt.Errorf("hsm: finding a key pair: %w", err)
 		}
@@ -252,7 +315,7 @@ func (t *Token) Load(alg crypto.Algorithm, convergent bool, id []byte) (*crypto.
 			return nil, ErrNoObject
 		}
 		if alg == crypto.ECDSA {
-			return crypto.NewTokenKeyPair(alg, tokenSigner{kps[0]})
+			return crypto.NewTokenKeyPair(alg, tokenSigner{kps[0], t})
 		}
 		k, err := t.loadRSA(kps[0], id)
 		if err != nil {

@@ -19,7 +19,9 @@ func (t *Token) RootWrapKey(label string, create bool) (_ crypto.TokenAEAD, crea
 	if err := CheckRootKeyLabel(label); err != nil {
 		return nil, false, err
 	}
+	release := t.shared()
 	keys, err := t.ctx.FindKeys(nil, []byte(label))
+	release()
 	if err != nil {
 		return nil, false, fmt.Errorf("hsm: finding the root key wrapping key %q: %w", label, err)
 	}
@@ -45,7 +47,10 @@ func (t *Token) RootWrapKey(label string, create bool) (_ crypto.TokenAEAD, crea
 		if err != nil {
 			return nil, false, fmt.Errorf("hsm: %w", err)
 		}
-		if key, err = t.ctx.GenerateSecretKeyWithAttributes(attrs, 256, crypto11.CipherAES); err != nil {
+		release := t.exclusive()
+		key, err = t.ctx.GenerateSecretKeyWithAttributes(attrs, 256, crypto11.CipherAES)
+		release()
+		if err != nil {
 			return nil, false, fmt.Errorf("hsm: generating the root key wrapping key %q: %w", label, err)
 		}
 		created = true
@@ -54,7 +59,7 @@ func (t *Token) RootWrapKey(label string, create bool) (_ crypto.TokenAEAD, crea
 	if err != nil {
 		return nil, false, fmt.Errorf("hsm: AES-GCM with the root key wrapping key: %w", err)
 	}
-	return tokenGCM{gcm}, created, nil
+	return tokenGCM{gcm, t}, created, nil
 }
 
 // rootWrapID is the CKA_ID of the root key's wrapping key labelled label;

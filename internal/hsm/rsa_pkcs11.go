@@ -67,6 +67,8 @@ type rawSessions struct {
 	ctx    *pkcs11.Ctx
 	slot   uint
 
+	manufacturer string // the token's CK_TOKEN_INFO manufacturerID
+
 	mu   sync.Mutex
 	idle []pkcs11.SessionHandle
 }
@@ -90,7 +92,7 @@ func openRaw(module, label string) (*rawSessions, error) {
 	for _, s := range slots {
 		info, err := ctx.GetTokenInfo(s)
 		if err == nil && info.Label == label {
-			return &rawSessions{ctx: ctx, slot: s}, nil
+			return &rawSessions{ctx: ctx, slot: s, manufacturer: info.ManufacturerID}, nil
 		}
 	}
 	ctx.Destroy()
@@ -207,7 +209,7 @@ func (t *Token) loadRSA(kp crypto11.Signer, id []byte) (*tokenRSA, error) {
 		return nil, errors.New("hsm: the key pair is not an RSA key")
 	}
 	k := &tokenRSA{kp: kp, pub: pub, tok: t}
-	err := t.raw.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) (err error) {
+	err := t.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) (err error) {
 		k.handle, err = findRSAPrivate(ctx, sh, id)
 		return err
 	})
@@ -220,6 +222,7 @@ func (t *Token) loadRSA(kp crypto11.Signer, id []byte) (*tokenRSA, error) {
 func (k *tokenRSA) Public() gocrypto.PublicKey { return k.pub }
 
 func (k *tokenRSA) Sign(rand io.Reader, digest []byte, opts gocrypto.SignerOpts) ([]byte, error) {
+	defer k.tok.shared()()
 	return k.kp.Sign(rand, digest, opts)
 }
 
@@ -266,7 +269,7 @@ func (k *tokenRSA) decrypt(m rsaMechanism, msg, label []byte) ([]byte, error) {
 	// CKR_ENCRYPTED_DATA_INVALID; others CKR_GENERAL_ERROR), so none is
 	// told apart from a bad ciphertext (decisions.md D3).
 	var decErr error
-	err := k.tok.raw.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
+	err := k.tok.do(func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
 		if err := ctx.DecryptInit(sh, []*pkcs11.Mechanism{mech}, k.handle); err != nil {
 			return fmt.Errorf("hsm: C_DecryptInit (%s): %w", m, err)
 		}
