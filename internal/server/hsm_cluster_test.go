@@ -36,30 +36,6 @@ func buildNKMS(t *testing.T) string {
 	return bin
 }
 
-// otherSoftHSM makes a second SoftHSM2 configuration with a token directory
-// of its own, holding a token with the same label and PINs as hsmtest's: a
-// node given it has "the same token" by name, not by contents. It returns
-// the SOFTHSM2_CONF value.
-func otherSoftHSM(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "softhsm2.conf")
-	body := "directories.tokendir = " + tokens + "\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n"
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", hsmtest.Label, "--so-pin", hsmtest.SOPIN, "--pin", hsmtest.PIN)
-	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+conf)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
-	}
-	return conf
-}
-
 // labelsOf returns the labels of the token's nkms objects that contain sub.
 func labelsOf(t *testing.T, tok *hsm.Token, sub string) []string {
 	t.Helper()
@@ -155,7 +131,7 @@ func TestHSMCluster(t *testing.T) {
 	}
 
 	// Node C: the same token label and PIN, but a token directory of its own.
-	envC := append(append([]string{}, env...), "SOFTHSM2_CONF="+otherSoftHSM(t))
+	envC := append(append([]string{}, env...), "SOFTHSM2_CONF="+hsmtest.NewConf(t)) // a token with the same label and PINs, other contents
 	nodeC := testkit.StartServer(t, bin, dirC, envC, append(args, "--metrics-listen", "127.0.0.1:0")...)
 	if !strings.Contains(nodeC.Stderr.String(), "nkms: warning: 2 COMMON_HSM key version(s) are kept in HSM objects this token does not have") {
 		t.Errorf("node C on another token does not warn at start-up:\n%s", nodeC.Stderr)

@@ -50,10 +50,23 @@ func Module(t testing.TB) string {
 }
 
 // NewToken makes a fresh SoftHSM2 token labelled Label with user PIN PIN in
-// t's temporary directory and returns the Config to open it.
+// t's temporary directory (NewConf), points SOFTHSM2_CONF at it and returns
+// the Config to open it.
 func NewToken(t testing.TB) hsm.Config {
 	t.Helper()
 	mod := Module(t)
+	t.Setenv("SOFTHSM2_CONF", NewConf(t))
+	return hsm.Config{Module: mod, Token: Label, PIN: PIN}
+}
+
+// NewConf makes a SoftHSM2 configuration file with a token directory of its
+// own in t's temporary directory, initialises a token labelled Label with
+// the PINs SOPIN and PIN there, and returns the file's path, for
+// SOFTHSM2_CONF. It leaves the environment alone: a test that runs
+// processes gives each the configuration it should see.
+func NewConf(t testing.TB) string {
+	t.Helper()
+	Module(t)
 	dir := t.TempDir()
 	tokens := filepath.Join(dir, "tokens")
 	if err := os.Mkdir(tokens, 0o700); err != nil {
@@ -64,12 +77,12 @@ func NewToken(t testing.TB) hsm.Config {
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("SOFTHSM2_CONF", conf)
 	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", Label, "--so-pin", SOPIN, "--pin", PIN)
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+conf)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
 	}
-	return hsm.Config{Module: mod, Token: Label, PIN: PIN}
+	return conf
 }
 
 // Open opens the token of NewToken and closes it when t ends.

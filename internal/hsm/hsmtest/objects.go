@@ -51,20 +51,26 @@ func session(t testing.TB, cfg hsm.Config, f func(ctx *pkcs11.Ctx, sh pkcs11.Ses
 	t.Fatalf("no token labelled %q", cfg.Token)
 }
 
+// find returns the objects of class c with CKA_ID id (at most 100).
+func find(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle, id []byte, c Class) ([]pkcs11.ObjectHandle, error) {
+	tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, classes[c]), pkcs11.NewAttribute(pkcs11.CKA_ID, id)}
+	if err := ctx.FindObjectsInit(sh, tmpl); err != nil {
+		return nil, err
+	}
+	hs, _, err := ctx.FindObjects(sh, 100)
+	if ferr := ctx.FindObjectsFinal(sh); err == nil {
+		err = ferr
+	}
+	return hs, err
+}
+
 // DeleteObjects deletes every object of class c with CKA_ID id, whatever
 // its label, and returns how many there were.
 func DeleteObjects(t testing.TB, cfg hsm.Config, id []byte, c Class) int {
 	t.Helper()
 	n := 0
 	session(t, cfg, func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
-		tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, classes[c]), pkcs11.NewAttribute(pkcs11.CKA_ID, id)}
-		if err := ctx.FindObjectsInit(sh, tmpl); err != nil {
-			return err
-		}
-		hs, _, err := ctx.FindObjects(sh, 100)
-		if ferr := ctx.FindObjectsFinal(sh); err == nil {
-			err = ferr
-		}
+		hs, err := find(ctx, sh, id, c)
 		if err != nil {
 			return err
 		}
@@ -85,14 +91,7 @@ func CountObjects(t testing.TB, cfg hsm.Config, id []byte, c Class) int {
 	t.Helper()
 	n := 0
 	session(t, cfg, func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
-		tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, classes[c]), pkcs11.NewAttribute(pkcs11.CKA_ID, id)}
-		if err := ctx.FindObjectsInit(sh, tmpl); err != nil {
-			return err
-		}
-		hs, _, err := ctx.FindObjects(sh, 100)
-		if ferr := ctx.FindObjectsFinal(sh); err == nil {
-			err = ferr
-		}
+		hs, err := find(ctx, sh, id, c)
 		n = len(hs)
 		return err
 	})
@@ -129,14 +128,7 @@ func Flags(t testing.TB, cfg hsm.Config, id []byte, c Class) []map[string]bool {
 	t.Helper()
 	var out []map[string]bool
 	session(t, cfg, func(ctx *pkcs11.Ctx, sh pkcs11.SessionHandle) error {
-		tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, classes[c]), pkcs11.NewAttribute(pkcs11.CKA_ID, id)}
-		if err := ctx.FindObjectsInit(sh, tmpl); err != nil {
-			return err
-		}
-		hs, _, err := ctx.FindObjects(sh, 100)
-		if ferr := ctx.FindObjectsFinal(sh); err == nil {
-			err = ferr
-		}
+		hs, err := find(ctx, sh, id, c)
 		if err != nil {
 			return err
 		}
