@@ -25,142 +25,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"io/fs"
-	"maps"
-	"slices"
-	"strings"
 	"testing"
 
-	"github.com/c2sp/wycheproof"
+	"github.com/nkms/nkms/internal/testkit/wycheproof"
 )
-
-// hexBytes is a hex string in a Wycheproof file.
-type hexBytes []byte
-
-func (h *hexBytes) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		return err
-	}
-	b, err := hex.DecodeString(s)
-	*h = b
-	return err
-}
-
-type wycheproofTest struct {
-	TcID    int `json:"tcId"`
-	Comment string
-	Flags   []string
-	Result  string // "valid", "invalid" or "acceptable"
-	Key     hexBytes
-	IV      hexBytes
-	AAD     hexBytes
-	Msg     hexBytes
-	CT      hexBytes
-	Tag     hexBytes
-	Label   hexBytes
-	Sig     hexBytes
-}
-
-type wycheproofGroup struct {
-	Type            string   `json:"type"`
-	KeySize         int      `json:"keySize"`
-	IVSize          int      `json:"ivSize"`
-	TagSize         int      `json:"tagSize"`
-	SLen            int      `json:"sLen"`
-	SHA             string   `json:"sha"`
-	MGF             string   `json:"mgf"`
-	MGFSHA          string   `json:"mgfSha"`
-	PrivateKeyPKCS8 hexBytes `json:"privateKeyPkcs8"`
-	PublicKeyDER    hexBytes `json:"publicKeyDer"`
-	Tests           []wycheproofTest
-}
-
-type wycheproofFile struct {
-	Algorithm     string
-	NumberOfTests int `json:"numberOfTests"`
-	TestGroups    []wycheproofGroup
-}
-
-func loadWycheproof(t *testing.T, name string) *wycheproofFile {
-	t.Helper()
-	data, err := fs.ReadFile(wycheproof.TestVectors, name)
-	if err != nil {
-		t.Fatalf("reading Wycheproof %s: %v", name, err)
-	}
-	var f wycheproofFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatalf("parsing Wycheproof %s: %v", name, err)
-	}
-	return &f
-}
-
-// vectorFile is one Wycheproof file of a family. skip returns why a group's
-// vectors cannot run through the wrappers, or "" to run them.
-type vectorFile struct {
-	name string
-	skip func(g *wycheproofGroup) string
-}
-
-// runFamily runs check on every vector of the groups the files' skip
-// functions keep, and checks the outcome against the vector's result. It
-// logs the vectors run and skipped, and fails if fewer than minRun ran, if
-// no valid or no invalid vector ran, or if a file's numberOfTests differs
-// from the vectors its groups held.
-func runFamily(t *testing.T, family string, minRun int, files []vectorFile,
-	check func(t *testing.T, g *wycheproofGroup, tc *wycheproofTest) bool) {
-	t.Helper()
-	ran := map[string]int{}
-	skipped := map[string]int{}
-	for _, vf := range files {
-		f := loadWycheproof(t, vf.name)
-		seen := 0
-		for gi := range f.TestGroups {
-			g := &f.TestGroups[gi]
-			seen += len(g.Tests)
-			if why := vf.skip(g); why != "" {
-				skipped[why] += len(g.Tests)
-				continue
-			}
-			for ti := range g.Tests {
-				tc := &g.Tests[ti]
-				t.Run(fmt.Sprintf("%s/tc%d", strings.TrimSuffix(vf.name, "_test.json"), tc.TcID), func(t *testing.T) {
-					ok := check(t, g, tc)
-					switch {
-					case tc.Result == "valid" && !ok:
-						t.Errorf("valid vector rejected (%s, flags %v)", tc.Comment, tc.Flags)
-					case tc.Result == "invalid" && ok:
-						t.Errorf("invalid vector accepted (%s, flags %v)", tc.Comment, tc.Flags)
-					}
-				})
-				ran[tc.Result]++
-			}
-		}
-		if seen != f.NumberOfTests || seen == 0 {
-			t.Fatalf("%s: the loader saw %d vectors, the file says numberOfTests %d", vf.name, seen, f.NumberOfTests)
-		}
-	}
-	n := ran["valid"] + ran["invalid"] + ran["acceptable"]
-	var why []string
-	total := 0
-	for _, reason := range slices.Sorted(maps.Keys(skipped)) {
-		why = append(why, fmt.Sprintf("%d: %s", skipped[reason], reason))
-		total += skipped[reason]
-	}
-	t.Logf("%s: ran %d vectors (valid %d, invalid %d, acceptable %d); skipped %d %q",
-		family, n, ran["valid"], ran["invalid"], ran["acceptable"], total, why)
-	if n < minRun || ran["valid"] == 0 || ran["invalid"] == 0 {
-		t.Fatalf("%s: ran %v, want at least %d with both valid and invalid", family, ran, minRun)
-	}
-}
 
 func TestWycheproofAESGCM(t *testing.T) {
 	t.Parallel()
 	keyRefused := 0
-	files := []vectorFile{{"aes_gcm_test.json", func(g *wycheproofGroup) string {
+	files := []wycheproof.VectorFile{{Name: "aes_gcm_test.json", Skip: func(g *wycheproof.Group) string {
 		switch {
 		case g.KeySize != 256:
 			// Not run, but newGCM must refuse the key.
@@ -179,7 +52,7 @@ func TestWycheproofAESGCM(t *testing.T) {
 		return ""
 	}}}
 	var viaKey int
-	runFamily(t, "AES-256-GCM", 60, files, func(t *testing.T, g *wycheproofGroup, tc *wycheproofTest) bool {
+	wycheproof.Run(t, "AES-256-GCM", 60, files, func(t *testing.T, g *wycheproof.Group, tc *wycheproof.Test) bool {
 		aead, err := newGCM(tc.Key)
 		if err != nil {
 			t.Fatalf("newGCM = %v", err)
@@ -224,7 +97,7 @@ func TestWycheproofAESGCM(t *testing.T) {
 
 func TestWycheproofRSAOAEP(t *testing.T) {
 	t.Parallel()
-	skip := func(g *wycheproofGroup) string {
+	skip := func(g *wycheproof.Group) string {
 		switch {
 		case g.SHA != "SHA-256" || g.MGF != "MGF1" || g.MGFSHA != "SHA-256":
 			return "hash other than SHA-256 with MGF1-SHA-256: oaepDecrypt is SHA-256 only"
@@ -233,12 +106,12 @@ func TestWycheproofRSAOAEP(t *testing.T) {
 		}
 		return ""
 	}
-	keys := map[*wycheproofGroup]*Key{}
+	keys := map[*wycheproof.Group]*Key{}
 	viaKey := 0
-	runFamily(t, "RSA-OAEP-2048-SHA256", 35, []vectorFile{
-		{"rsa_oaep_2048_sha256_mgf1sha256_test.json", skip},
-		{"rsa_oaep_misc_test.json", skip},
-	}, func(t *testing.T, g *wycheproofGroup, tc *wycheproofTest) bool {
+	wycheproof.Run(t, "RSA-OAEP-2048-SHA256", 35, []wycheproof.VectorFile{
+		{Name: "rsa_oaep_2048_sha256_mgf1sha256_test.json", Skip: skip},
+		{Name: "rsa_oaep_misc_test.json", Skip: skip},
+	}, func(t *testing.T, g *wycheproof.Group, tc *wycheproof.Test) bool {
 		priv, err := x509.ParsePKCS8PrivateKey(g.PrivateKeyPKCS8)
 		if err != nil {
 			t.Fatalf("ParsePKCS8PrivateKey = %v", err)
@@ -275,7 +148,7 @@ func TestWycheproofRSAOAEP(t *testing.T) {
 
 func TestWycheproofRSAPSS(t *testing.T) {
 	t.Parallel()
-	skip := func(g *wycheproofGroup) string {
+	skip := func(g *wycheproof.Group) string {
 		switch {
 		case g.SHA != "SHA-256" || g.MGF != "MGF1" || g.MGFSHA != "SHA-256":
 			return "hash other than SHA-256 with MGF1-SHA-256: pssVerify is SHA-256 only"
@@ -291,11 +164,11 @@ func TestWycheproofRSAPSS(t *testing.T) {
 		return ""
 	}
 	otherSalt := 0
-	runFamily(t, "RSASSA-PSS-2048-SHA256", 100, []vectorFile{
-		{"rsa_pss_2048_sha256_mgf1_32_test.json", skip},
-		{"rsa_pss_2048_sha256_mgf1_0_test.json", skip},
-		{"rsa_pss_misc_test.json", skip},
-	}, func(t *testing.T, g *wycheproofGroup, tc *wycheproofTest) bool {
+	wycheproof.Run(t, "RSASSA-PSS-2048-SHA256", 100, []wycheproof.VectorFile{
+		{Name: "rsa_pss_2048_sha256_mgf1_32_test.json", Skip: skip},
+		{Name: "rsa_pss_2048_sha256_mgf1_0_test.json", Skip: skip},
+		{Name: "rsa_pss_misc_test.json", Skip: skip},
+	}, func(t *testing.T, g *wycheproof.Group, tc *wycheproof.Test) bool {
 		pub, err := x509.ParsePKIXPublicKey(g.PublicKeyDER)
 		if err != nil {
 			t.Fatalf("ParsePKIXPublicKey = %v", err)
@@ -319,12 +192,12 @@ func TestWycheproofRSAPSS(t *testing.T) {
 
 func TestWycheproofECDSAP256(t *testing.T) {
 	t.Parallel()
-	runFamily(t, "ECDSA-P256-SHA256", 450, []vectorFile{{"ecdsa_secp256r1_sha256_test.json", func(g *wycheproofGroup) string {
+	wycheproof.Run(t, "ECDSA-P256-SHA256", 450, []wycheproof.VectorFile{{Name: "ecdsa_secp256r1_sha256_test.json", Skip: func(g *wycheproof.Group) string {
 		if g.SHA != "SHA-256" {
 			return "hash other than SHA-256"
 		}
 		return ""
-	}}}, func(t *testing.T, g *wycheproofGroup, tc *wycheproofTest) bool {
+	}}}, func(t *testing.T, g *wycheproof.Group, tc *wycheproof.Test) bool {
 		pub, err := x509.ParsePKIXPublicKey(g.PublicKeyDER)
 		if err != nil {
 			t.Fatalf("ParsePKIXPublicKey = %v", err)

@@ -10,121 +10,22 @@ package hsm_test
 // what Key.Decrypt cannot express (an OAEP label, GCM associated data and
 // a given nonce) the same token wrappers underneath it (the RSA key's
 // Decrypter, the CKM_AES_GCM TokenAEAD). As in internal/crypto's
-// Wycheproof tests, "valid" must pass, "invalid" must fail, "acceptable"
-// may do either; the loader counts what ran and what was skipped and why,
-// and fails below a floor or when a file's numberOfTests disagrees.
+// Wycheproof tests (both through internal/testkit/wycheproof), "valid"
+// must pass, "invalid" must fail, "acceptable" may do either, and a run
+// below its floor fails.
 
 import (
 	"bytes"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io/fs"
-	"maps"
-	"slices"
 	"testing"
 
-	"github.com/c2sp/wycheproof"
 	"github.com/nkms/nkms/internal/crypto"
 	"github.com/nkms/nkms/internal/hsm"
 	"github.com/nkms/nkms/internal/hsm/hsmtest"
+	"github.com/nkms/nkms/internal/testkit/wycheproof"
 )
-
-type hexBytes []byte
-
-func (h *hexBytes) UnmarshalJSON(data []byte) error {
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		return err
-	}
-	b, err := hex.DecodeString(s)
-	*h = b
-	return err
-}
-
-type vector struct {
-	TcID    int `json:"tcId"`
-	Comment string
-	Flags   []string
-	Result  string // "valid", "invalid" or "acceptable"
-	Key     hexBytes
-	IV      hexBytes
-	AAD     hexBytes
-	Msg     hexBytes
-	CT      hexBytes
-	Tag     hexBytes
-	Label   hexBytes
-}
-
-type vectorGroup struct {
-	KeySize         int      `json:"keySize"`
-	IVSize          int      `json:"ivSize"`
-	TagSize         int      `json:"tagSize"`
-	SHA             string   `json:"sha"`
-	MGF             string   `json:"mgf"`
-	MGFSHA          string   `json:"mgfSha"`
-	PrivateKeyPKCS8 hexBytes `json:"privateKeyPkcs8"`
-	Tests           []vector
-}
-
-// runVectors runs check on every vector of file in the groups that skip
-// keeps ("" to run). check answers whether the vector passed. (SoftHSM2
-// 2.6.1 refuses none of the vectors that run; a token that did would fail
-// here, not be skipped.)
-func runVectors(t *testing.T, file string, minRun int, skip func(*vectorGroup) string,
-	check func(t *testing.T, g *vectorGroup, tc *vector) bool) {
-	t.Helper()
-	data, err := fs.ReadFile(wycheproof.TestVectors, file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		NumberOfTests int `json:"numberOfTests"`
-		TestGroups    []vectorGroup
-	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatal(err)
-	}
-	ran, skipped := map[string]int{}, map[string]int{}
-	seen := 0
-	for gi := range f.TestGroups {
-		g := &f.TestGroups[gi]
-		seen += len(g.Tests)
-		if why := skip(g); why != "" {
-			skipped[why] += len(g.Tests)
-			continue
-		}
-		for ti := range g.Tests {
-			tc := &g.Tests[ti]
-			t.Run(fmt.Sprintf("tc%d", tc.TcID), func(t *testing.T) {
-				ok := check(t, g, tc)
-				switch {
-				case tc.Result == "valid" && !ok:
-					t.Errorf("valid vector rejected (%s, flags %v)", tc.Comment, tc.Flags)
-				case tc.Result == "invalid" && ok:
-					t.Errorf("invalid vector accepted (%s, flags %v)", tc.Comment, tc.Flags)
-				}
-				ran[tc.Result]++
-			})
-		}
-	}
-	if seen != f.NumberOfTests || seen == 0 {
-		t.Fatalf("%s: the loader saw %d vectors, the file says %d", file, seen, f.NumberOfTests)
-	}
-	n := ran["valid"] + ran["invalid"] + ran["acceptable"]
-	var why []string
-	for _, r := range slices.Sorted(maps.Keys(skipped)) {
-		why = append(why, fmt.Sprintf("%d: %s", skipped[r], r))
-	}
-	t.Logf("%s through the token: ran %d (valid %d, invalid %d, acceptable %d); skipped %q",
-		file, n, ran["valid"], ran["invalid"], ran["acceptable"], why)
-	if n < minRun || ran["valid"] == 0 || ran["invalid"] == 0 {
-		t.Fatalf("%s: ran %v, want at least %d with both valid and invalid", file, ran, minRun)
-	}
-}
 
 // TestWycheproofTokenRSAOAEP: RSA-OAEP-2048 with SHA-256 and MGF1-SHA-256
 // decrypted by the token (SoftHSM2, and the token of NKMS_TEST_HSM_MODULE
@@ -140,14 +41,14 @@ func TestWycheproofTokenRSAOAEP(t *testing.T) {
 				tok.Destroy(id)
 			}
 		}()
-		keys := map[*vectorGroup][]byte{}
+		keys := map[*wycheproof.Group][]byte{}
 		viaKey := 0
-		runVectors(t, "rsa_oaep_2048_sha256_mgf1sha256_test.json", 37, func(g *vectorGroup) string {
+		wycheproof.Run(t, "RSA-OAEP-2048-SHA256 in the token", 37, []wycheproof.VectorFile{{Name: "rsa_oaep_2048_sha256_mgf1sha256_test.json", Skip: func(g *wycheproof.Group) string {
 			if g.SHA != "SHA-256" || g.MGF != "MGF1" || g.MGFSHA != "SHA-256" || g.KeySize != 2048 {
 				return "not RSA-2048 with SHA-256 and MGF1-SHA-256"
 			}
 			return ""
-		}, func(t *testing.T, g *vectorGroup, tc *vector) bool {
+		}}}, func(t *testing.T, g *wycheproof.Group, tc *wycheproof.Test) bool {
 			id := keys[g]
 			if id == nil {
 				priv, err := x509.ParsePKCS8PrivateKey(g.PrivateKeyPKCS8)
@@ -198,7 +99,7 @@ func TestWycheproofTokenRSAOAEP(t *testing.T) {
 func TestWycheproofTokenAESGCM(t *testing.T) {
 	tok := hsmtest.Open(t)
 	viaKey := 0
-	runVectors(t, "aes_gcm_test.json", 60, func(g *vectorGroup) string {
+	wycheproof.Run(t, "AES-256-GCM in the token", 60, []wycheproof.VectorFile{{Name: "aes_gcm_test.json", Skip: func(g *wycheproof.Group) string {
 		switch {
 		case g.KeySize != 256:
 			return "AES-128/192 key: COMMON_HSM keys are AES-256"
@@ -208,7 +109,7 @@ func TestWycheproofTokenAESGCM(t *testing.T) {
 			return "tag other than 128 bits"
 		}
 		return ""
-	}, func(t *testing.T, g *vectorGroup, tc *vector) bool {
+	}}}, func(t *testing.T, g *wycheproof.Group, tc *wycheproof.Test) bool {
 		id, _ := crypto.RandomBytes(20)
 		if err := hsm.ImportAES(tok, id, hsm.LabelPrefix+"wycheproof", tc.Key); err != nil {
 			t.Fatalf("importing the vector's key: %v", err)
