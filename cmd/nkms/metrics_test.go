@@ -13,8 +13,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/nkms/nkms/client"
 	"github.com/nkms/nkms/internal/sigv2"
@@ -26,21 +24,7 @@ var metricsRE = regexp.MustCompile(`nkms: metrics on (http://\S+/metrics)`)
 // scrapeMetrics GETs the server's /metrics as Prometheus does and parses it.
 func scrapeMetrics(t *testing.T, url string) (string, map[string]*dto.MetricFamily) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape: %d %v\n%s", resp.StatusCode, err, b)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(string(b)))
-	if err != nil {
-		t.Fatalf("scrape does not parse: %v\n%s", err, b)
-	}
-	return string(b), fams
+	return testkit.Scrape(t, url)
 }
 
 // TestMetricsEndToEnd: the real binary with --metrics-listen serves /metrics

@@ -3,15 +3,12 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/nkms/nkms/client"
 	"github.com/nkms/nkms/internal/hsm/hsmtest"
@@ -23,20 +20,7 @@ var metricsRE = regexp.MustCompile(`nkms: metrics on (http://\S+/metrics)`)
 // scrape GETs /metrics as Prometheus does and parses it.
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape: %d %v\n%s", resp.StatusCode, err, b)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(string(b)))
-	if err != nil {
-		t.Fatalf("scrape does not parse: %v\n%s", err, b)
-	}
+	_, fams := testkit.Scrape(t, url)
 	return fams
 }
 
