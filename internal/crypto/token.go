@@ -54,9 +54,10 @@ func NewTokenAESKey(t TokenAEAD, nonceMAC TokenMAC) (*Key, error) {
 // NewTokenKeyPair returns an RSA2048 or ECDSA Key whose private-key
 // operations (RSA-OAEP decryption, RSASSA-PSS and ECDSA signing) run in the
 // token through s (internal/hsm may remove the OAEP padding itself after
-// the token's raw RSA operation, when the token cannot do OAEP-SHA-256). Its public-key operations (RSA-OAEP encryption,
-// verification) use s.Public() with the standard library: they involve no
-// secret and give the same results.
+// the token's raw RSA operation, when the token cannot do OAEP-SHA-256).
+// Its public-key operations (RSA-OAEP encryption, verification) use
+// s.Public() with the standard library: they involve no secret and give
+// the same results.
 func NewTokenKeyPair(alg Algorithm, s TokenSigner) (*Key, error) {
 	if s == nil {
 		return nil, errors.New("crypto: nil token signer")
