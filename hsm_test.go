@@ -69,6 +69,32 @@ func (e *hsmEnv) objects(t *testing.T) []hsm.Object {
 	return objs
 }
 
+// rotate rotates the one-version key tag and checks that the token then
+// holds two objects (or pairs), that new ciphertexts are version 2, and
+// that they and ct1 (version 1) decrypt.
+func (e *hsmEnv) rotate(t *testing.T, tag, ct1 string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.v2.Rotate(ctx, tag); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.objects(t)); n != 2 {
+		t.Fatalf("token objects after a rotation: %d, want 2", n)
+	}
+	ct2, err := e.v2.Encrypt(ctx, tag, []byte("v2"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := ncpBody(t, ct2); v != 2 {
+		t.Fatalf("after rotation: encrypted with v%d, want v2", v)
+	}
+	for _, ct := range []string{ct1, ct2} {
+		if _, err := e.v2.Decrypt(ctx, tag, ct, nil); err != nil {
+			t.Fatalf("decrypt %.12s after rotation: %v", ct, err)
+		}
+	}
+}
+
 func wantV2Invalid(t *testing.T, what string, err error) {
 	t.Helper()
 	var ce *client.Error
@@ -189,24 +215,7 @@ func TestHSMKeysThroughHTTP(t *testing.T) {
 		t.Errorf("tampered ciphertext: COMMON_HSM answers %q, BASIC %q; want the same", hsmErr, basicErr)
 	}
 
-	if _, err := e.v2.Rotate(ctx, k.KeyTag); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(e.objects(t)); n != 2 {
-		t.Fatalf("token objects after a rotation: %d, want 2", n)
-	}
-	ct2, err := e.v2.Encrypt(ctx, k.KeyTag, []byte("v2"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := ncpBody(t, ct2); v != 2 {
-		t.Fatalf("after rotation: encrypted with v%d, want v2", v)
-	}
-	for _, ct := range []string{ct1, ct2} {
-		if _, err := e.v2.Decrypt(ctx, k.KeyTag, ct, nil); err != nil {
-			t.Fatalf("decrypt %.12s after rotation: %v", ct, err)
-		}
-	}
+	e.rotate(t, k.KeyTag, ct1)
 
 	ek, err := e.v2.CreateKey(ctx, client.CreateKeyRequest{KeyName: "hsm-ec", KeyType: "ECDSA", ProtectionType: "COMMON_HSM"})
 	if err != nil {

@@ -73,19 +73,7 @@ func ImportRSAUsage(t *Token, id []byte, label string, priv *rsa.PrivateKey, sig
 // ImportAES stores key in the token as an AES secret key with CKA_ID id and
 // CKA_LABEL label, CKA_SENSITIVE and without CKA_EXTRACTABLE.
 func ImportAES(t *Token, id []byte, label string, key []byte) error {
-	return t.createObjects([]*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
-		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
-		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
-		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_ID, id),
-		pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
-		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
-		pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true),
-		pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true),
-		pkcs11.NewAttribute(pkcs11.CKA_VALUE, key),
-	})
+	return ImportSecret(t, pkcs11.CKK_AES, id, label, key, true)
 }
 
 func (t *Token) createObjects(templates ...[]*pkcs11.Attribute) error {
