@@ -398,23 +398,22 @@ func (s *Service) StartHSM(ctx context.Context) (HSMReport, error) {
 		return r, fmt.Errorf("%d COMMON_HSM key versions are kept in an HSM and no HSM is configured (--hsm-module, --hsm-token)", r.TokenVersions)
 	}
 	if s.HSM != nil {
-		if r.Missing, err = s.missingObjects(refs); err != nil {
-			return r, err
+		// The token is listed after the keys were read: a version made
+		// meanwhile by another node has its object before its key record,
+		// so only a key destroyed meanwhile can be counted missing wrongly.
+		objs, err := s.HSM.Objects()
+		if err != nil {
+			return r, fmt.Errorf("list the HSM's objects: %w", err)
 		}
-		r.Swept, err = s.SweepHSM(ctx)
+		r.Missing = missingObjects(refs, objs)
+		r.Swept, err = s.sweepHSM(ctx, objs)
+		return r, err
 	}
-	return r, err
+	return r, nil
 }
 
-// missingObjects counts the ids of refs that the token has no object of.
-// The token is listed after the keys were read: a version made meanwhile by
-// another node has its object before its key record, so only a key
-// destroyed meanwhile can be counted wrongly.
-func (s *Service) missingObjects(refs [][]byte) (int, error) {
-	objs, err := s.HSM.Objects()
-	if err != nil {
-		return 0, fmt.Errorf("list the HSM's objects: %w", err)
-	}
+// missingObjects counts the ids of refs that objs has no object of.
+func missingObjects(refs [][]byte, objs []HSMObject) int {
 	have := map[string]bool{}
 	for _, o := range objs {
 		have[string(o.ID)] = true
@@ -425,7 +424,7 @@ func (s *Service) missingObjects(refs [][]byte) (int, error) {
 			n++
 		}
 	}
-	return n, nil
+	return n
 }
 
 // SweepHSM deletes the nkms token objects that no key refers to and that
@@ -439,6 +438,11 @@ func (s *Service) SweepHSM(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list the HSM's objects: %w", err)
 	}
+	return s.sweepHSM(ctx, objs)
+}
+
+// sweepHSM is SweepHSM over the listed objects objs.
+func (s *Service) sweepHSM(ctx context.Context, objs []HSMObject) (int, error) {
 	refs := map[string][][]byte{} // keyTag -> ids its versions refer to
 	gone := map[string]bool{}     // ids deleted (a convergent version has two objects)
 	swept := 0
