@@ -8,8 +8,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -32,10 +30,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "nkms")
-	out, err := exec.Command("go", "build", "-o", binary, "github.com/nkms/nkms/cmd/nkms").CombinedOutput()
+	binary, err = testkit.BuildNKMS(dir)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "build nkms: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,19 +21,6 @@ import (
 	"github.com/nkms/nkms/internal/hsm/hsmtest"
 	"github.com/nkms/nkms/internal/testkit"
 )
-
-// buildNKMS builds the nkms binary (cgo on, so with HSM support) into a
-// temporary directory of t.
-func buildNKMS(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "nkms")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/nkms/nkms/cmd/nkms")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build nkms: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // labelsOf returns the labels of the token's nkms objects that contain sub.
 func labelsOf(t *testing.T, tok *hsm.Token, sub string) []string {
@@ -64,7 +50,10 @@ func labelsOf(t *testing.T, tok *hsm.Token, sub string) []string {
 // progress; destroying the key on one node deletes its token objects.
 func TestHSMCluster(t *testing.T) {
 	tokCfg := hsmtest.NewToken(t) // sets SOFTHSM2_CONF for this process and the nodes
-	bin := buildNKMS(t)
+	bin, err := testkit.BuildNKMS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	ec := etcdtest.Start(t, 1)
 	ctx := context.Background()
 	env := []string{"NKMS_ACCESS_KEY=" + testAccessKey, "NKMS_SECRET_KEY=" + testSecretKey, "NKMS_HSM_PIN=" + tokCfg.PIN}

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -11,6 +12,19 @@ import (
 	"testing"
 	"time"
 )
+
+// BuildNKMS builds the nkms binary (the default build: cgo on, so with HSM
+// support) into dir and returns its path; the error carries the compiler's
+// output. It takes no testing.TB so that a TestMain can call it too.
+func BuildNKMS(dir string) (string, error) {
+	bin := filepath.Join(dir, "nkms")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/nkms/nkms/cmd/nkms")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build nkms: %w\n%s", err, out)
+	}
+	return bin, nil
+}
 
 // Proc is a child process that serves HTTP: an nkms server, or another nkms
 // command that prints the same "nkms: serving on URL" line once it listens.
